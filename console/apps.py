@@ -1,0 +1,7 @@
+"""App config for the console."""
+from django.apps import AppConfig
+
+
+class ConsoleConfig(AppConfig):
+    name = "console"
+    verbose_name = "Console"

@@ -1,0 +1,58 @@
+"""Backend credentials at rest: Fernet encryption keyed by CREDENTIALS_KEY (or derived from SECRET_KEY)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.db import models
+
+_PREFIX = "fernet:"
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> Fernet:
+    key = settings.CREDENTIALS_KEY
+    if not key:
+        key = base64.urlsafe_b64encode(hashlib.sha256(("credentials:" + settings.SECRET_KEY).encode()).digest())
+    return Fernet(key)
+
+
+def encrypt(plain: str) -> str:
+    if not plain:
+        return ""
+    return _PREFIX + _fernet().encrypt(plain.encode()).decode()
+
+
+def decrypt(stored: str) -> str:
+    if not stored:
+        return ""
+    if not stored.startswith(_PREFIX):
+        return stored
+    try:
+        return _fernet().decrypt(stored[len(_PREFIX):].encode()).decode()
+    except InvalidToken:
+        # A rotated key makes old credentials unreadable; treat them as unset rather than crash.
+        return ""
+
+
+def mask(plain: str) -> str:
+    """What the console shows of a stored secret: never the whole value."""
+    if not plain:
+        return ""
+    if len(plain) <= 6:
+        return "••••"
+    return plain[:2] + "••••" + plain[-2:]
+
+
+class EncryptedTextField(models.TextField):
+    """A text column whose value is encrypted on the way in and decrypted on the way out."""
+
+    def from_db_value(self, value, expression, connection):
+        return decrypt(value) if value else value
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        return encrypt(value) if value else value

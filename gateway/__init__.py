@@ -1,0 +1,1 @@
+"""Gateway: the data plane that serves MCP endpoints to real clients."""

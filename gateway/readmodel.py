@@ -1,0 +1,79 @@
+"""The gateway's read model of configuration: immutable snapshots built from console tables, cached per config version."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SchemeConfig:
+    """A backend security scheme (`server.securitySchemes[]`), credential already decrypted."""
+
+    id: str
+    type: str  # "http" | "apiKey"
+    scheme: str = ""  # "basic" | "bearer" (type http)
+    location: str = ""  # "header" | "query" (type apiKey)
+    name: str = ""  # header or query parameter name (type apiKey)
+    default_credential: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSecurity:
+    """Which scheme a tool's backend call uses, and the credential chosen for it (may be empty)."""
+
+    scheme: SchemeConfig
+    credential: str = ""
+    passthrough: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolConfig:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    args: tuple[dict[str, Any], ...] = ()
+    # requestTemplate without security: url, method, headers [{key, value}], body,
+    # argsToJsonBody, argsToUrlParam, argsToFormBody
+    request: dict[str, Any] = field(default_factory=dict)
+    # responseTemplate: body | prependBody / appendBody
+    response: dict[str, Any] = field(default_factory=dict)
+    error_template: str = ""
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    title: str = ""
+    upstream_security: UpstreamSecurity | None = None
+    downstream_security: dict[str, Any] = field(default_factory=dict)
+
+    def listing(self) -> dict[str, Any]:
+        """The tool as tools/list shows it."""
+        item: dict[str, Any] = {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
+        if self.title:
+            item["title"] = self.title
+        if self.output_schema:
+            item["outputSchema"] = self.output_schema
+        if self.annotations:
+            item["annotations"] = self.annotations
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    id: int
+    instance: str
+    name: str
+    description: str
+    type: str  # "http_to_mcp" | "direct_proxy"
+    enabled: bool
+    config: dict[str, Any]
+    timeout: float
+    tools: dict[str, ToolConfig]
+    tool_order: tuple[str, ...]
+    schemes: dict[str, SchemeConfig] = field(default_factory=dict)
+    backend_url: str = ""
+    backend_transport: str = ""
+    backend_path: str = ""
+    version: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.instance}/{self.name}"

@@ -1,0 +1,1 @@
+"""Marketplace: listings, submissions and one-click endpoints (later issues)."""

@@ -1,0 +1,7 @@
+"""App config for the marketplace."""
+from django.apps import AppConfig
+
+
+class MarketplaceConfig(AppConfig):
+    name = "marketplace"
+    verbose_name = "Marketplace"
