@@ -1,0 +1,18 @@
+"""REST API routes under /api/v1/."""
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from . import views
+
+urlpatterns = [
+    path("instances/", views.InstanceListApi.as_view(), name="api_instance_list"),
+    path("instances/<int:pk>/", views.InstanceDetailApi.as_view(), name="api_instance"),
+    path("services/", views.ServiceListApi.as_view(), name="api_service_list"),
+    path("services/<int:pk>/", views.ServiceDetailApi.as_view(), name="api_service"),
+    path("mcp-servers/", views.McpServerListApi.as_view(), name="api_mcp_server_list"),
+    path("mcp-servers/<int:pk>/", views.McpServerDetailApi.as_view(), name="api_mcp_server"),
+    path("mcp-servers/<int:pk>/tools/", views.ToolListApi.as_view(), name="api_tool_list"),
+    path("mcp-servers/<int:pk>/tools/yaml", views.ToolsYamlApi.as_view(), name="api_tools_yaml"),
+    path("tools/<int:pk>/", views.ToolDetailApi.as_view(), name="api_tool"),
+    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+]

@@ -1,0 +1,2 @@
+"""WebSocket routes (live job progress arrives with the OpenAPI import)."""
+websocket_urlpatterns: list = []

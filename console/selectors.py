@@ -1,0 +1,90 @@
+"""Reads of tenant data, always scoped to the acting user's teams (the one place scoping happens)."""
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from .errors import NotFound
+from .models import BackendService, Instance, McpServer, Team, TeamMembership, Tool
+
+WRITE_ROLES = {TeamMembership.Role.OWNER, TeamMembership.Role.ADMIN, TeamMembership.Role.MEMBER}
+
+
+def team_list(*, user) -> QuerySet[Team]:
+    if not user.is_authenticated:
+        return Team.objects.none()
+    return Team.objects.filter(memberships__user=user).distinct()
+
+
+def team_get(*, user, pk: int) -> Team:
+    team = team_list(user=user).filter(pk=pk).first()
+    if team is None:
+        raise NotFound("No such team.")
+    return team
+
+
+def team_role(*, user, team: Team) -> str | None:
+    membership = TeamMembership.objects.filter(user=user, team=team).first()
+    return membership.role if membership else None
+
+
+def instance_list(*, user, team: Team | None = None) -> QuerySet[Instance]:
+    qs = Instance.objects.filter(team__in=team_list(user=user))
+    if team is not None:
+        qs = qs.filter(team=team)
+    return qs.select_related("team").annotate(mcp_server_count=Count("mcp_servers", distinct=True))
+
+
+def instance_get(*, user, pk: int) -> Instance:
+    instance = instance_list(user=user).filter(pk=pk).first()
+    if instance is None:
+        raise NotFound("No such instance.")
+    return instance
+
+
+def service_list(*, user, instance: Instance | None = None) -> QuerySet[BackendService]:
+    qs = BackendService.objects.filter(instance__team__in=team_list(user=user)).select_related("instance")
+    if instance is not None:
+        qs = qs.filter(instance=instance)
+    return qs
+
+
+def service_get(*, user, pk: int) -> BackendService:
+    service = service_list(user=user).filter(pk=pk).first()
+    if service is None:
+        raise NotFound("No such backend service.")
+    return service
+
+
+def mcp_server_list(*, user, instance: Instance | None = None) -> QuerySet[McpServer]:
+    qs = (
+        McpServer.objects.filter(instance__team__in=team_list(user=user))
+        .select_related("instance", "backend_service")
+        .prefetch_related("domains")
+        .annotate(tool_count=Count("tools", distinct=True))
+    )
+    if instance is not None:
+        qs = qs.filter(instance=instance)
+    return qs
+
+
+def mcp_server_get(*, user, pk: int) -> McpServer:
+    server = mcp_server_list(user=user).filter(pk=pk).first()
+    if server is None:
+        raise NotFound("No such MCP server.")
+    return server
+
+
+def tool_list(*, user, mcp_server: McpServer) -> QuerySet[Tool]:
+    # mcp_server was itself fetched through a scoped selector; re-check so a stray object cannot leak.
+    if not team_list(user=user).filter(pk=mcp_server.instance.team_id).exists():
+        raise NotFound("No such MCP server.")
+    return Tool.objects.filter(mcp_server=mcp_server)
+
+
+def tool_get(*, user, pk: int) -> Tool:
+    tool = Tool.objects.filter(pk=pk, mcp_server__instance__team__in=team_list(user=user)).select_related(
+        "mcp_server__instance"
+    ).first()
+    if tool is None:
+        raise NotFound("No such tool.")
+    return tool

@@ -1,0 +1,25 @@
+"""Every write to configuration goes through these functions (views, API, tasks and commands call them)."""
+from .instances import instance_create, instance_delete, instance_update
+from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
+from .services import service_create, service_delete, service_update
+from .teams import api_token_create, team_create, team_member_add
+from .tools import ToolsApplyResult, tool_delete, tool_set_enabled, tools_apply_yaml
+
+__all__ = [
+    "ToolsApplyResult",
+    "api_token_create",
+    "instance_create",
+    "instance_delete",
+    "instance_update",
+    "mcp_server_create",
+    "mcp_server_delete",
+    "mcp_server_update",
+    "service_create",
+    "service_delete",
+    "service_update",
+    "team_create",
+    "team_member_add",
+    "tool_delete",
+    "tool_set_enabled",
+    "tools_apply_yaml",
+]

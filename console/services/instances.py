@@ -1,0 +1,69 @@
+"""Gateway instances."""
+from __future__ import annotations
+
+from django.db import transaction
+
+from ..errors import DomainError
+from ..models import Instance, Team
+from .common import audit, config_changed, full_clean, require_write
+
+
+def _check_name(name: str, *, exclude_pk: int | None = None) -> None:
+    qs = Instance.objects.filter(name=name)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    if qs.exists():
+        raise DomainError("An instance with this name exists.", {"name": ["An instance with this name already exists."]})
+
+
+@transaction.atomic
+def instance_create(
+    *, actor, team: Team, name: str, region: str = "local", description: str = "", is_default: bool = False
+) -> Instance:
+    require_write(actor=actor, team=team)
+    instance = Instance(team=team, name=(name or "").strip(), region=(region or "local").strip(), description=description)
+    full_clean(instance, exclude=["team", "is_default"])
+    _check_name(instance.name)
+    if is_default or not Instance.objects.filter(is_default=True).exists():
+        # The first instance catches requests whose Host matches no domain, so a fresh install just works.
+        Instance.objects.filter(is_default=True).update(is_default=False)
+        instance.is_default = True
+    instance.save()
+    audit(actor=actor, team=team, action="instance.create", obj=instance, detail={"name": instance.name})
+    config_changed()
+    return instance
+
+
+@transaction.atomic
+def instance_update(
+    *, actor, instance: Instance, name: str | None = None, region: str | None = None,
+    description: str | None = None, is_default: bool | None = None,
+) -> Instance:
+    require_write(actor=actor, team=instance.team)
+    if name is not None:
+        instance.name = name.strip()
+    if region is not None:
+        instance.region = region.strip()
+    if description is not None:
+        instance.description = description
+    full_clean(instance, exclude=["team", "is_default"])
+    _check_name(instance.name, exclude_pk=instance.pk)
+    if is_default:
+        Instance.objects.filter(is_default=True).exclude(pk=instance.pk).update(is_default=False)
+        instance.is_default = True
+    elif is_default is False:
+        instance.is_default = False
+    instance.save()
+    audit(actor=actor, team=instance.team, action="instance.update", obj=instance)
+    config_changed()
+    return instance
+
+
+@transaction.atomic
+def instance_delete(*, actor, instance: Instance) -> None:
+    require_write(actor=actor, team=instance.team)
+    audit(actor=actor, team=instance.team, action="instance.delete", obj=instance, detail={"name": instance.name})
+    # Servers reference services with PROTECT; remove servers first so the cascade can proceed.
+    instance.mcp_servers.all().delete()
+    instance.delete()
+    config_changed()

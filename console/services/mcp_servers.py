@@ -1,0 +1,146 @@
+"""MCP servers and their domains."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+
+from ..errors import DomainError
+from ..models import BackendService, Instance, McpDomain, McpServer
+from .common import audit, config_changed, full_clean, require_write
+
+HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+
+
+def normalize_domains(domains: list[str] | str | None) -> list[str]:
+    if isinstance(domains, str):
+        domains = re.split(r"[\s,]+", domains)
+    result: list[str] = []
+    errors: list[str] = []
+    for raw in domains or []:
+        host = raw.strip().lower().rstrip(".")
+        if not host:
+            continue
+        if "://" in host or "/" in host or ":" in host:
+            errors.append(f"“{raw.strip()}” is not a domain name: give the host only, e.g. api.example.com.")
+            continue
+        if not HOST_RE.match(host):
+            errors.append(f"“{raw.strip()}” is not a valid domain name.")
+            continue
+        if host not in result:
+            result.append(host)
+    if errors:
+        raise DomainError("Invalid domain names.", {"domains": errors})
+    return result
+
+
+def _check(server: McpServer, domains: list[str]) -> None:
+    errors: dict[str, list[str]] = {}
+    dupe = McpServer.objects.filter(instance=server.instance, name=server.name)
+    if server.pk:
+        dupe = dupe.exclude(pk=server.pk)
+    if dupe.exists():
+        errors["name"] = ["An MCP server with this name already exists in this instance."]
+    taken = McpDomain.objects.filter(instance=server.instance, host__in=domains)
+    if server.pk:
+        taken = taken.exclude(mcp_server=server)
+    for domain in taken.select_related("mcp_server"):
+        errors.setdefault("domains", []).append(
+            f"{domain.host} is already used by MCP server “{domain.mcp_server.name}” in this instance."
+        )
+    backend = server.backend_service
+    if backend is not None and backend.instance_id != server.instance_id:
+        errors["backend_service"] = ["Choose a backend service of this instance."]
+    if server.server_type == McpServer.Type.DIRECT_PROXY:
+        if backend is None:
+            errors["backend_service"] = ["A Direct Proxy server needs a backend MCP service."]
+        elif backend.protocol != BackendService.Protocol.MCP:
+            errors["backend_service"] = ["A Direct Proxy server needs a backend service whose protocol is MCP."]
+        if server.backend_transport not in McpServer.Transport.values:
+            errors["backend_transport"] = ["Choose SSE or Streamable HTTP."]
+        if not server.backend_path:
+            errors["backend_path"] = ["Give the backend's MCP path, e.g. /mcp or /test/sse."]
+    else:
+        if backend is not None and backend.protocol != BackendService.Protocol.HTTP:
+            errors["backend_service"] = ["An HTTP-to-MCP server needs a backend service whose protocol is HTTP."]
+        server.backend_transport = ""
+    if server.backend_path and not PATH_RE.match(server.backend_path):
+        errors["backend_path"] = ["The path must start with “/” and contain no spaces or query, e.g. /test/sse."]
+    if not 1 <= server.timeout_seconds <= 600:
+        errors["timeout_seconds"] = ["Choose a timeout between 1 and 600 seconds."]
+    if errors:
+        raise DomainError("Please correct the errors below.", errors)
+
+
+def _set_domains(server: McpServer, domains: list[str]) -> None:
+    server.domains.exclude(host__in=domains).delete()
+    existing = set(server.domains.values_list("host", flat=True))
+    McpDomain.objects.bulk_create(
+        [McpDomain(instance=server.instance, mcp_server=server, host=h) for h in domains if h not in existing]
+    )
+
+
+@transaction.atomic
+def mcp_server_create(
+    *, actor, instance: Instance, name: str, description: str = "",
+    server_type: str = McpServer.Type.HTTP_TO_MCP, domains: list[str] | str | None = None,
+    backend_service: BackendService | None = None, backend_transport: str = "", backend_path: str = "",
+    config: dict[str, Any] | None = None, timeout_seconds: int = 30, enabled: bool = True,
+) -> McpServer:
+    require_write(actor=actor, team=instance.team)
+    hosts = normalize_domains(domains)
+    server = McpServer(
+        instance=instance, name=(name or "").strip(), description=description or "", server_type=server_type,
+        backend_service=backend_service, backend_transport=backend_transport or "",
+        backend_path=(backend_path or "").strip(), config=config or {}, timeout_seconds=timeout_seconds,
+        enabled=enabled,
+    )
+    full_clean(server, exclude=["instance", "backend_service", "config", "default_downstream_security",
+                                "default_upstream_security", "allow_tools"])
+    _check(server, hosts)
+    server.save()
+    _set_domains(server, hosts)
+    audit(actor=actor, team=instance.team, action="mcp_server.create", obj=server, detail={"name": server.name})
+    config_changed()
+    return server
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def mcp_server_update(
+    *, actor, mcp_server: McpServer, name: str | None = None, description: str | None = None,
+    domains: list[str] | str | None = None, backend_service: BackendService | None = _UNSET,
+    backend_transport: str | None = None, backend_path: str | None = None, config: dict | None = None,
+    timeout_seconds: int | None = None, enabled: bool | None = None,
+) -> McpServer:
+    server = mcp_server
+    require_write(actor=actor, team=server.instance.team)
+    for field, value in (("name", name), ("description", description), ("backend_transport", backend_transport),
+                         ("backend_path", backend_path), ("config", config), ("timeout_seconds", timeout_seconds),
+                         ("enabled", enabled)):
+        if value is not None:
+            setattr(server, field, value.strip() if isinstance(value, str) and field != "description" else value)
+    if backend_service is not _UNSET:
+        server.backend_service = backend_service
+    hosts = normalize_domains(domains) if domains is not None else list(server.domains.values_list("host", flat=True))
+    full_clean(server, exclude=["instance", "backend_service", "config", "default_downstream_security",
+                                "default_upstream_security", "allow_tools"])
+    _check(server, hosts)
+    server.save()
+    _set_domains(server, hosts)
+    audit(actor=actor, team=server.instance.team, action="mcp_server.update", obj=server)
+    config_changed()
+    return server
+
+
+@transaction.atomic
+def mcp_server_delete(*, actor, mcp_server: McpServer) -> None:
+    require_write(actor=actor, team=mcp_server.instance.team)
+    audit(actor=actor, team=mcp_server.instance.team, action="mcp_server.delete", obj=mcp_server,
+          detail={"name": mcp_server.name})
+    mcp_server.delete()
+    config_changed()

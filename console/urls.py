@@ -1,0 +1,16 @@
+"""URL routes of the console, its REST API and the built-in demo API (MCP endpoints never reach Django)."""
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("console.api.urls")),
+    path("demo-api/", include("console.demo_urls")),
+    path("healthz", healthz, name="healthz"),
+]

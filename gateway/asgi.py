@@ -1,0 +1,91 @@
+"""The gateway's ASGI application: routing → origin check → transport → session → dispatch → executor."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from . import routing
+from .config import get_config_cache
+from .jsonrpc import RpcError
+from .transport import sse, streamable
+from .transport.http import Request, respond, respond_error
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_CORS_ALLOW_HEADERS = (b"content-type, accept, authorization, mcp-session-id, mcp-protocol-version, mcp-method, "
+                       b"mcp-name, last-event-id, x-api-key")
+_CORS_EXPOSE = b"mcp-session-id, mcp-protocol-version, www-authenticate"
+
+
+def origin_allowed(origin: str, host: str) -> bool:
+    """DNS-rebinding guard: same host, a loopback page, or an origin the operator listed."""
+    allowed = settings.MCP_ALLOWED_ORIGINS
+    if "*" in allowed or origin in allowed:
+        return True
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    hostname = (parts.hostname or "").lower()
+    if not hostname or parts.scheme not in {"http", "https"}:
+        return False
+    return hostname in _LOOPBACK or hostname == host
+
+
+async def app(scope: dict, receive, send) -> None:
+    req = Request(scope, receive, send)
+    try:
+        await _serve(req)
+    except ConnectionResetError:
+        return
+    except RpcError as exc:
+        await respond_error(req, exc.http_status, exc.message, exc.code)
+    except Exception:
+        # The edge: answer rather than leave the client hanging (channels #1350).
+        log.exception("Gateway error on %s %s", req.method, req.path)
+        try:
+            await respond_error(req, 500, "Internal gateway error.", -32603)
+        except Exception:
+            pass
+
+
+async def _serve(req: Request) -> None:
+    endpoint = routing.match(req.path)
+    if endpoint is None:
+        await respond_error(req, 404, f"No MCP endpoint at {req.path}.")
+        return
+    origin = req.headers.get("origin")
+    if origin is not None:
+        if not origin_allowed(origin, req.host):
+            await respond_error(req, 403, f"Forbidden: origin {origin} is not allowed.")
+            return
+        req.cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
+                    (b"access-control-expose-headers", _CORS_EXPOSE)]
+    if req.method == "OPTIONS":
+        await respond(req, 204, headers=[
+            (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+            (b"access-control-allow-headers", _CORS_ALLOW_HEADERS),
+            (b"access-control-max-age", b"600"),
+        ])
+        return
+    if endpoint.kind == "unknown":
+        await respond_error(req, 404, f"No MCP endpoint at {req.path}: use {endpoint.base} (Streamable HTTP) or "
+                                      f"{endpoint.base}/sse (SSE).")
+        return
+    server = await get_config_cache().resolve(host=req.host, instance=endpoint.instance, name=endpoint.name)
+    if server is None:
+        where = f"instance {endpoint.instance}" if endpoint.instance else f"host {req.host}"
+        await respond_error(req, 404, f"No MCP server named {endpoint.name} on {where}.")
+        return
+    if not server.enabled:
+        await respond_error(req, 503, f"MCP server {server.name} is disabled.")
+        return
+    if endpoint.kind == "streamable":
+        await streamable.handle(req, server)
+    elif endpoint.kind == "sse":
+        await sse.open_stream(req, server, endpoint.base + "/message")
+    else:
+        await sse.post_message(req, server)

@@ -1,0 +1,200 @@
+"""Configuration cache: which MCP server a request addresses, and its tools, rebuilt when the config version moves."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from .readmodel import SchemeConfig, ServerConfig, ToolConfig, UpstreamSecurity
+from .state import get_state
+from .state.memory import MemoryState
+
+
+@dataclass(frozen=True)
+class Routes:
+    default_instance: str | None
+    # (instance, server name) -> server id
+    servers: dict[tuple[str, str], int] = field(default_factory=dict)
+    # host -> {server name: server id}; a domain names at most one server per instance
+    domains: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _load_routes() -> Routes:
+    from django.db import close_old_connections
+
+    from console.models import Instance, McpDomain, McpServer
+
+    close_old_connections()
+    default = Instance.objects.filter(is_default=True).values_list("name", flat=True).first()
+    servers = {(inst, name): pk for pk, name, inst in McpServer.objects.values_list("pk", "name", "instance__name")}
+    domains: dict[str, dict[str, int]] = {}
+    for host, name, pk in McpDomain.objects.order_by("pk").values_list("host", "mcp_server__name", "mcp_server_id"):
+        domains.setdefault(host, {}).setdefault(name, pk)
+    return Routes(default_instance=default, servers=servers, domains=domains)
+
+
+def _scheme(row) -> SchemeConfig:
+    return SchemeConfig(id=row.scheme_id, type=row.type, scheme=row.scheme.lower(), location=row.location,
+                        name=row.param_name, default_credential=row.default_credential)
+
+
+def _load_server(server_id: int, version: int) -> ServerConfig | None:
+    from django.db import close_old_connections
+
+    from console.models import McpServer
+    from console.toolyaml import input_schema_from_args
+
+    close_old_connections()
+    server = (
+        McpServer.objects.select_related("instance", "backend_service")
+        .prefetch_related("security_schemes", "tools")
+        .filter(pk=server_id)
+        .first()
+    )
+    if server is None:
+        return None
+    schemes = {s.scheme_id: _scheme(s) for s in server.security_schemes.all()}
+    default_up = server.default_upstream_security or {}
+    allowed = set(server.allow_tools) if server.allow_tools else None
+    tools: dict[str, ToolConfig] = {}
+    for tool in server.tools.all():
+        if not tool.enabled or (allowed is not None and tool.name not in allowed):
+            continue
+        request = dict(tool.request_template or {})
+        sec = request.pop("security", None) or {}
+        credential = tool.request_credential
+        if not sec.get("id"):
+            sec, credential = default_up, server.default_upstream_credential
+        upstream = None
+        if sec.get("id") in schemes:
+            upstream = UpstreamSecurity(scheme=schemes[sec["id"]], credential=credential or "",
+                                        passthrough=bool(sec.get("passthrough")))
+        tools[tool.name] = ToolConfig(
+            name=tool.name,
+            title=tool.title,
+            description=tool.description,
+            input_schema=input_schema_from_args(tool.args or []),
+            args=tuple(tool.args or ()),
+            request=request,
+            response=tool.response_template or {},
+            error_template=tool.error_response_template,
+            output_schema=tool.output_schema,
+            annotations=tool.annotations,
+            upstream_security=upstream,
+            downstream_security=tool.security or server.default_downstream_security or {},
+        )
+    backend = server.backend_service
+    return ServerConfig(
+        id=server.pk,
+        instance=server.instance.name,
+        name=server.name,
+        description=server.description,
+        type=server.server_type,
+        enabled=server.enabled,
+        config=server.config or {},
+        timeout=float(server.timeout_seconds),
+        tools=tools,
+        tool_order=tuple(sorted(tools)),
+        schemes=schemes,
+        backend_url=backend.base_url if backend else "",
+        backend_transport=server.backend_transport,
+        backend_path=server.backend_path,
+        version=version,
+    )
+
+
+_load_routes_async = sync_to_async(_load_routes, thread_sensitive=False)
+_load_server_async = sync_to_async(_load_server, thread_sensitive=False)
+
+
+class ConfigCache:
+    """Per-process, per-event-loop cache; the only place the gateway touches the database."""
+
+    def __init__(self) -> None:
+        self._version = -1
+        self._checked = 0.0
+        self._routes: Routes | None = None
+        self._servers: dict[int, ServerConfig | None] = {}
+        self._loading: dict[object, asyncio.Future] = {}
+
+    async def _current_version(self) -> int:
+        state = get_state()
+        now = time.monotonic()
+        # Reading the version is free in-process; over Redis it is polled, which bounds staleness.
+        if not isinstance(state, MemoryState) and now - self._checked < settings.GATEWAY_CONFIG_POLL_SECONDS:
+            return self._version
+        self._checked = now
+        version = await state.config_version()
+        if version != self._version:
+            self._version = version
+            self._routes = None
+            self._servers = {}
+        return version
+
+    async def _once(self, key: object, loader):
+        future = self._loading.get(key)
+        if future is not None:
+            return await asyncio.shield(future)
+        future = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await loader()
+            future.set_result(value)
+            return value
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(key, None)
+
+    async def routes(self) -> Routes:
+        version = await self._current_version()
+        if self._routes is None:
+            routes = await self._once(("routes", version), _load_routes_async)
+            if version == self._version:
+                self._routes = routes
+            return routes
+        return self._routes
+
+    async def server(self, server_id: int) -> ServerConfig | None:
+        version = await self._current_version()
+        if server_id in self._servers:
+            return self._servers[server_id]
+        config = await self._once(("server", server_id, version), lambda: _load_server_async(server_id, version))
+        if version == self._version:
+            self._servers[server_id] = config
+        return config
+
+    async def resolve(self, *, host: str, instance: str | None, name: str) -> ServerConfig | None:
+        """The MCP server a request addresses: by instance path, else by Host among domains, else default."""
+        routes = await self.routes()
+        if instance is not None:
+            server_id = routes.servers.get((instance, name))
+        else:
+            by_name = routes.domains.get(host)
+            if by_name is None and "." in host:
+                by_name = routes.domains.get("*." + host.split(".", 1)[1])
+            if by_name is not None:
+                server_id = by_name.get(name)
+            elif routes.default_instance is not None:
+                server_id = routes.servers.get((routes.default_instance, name))
+            else:
+                server_id = None
+        if server_id is None:
+            return None
+        return await self.server(server_id)
+
+
+_caches: dict[int, ConfigCache] = {}
+
+
+def get_config_cache() -> ConfigCache:
+    loop_id = id(asyncio.get_running_loop())
+    cache = _caches.get(loop_id)
+    if cache is None:
+        cache = _caches[loop_id] = ConfigCache()
+    return cache

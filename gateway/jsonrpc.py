@@ -1,0 +1,78 @@
+"""JSON-RPC 2.0 message shapes: parsing, validation and building responses."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .protocol import INVALID_REQUEST, PARSE_ERROR
+
+Message = dict[str, Any]
+
+
+class RpcError(Exception):
+    """A JSON-RPC error to answer with; `http_status` is used when it ends the whole HTTP exchange."""
+
+    def __init__(self, code: int, message: str, data: Any = None, *, http_status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.http_status = http_status
+
+    def response(self, msg_id: Any = None) -> Message:
+        return error_response(msg_id, self.code, self.message, self.data)
+
+
+def error_response(msg_id: Any, code: int, message: str, data: Any = None) -> Message:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": msg_id, "error": error}
+
+
+def result_response(msg_id: Any, result: Any) -> Message:
+    return {"jsonrpc": "2.0", "id": msg_id, "result": result}
+
+
+def parse_body(body: bytes) -> Any:
+    if not body.strip():
+        raise RpcError(PARSE_ERROR, "Parse error: the request body is empty.")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RpcError(PARSE_ERROR, f"Parse error: {exc}") from None
+
+
+def kind(message: Any) -> str:
+    """'request', 'notification' or 'response'; raises RpcError for anything else."""
+    if not isinstance(message, dict):
+        raise RpcError(INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object.")
+    if message.get("jsonrpc") != "2.0":
+        raise RpcError(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0".', _id(message))
+    if "method" in message:
+        if not isinstance(message["method"], str) or not message["method"]:
+            raise RpcError(INVALID_REQUEST, 'Invalid request: "method" must be a non-empty string.', _id(message))
+        if "params" in message and not isinstance(message["params"], (dict, list)):
+            raise RpcError(INVALID_REQUEST, 'Invalid request: "params" must be an object.', _id(message))
+        if "id" not in message:
+            return "notification"
+        if not _valid_id(message["id"]):
+            raise RpcError(INVALID_REQUEST, 'Invalid request: "id" must be a string or an integer.')
+        return "request"
+    if "id" in message and ("result" in message or "error" in message):
+        return "response"
+    raise RpcError(INVALID_REQUEST, 'Invalid request: no "method", and not a response.', _id(message))
+
+
+def _valid_id(value: Any) -> bool:
+    # MCP forbids null ids; booleans are ints in Python but not in JSON-RPC.
+    return (isinstance(value, str) or isinstance(value, int)) and not isinstance(value, bool)
+
+
+def _id(message: dict) -> Any:
+    value = message.get("id")
+    return value if _valid_id(value) else None
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()

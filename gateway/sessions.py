@@ -1,0 +1,61 @@
+"""MCP sessions (2024-11-05 … 2025-11-25): minted on initialize, kept in shared state so any process can serve them."""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from .state import get_state
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    server: str  # "<instance>/<server name>": a session only works on the endpoint that minted it
+    version: str
+    transport: str  # "streamable" | "sse"
+    client: dict[str, Any]
+
+    def stream_channel(self) -> str:
+        return f"mcpgw:stream:{self.id}"
+
+
+def new_session_id() -> str:
+    # 32 random bytes as URL-safe text: visible ASCII only, as the spec requires.
+    return secrets.token_urlsafe(32)
+
+
+async def session_create(*, server: str, version: str, transport: str, client: dict[str, Any] | None = None,
+                         sid: str | None = None) -> Session:
+    session = Session(id=sid or new_session_id(), server=server, version=version, transport=transport,
+                      client=client or {})
+    await get_state().session_put(session.id, {
+        "server": server, "version": version, "transport": transport, "client": session.client,
+        "created": time.time(),
+    }, settings.MCP_SESSION_TTL)
+    return session
+
+
+async def session_update_version(session: Session, version: str) -> Session:
+    updated = Session(id=session.id, server=session.server, version=version, transport=session.transport,
+                      client=session.client)
+    await get_state().session_put(session.id, {
+        "server": session.server, "version": version, "transport": session.transport, "client": session.client,
+        "created": time.time(),
+    }, settings.MCP_SESSION_TTL)
+    return updated
+
+
+async def session_get(sid: str) -> Session | None:
+    data = await get_state().session_get(sid, settings.MCP_SESSION_TTL)
+    if data is None:
+        return None
+    return Session(id=sid, server=data["server"], version=data["version"], transport=data["transport"],
+                   client=data.get("client") or {})
+
+
+async def session_end(sid: str) -> bool:
+    return await get_state().session_delete(sid)

@@ -1,0 +1,60 @@
+"""State shared between gateway processes: sessions, stream fan-in, config version — in-process or Redis."""
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from django.conf import settings
+
+from .base import SharedState, Subscription
+
+_lock = threading.Lock()
+_states: dict[int, SharedState] = {}
+
+
+def get_state() -> SharedState:
+    """The state for the running event loop (a Redis client cannot cross loops)."""
+    try:
+        loop_id = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop_id = 0
+    state = _states.get(loop_id)
+    if state is None:
+        with _lock:
+            state = _states.get(loop_id)
+            if state is None:
+                state = _make_state()
+                _states[loop_id] = state
+    return state
+
+
+def _make_state() -> SharedState:
+    if settings.REDIS_URL:
+        from .redis import RedisState
+
+        return RedisState(settings.REDIS_URL)
+    from .memory import MemoryState
+
+    return MemoryState()
+
+
+def bump_config_version() -> int:
+    """Called by the console after a configuration change commits; gateways drop their caches."""
+    if settings.REDIS_URL:
+        from .redis import bump_config_version_sync
+
+        return bump_config_version_sync(settings.REDIS_URL)
+    from .memory import bump_local_version
+
+    return bump_local_version()
+
+
+async def close_states() -> None:
+    with _lock:
+        states = list(_states.values())
+        _states.clear()
+    for state in states:
+        await state.close()
+
+
+__all__ = ["SharedState", "Subscription", "get_state", "bump_config_version", "close_states"]

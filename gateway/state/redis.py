@@ -1,0 +1,149 @@
+"""Redis-backed shared state: any gateway process can serve any request of a session."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from .base import SharedState, Subscription
+
+log = logging.getLogger(__name__)
+
+PREFIX = "mcpgw:"
+CONFIG_VERSION_KEY = PREFIX + "config_version"
+
+
+@lru_cache(maxsize=4)
+def _sync_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def bump_config_version_sync(url: str) -> int:
+    return int(_sync_client(url).incr(CONFIG_VERSION_KEY))
+
+
+class _HubSubscription(Subscription):
+    def __init__(self, hub: "_PubSubHub", channel: str):
+        self._hub = hub
+        self.channel = channel
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+
+    async def get(self, timeout: float | None = None) -> bytes | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    async def close(self) -> None:
+        await self._hub.remove(self)
+
+
+class _PubSubHub:
+    """One Redis pub/sub connection per process, fanned out to local queues.
+
+    A connection per open stream would cost a Redis connection per idle SSE client.
+    """
+
+    def __init__(self, client: aioredis.Redis):
+        self._client = client
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._subs: dict[str, set[_HubSubscription]] = {}
+        self._reader: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    def local_subscribers(self, channel: str) -> set[_HubSubscription]:
+        return self._subs.get(channel, set())
+
+    async def add(self, channel: str) -> _HubSubscription:
+        sub = _HubSubscription(self, channel)
+        async with self._lock:
+            first = channel not in self._subs
+            self._subs.setdefault(channel, set()).add(sub)
+            if first:
+                await self._pubsub.subscribe(channel)
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.get_running_loop().create_task(self._read())
+        return sub
+
+    async def remove(self, sub: _HubSubscription) -> None:
+        async with self._lock:
+            subs = self._subs.get(sub.channel)
+            if not subs or sub not in subs:
+                return
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.channel]
+                with contextlib.suppress(redis.RedisError, ConnectionError):
+                    await self._pubsub.unsubscribe(sub.channel)
+
+    @staticmethod
+    def deliver(subs: set[_HubSubscription], data: bytes) -> int:
+        delivered = 0
+        for sub in list(subs):
+            try:
+                sub.queue.put_nowait(data)
+                delivered += 1
+            except asyncio.QueueFull:
+                pass
+        return delivered
+
+    async def _read(self) -> None:
+        while self._subs:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except (redis.RedisError, ConnectionError, OSError) as exc:
+                log.warning("Redis pub/sub read failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            channel = message["channel"]
+            if isinstance(channel, bytes):
+                channel = channel.decode()
+            self.deliver(self._subs.get(channel, set()), message["data"])
+
+    async def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+
+
+class RedisState(SharedState):
+    def __init__(self, url: str):
+        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        self._hub = _PubSubHub(self._client)
+
+    async def session_put(self, sid: str, data: dict[str, Any], ttl: int) -> None:
+        await self._client.set(PREFIX + "session:" + sid, json.dumps(data), ex=ttl)
+
+    async def session_get(self, sid: str, ttl: int) -> dict[str, Any] | None:
+        raw = await self._client.getex(PREFIX + "session:" + sid, ex=ttl)
+        return json.loads(raw) if raw else None
+
+    async def session_delete(self, sid: str) -> bool:
+        return bool(await self._client.delete(PREFIX + "session:" + sid))
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        # A stream held by this very process gets the message without a Redis round trip.
+        local = self._hub.local_subscribers(channel)
+        if local:
+            return self._hub.deliver(local, message)
+        return int(await self._client.publish(channel, message))
+
+    async def subscribe(self, channel: str) -> Subscription:
+        return await self._hub.add(channel)
+
+    async def config_version(self) -> int:
+        raw = await self._client.get(CONFIG_VERSION_KEY)
+        return int(raw) if raw else 0
+
+    async def close(self) -> None:
+        await self._hub.close()
+        await self._client.aclose()

@@ -1,0 +1,93 @@
+"""HTTP+SSE (2024-11-05): a GET stream announces its message endpoint; POSTs there answer 202 and results go on the stream."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from django.conf import settings
+
+from .. import protocol as p
+from ..dispatch import CallContext, dispatch, initialize_result
+from ..jsonrpc import Message, RpcError, dumps, kind, parse_body
+from ..readmodel import ServerConfig
+from ..sessions import Session, session_create, session_end, session_get, session_update_version
+from ..state import get_state
+from .http import BodyTooLarge, Request, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
+
+log = logging.getLogger(__name__)
+
+# Work started by a POST outlives its HTTP exchange; keep references so tasks are not collected mid-flight.
+_background: set[asyncio.Task] = set()
+
+
+async def open_stream(req: Request, server: ServerConfig, message_path: str) -> None:
+    if req.method != "GET":
+        await respond_error(req, 405, "Method Not Allowed: open the SSE stream with GET.",
+                            headers=[(b"allow", b"GET, OPTIONS")])
+        return
+    session = await session_create(server=server.key, version=p.V2024_11_05, transport="sse")
+    subscription = await get_state().subscribe(session.stream_channel())
+    endpoint = f"{message_path}?sessionId={session.id}".encode()
+
+    async def closed() -> None:
+        # The stream is the session in this transport: when it goes, so does the session.
+        await session_end(session.id)
+
+    await stream_subscription(
+        req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS,
+        first=[sse_event(endpoint, event="endpoint")],
+        frame=lambda data: sse_event(data, event="message"), on_close=closed,
+    )
+
+
+async def post_message(req: Request, server: ServerConfig) -> None:
+    if req.method != "POST":
+        await respond_error(req, 405, "Method Not Allowed: send messages with POST.",
+                            headers=[(b"allow", b"POST, OPTIONS")])
+        return
+    sid = req.query_value("sessionId", "session_id")
+    if not sid:
+        await respond_error(req, 400, "Bad Request: the sessionId query parameter is required.")
+        return
+    session = await session_get(sid)
+    if session is None or session.server != server.key or session.transport != "sse":
+        await respond_error(req, 404, "Session not found: the SSE stream ended; open a new one.")
+        return
+    try:
+        body = await req.body(settings.MCP_MAX_REQUEST_BYTES)
+    except BodyTooLarge:
+        await respond_error(req, 413, f"The request body exceeds {settings.MCP_MAX_REQUEST_BYTES} bytes.")
+        return
+    try:
+        payload = parse_body(body)
+        if isinstance(payload, list):
+            raise RpcError(p.INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported on the SSE "
+                                              "transport.")
+        message_kind = kind(payload)
+    except RpcError as exc:
+        await respond_rpc_error(req, exc)
+        return
+    await respond(req, 202, b"Accepted", content_type=b"text/plain")
+    if message_kind == "request":
+        task = asyncio.ensure_future(_answer(session, server, payload, dict(req.headers)))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+async def _answer(session: Session, server: ServerConfig, message: Message, headers: dict[str, str]) -> None:
+    try:
+        if message["method"] == "initialize":
+            params = message.get("params") if isinstance(message.get("params"), dict) else {}
+            version = p.negotiate(params.get("protocolVersion"))
+            await session_update_version(session, version)
+            response: Any = {"jsonrpc": "2.0", "id": message["id"], "result": initialize_result(server, version)}
+        else:
+            ctx = CallContext(server=server, version=session.version, headers=headers, session_id=session.id)
+            response = await dispatch(message, ctx)
+        if response is not None:
+            delivered = await get_state().publish(session.stream_channel(), dumps(response))
+            if not delivered:
+                log.info("SSE session %s… has no open stream; a response was dropped", session.id[:8])
+    except Exception:
+        log.exception("Failed to answer an SSE message on %s", server.key)

@@ -1,0 +1,264 @@
+"""Streamable HTTP: sessions for 2025-03-26 … 2025-11-25, and the stateless 2026-07-28 exchange, at one endpoint."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from django.conf import settings
+
+from .. import protocol as p
+from ..dispatch import CallContext, dispatch, initialize_result
+from ..jsonrpc import Message, RpcError, dumps, error_response, kind, parse_body
+from ..readmodel import ServerConfig
+from ..sessions import Session, session_create, session_end, session_get
+from ..state import get_state
+from .http import (JSON, BodyTooLarge, Request, respond, respond_error, respond_json, respond_rpc_error,
+                   sse_event, start_sse, send_chunk, stream_subscription)
+
+ALLOW = [(b"allow", b"GET, POST, DELETE, OPTIONS")]
+
+
+async def handle(req: Request, server: ServerConfig) -> None:
+    version_header = req.headers.get("mcp-protocol-version")
+    if req.method == "POST":
+        await _post(req, server, version_header)
+    elif req.method == "GET":
+        await _get(req, server, version_header)
+    elif req.method == "DELETE":
+        await _delete(req, server, version_header)
+    else:
+        await respond_error(req, 405, f"Method {req.method} is not allowed here.", headers=ALLOW)
+
+
+# ---------------------------------------------------------------- POST
+
+async def _post(req: Request, server: ServerConfig, version_header: str | None) -> None:
+    accept = req.headers.get("accept")
+    if accept and not (req.accepts("application/json") or req.accepts("text/event-stream")):
+        await respond_error(req, 406, "Not Acceptable: the client must accept application/json and text/event-stream.")
+        return
+    try:
+        body = await req.body(settings.MCP_MAX_REQUEST_BYTES)
+    except BodyTooLarge:
+        await respond_error(req, 413, f"The request body exceeds {settings.MCP_MAX_REQUEST_BYTES} bytes.")
+        return
+    try:
+        payload = parse_body(body)
+    except RpcError as exc:
+        await respond_rpc_error(req, exc)
+        return
+    if version_header is not None and version_header not in p.SUPPORTED_VERSIONS:
+        await _unsupported_version(req, version_header)
+        return
+    if version_header in p.STATELESS_VERSIONS or _looks_stateless(payload, req):
+        await _post_stateless(req, server, payload, version_header)
+    else:
+        await _post_session(req, server, payload, version_header)
+
+
+def _looks_stateless(payload: Any, req: Request) -> bool:
+    """A request carrying a 2026-07-28 `_meta` version but no header is still a stateless request (and will fail its header check)."""
+    if "mcp-session-id" in req.headers or not isinstance(payload, dict):
+        return False
+    params = payload.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and meta.get(p.META_PROTOCOL_VERSION) in p.STATELESS_VERSIONS
+
+
+async def _unsupported_version(req: Request, requested: str) -> None:
+    await respond_json(req, 400, error_response(
+        None, p.UNSUPPORTED_PROTOCOL_VERSION,
+        f"Unsupported protocol version: {requested}. Supported: {', '.join(p.SUPPORTED_VERSIONS)}.",
+        {"supported": list(p.SUPPORTED_VERSIONS), "requested": requested},
+    ))
+
+
+async def _post_session(req: Request, server: ServerConfig, payload: Any, version_header: str | None) -> None:
+    batch = isinstance(payload, list)
+    messages = payload if batch else [payload]
+    if batch and not messages:
+        await respond_error(req, 400, "Invalid request: an empty batch.")
+        return
+    sid = req.headers.get("mcp-session-id")
+    session: Session | None = None
+    if sid:
+        session = await session_get(sid)
+    initializing = any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages)
+
+    if initializing:
+        if batch:
+            await respond_error(req, 400, "Invalid request: initialize must not be part of a batch.")
+            return
+        await _initialize(req, server, messages[0])
+        return
+
+    if not sid:
+        await respond_error(req, 400, "Bad Request: the Mcp-Session-Id header is required; send initialize first.")
+        return
+    if session is None or session.server != server.key:
+        await respond_error(req, 404, "Session not found: it ended or expired; initialize a new one.")
+        return
+    version = session.version
+    if version_header is not None and version_header != version and version >= p.V2025_06_18:
+        await respond_error(req, 400, f"Bad Request: MCP-Protocol-Version {version_header} does not match the "
+                                      f"session's negotiated version {version}.")
+        return
+    if batch and not p.allows_batches(version):
+        await respond_error(req, 400, f"Invalid request: JSON-RPC batches are not supported in protocol revision "
+                                      f"{version} (only in {p.V2025_03_26}).")
+        return
+
+    ctx = CallContext(server=server, version=version, headers=req.headers, session_id=session.id)
+    responses: list[Message | None] = []
+    requests: list[Message] = []
+    for message in messages:
+        try:
+            if kind(message) == "request":
+                requests.append(message)
+        except RpcError as exc:
+            if not batch:
+                await respond_rpc_error(req, exc)
+                return
+            responses.append(exc.response(message.get("id") if isinstance(message, dict) else None))
+    if not requests and not responses:
+        await respond(req, 202)  # notifications and responses only
+        return
+    answered = await asyncio.gather(*(dispatch(m, ctx) for m in requests)) if requests else []
+    out = [r for r in responses + list(answered) if r is not None]
+    result: Any = out if batch else out[0]
+    await _answer(req, result, session_id=session.id, version=version)
+
+
+async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
+    try:
+        if kind(message) != "request":
+            raise RpcError(p.INVALID_REQUEST, "Invalid request: initialize must be a request with an id.")
+    except RpcError as exc:
+        await respond_rpc_error(req, exc)
+        return
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    version = p.negotiate(params.get("protocolVersion"))
+    client = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+    session = await session_create(server=server.key, version=version, transport="streamable", client=client)
+    response = {"jsonrpc": "2.0", "id": message["id"], "result": initialize_result(server, version)}
+    await _answer(req, response, session_id=session.id, version=version)
+
+
+async def _answer(req: Request, result: Any, *, session_id: str | None, version: str, status: int = 200) -> None:
+    headers = [(b"mcp-session-id", session_id.encode())] if session_id else []
+    # JSON unless the client accepts only an event stream.
+    if req.accepts("application/json") or "accept" not in req.headers:
+        await respond(req, status, dumps(result), content_type=JSON, headers=headers)
+        return
+    await start_sse(req, headers)
+    if version >= p.V2025_11_25:
+        await send_chunk(req, sse_event(b"", event_id=secrets.token_hex(8)))  # priming event
+    await send_chunk(req, sse_event(dumps(result), event="message"))
+    await send_chunk(req, b"", more=False)
+
+
+# ---------------------------------------------------------------- stateless (2026-07-28)
+
+async def _post_stateless(req: Request, server: ServerConfig, payload: Any, version_header: str | None) -> None:
+    if isinstance(payload, list):
+        await respond_error(req, 400, "Invalid request: JSON-RPC batches are not supported in protocol revision "
+                                      f"{p.V2026_07_28}.")
+        return
+    try:
+        message_kind = kind(payload)
+    except RpcError as exc:
+        await respond_rpc_error(req, exc)
+        return
+    msg_id = payload.get("id")
+    if message_kind != "request":
+        await respond(req, 202)
+        return
+    try:
+        _check_stateless_headers(req, payload, version_header)
+    except RpcError as exc:
+        await respond_rpc_error(req, exc, msg_id)
+        return
+    ctx = CallContext(server=server, version=p.V2026_07_28, headers=req.headers, stateless=True)
+    response = await dispatch(payload, ctx)
+    status = 200
+    error = response.get("error") if response else None
+    if error and error.get("code") == p.METHOD_NOT_FOUND:
+        status = 404
+    await _answer(req, response, session_id=None, version=p.V2026_07_28, status=status)
+
+
+def _check_stateless_headers(req: Request, message: Message, version_header: str | None) -> None:
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+    body_version = meta.get(p.META_PROTOCOL_VERSION)
+    if version_header is None:
+        raise RpcError(p.HEADER_MISMATCH, "Header mismatch: the MCP-Protocol-Version header is required.")
+    if body_version is None:
+        raise RpcError(p.HEADER_MISMATCH, f'Header mismatch: params._meta["{p.META_PROTOCOL_VERSION}"] is required.')
+    if body_version != version_header:
+        if body_version not in p.SUPPORTED_VERSIONS:
+            raise RpcError(p.UNSUPPORTED_PROTOCOL_VERSION,
+                           f"Unsupported protocol version: {body_version}.",
+                           {"supported": list(p.SUPPORTED_VERSIONS), "requested": body_version})
+        raise RpcError(p.HEADER_MISMATCH, f"Header mismatch: MCP-Protocol-Version is {version_header} but "
+                                          f"_meta names {body_version}.")
+    method = message["method"]
+    header_method = req.headers.get("mcp-method")
+    if header_method is None:
+        raise RpcError(p.HEADER_MISMATCH, "Header mismatch: the Mcp-Method header is required.")
+    if header_method != method:
+        raise RpcError(p.HEADER_MISMATCH, f"Header mismatch: Mcp-Method is {header_method} but the body's method "
+                                          f"is {method}.")
+    named = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}.get(method)
+    if named:
+        header_name = req.headers.get("mcp-name")
+        if header_name is None:
+            raise RpcError(p.HEADER_MISMATCH, "Header mismatch: the Mcp-Name header is required for " + method + ".")
+        if header_name != params.get(named):
+            raise RpcError(p.HEADER_MISMATCH, f"Header mismatch: Mcp-Name is {header_name} but params.{named} is "
+                                              f"{params.get(named)}.")
+
+
+# ---------------------------------------------------------------- GET stream and DELETE
+
+async def _session_from_header(req: Request, server: ServerConfig) -> Session | None:
+    sid = req.headers.get("mcp-session-id")
+    if not sid:
+        await respond_error(req, 400, "Bad Request: the Mcp-Session-Id header is required.")
+        return None
+    session = await session_get(sid)
+    if session is None or session.server != server.key:
+        await respond_error(req, 404, "Session not found: it ended or expired; initialize a new one.")
+        return None
+    return session
+
+
+async def _get(req: Request, server: ServerConfig, version_header: str | None) -> None:
+    if version_header in p.STATELESS_VERSIONS:
+        await respond_error(req, 405, "Method Not Allowed: 2026-07-28 has no GET stream.", headers=ALLOW)
+        return
+    if not req.accepts("text/event-stream"):
+        await respond_error(req, 405, "Method Not Allowed: GET opens an event stream; accept text/event-stream.",
+                            headers=ALLOW)
+        return
+    session = await _session_from_header(req, server)
+    if session is None:
+        return
+    subscription = await get_state().subscribe(session.stream_channel())
+    first = []
+    if session.version >= p.V2025_11_25:
+        first.append(b"retry: 3000\n" + sse_event(b"", event_id=secrets.token_hex(8)))
+    await stream_subscription(req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS, first=first,
+                              frame=lambda data: sse_event(data, event="message"))
+
+
+async def _delete(req: Request, server: ServerConfig, version_header: str | None) -> None:
+    if version_header in p.STATELESS_VERSIONS:
+        await respond_error(req, 405, "Method Not Allowed: 2026-07-28 has no sessions to end.", headers=ALLOW)
+        return
+    session = await _session_from_header(req, server)
+    if session is None:
+        return
+    await session_end(session.id)
+    await respond(req, 204)
