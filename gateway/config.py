@@ -120,11 +120,12 @@ class ConfigCache:
         self._servers: dict[int, ServerConfig | None] = {}
         self._loading: dict[object, asyncio.Future] = {}
 
-    async def _current_version(self) -> int:
+    async def _current_version(self, *, fresh: bool = False) -> int:
         state = get_state()
         now = time.monotonic()
         # Reading the version is free in-process; over Redis it is polled, which bounds staleness.
-        if not isinstance(state, MemoryState) and now - self._checked < settings.GATEWAY_CONFIG_POLL_SECONDS:
+        if (not fresh and not isinstance(state, MemoryState)
+                and now - self._checked < settings.GATEWAY_CONFIG_POLL_SECONDS):
             return self._version
         self._checked = now
         version = await state.config_version()
@@ -160,6 +161,11 @@ class ConfigCache:
             return routes
         return self._routes
 
+    async def latest(self, server: ServerConfig) -> ServerConfig | None:
+        """The server as configured right now: listings must show a change made a moment ago."""
+        await self._current_version(fresh=True)
+        return await self.server(server.id)
+
     async def server(self, server_id: int) -> ServerConfig | None:
         version = await self._current_version()
         if server_id in self._servers:
@@ -171,6 +177,15 @@ class ConfigCache:
 
     async def resolve(self, *, host: str, instance: str | None, name: str) -> ServerConfig | None:
         """The MCP server a request addresses: by instance path, else by Host among domains, else default."""
+        server = await self._resolve(host=host, instance=instance, name=name)
+        if server is None:
+            # A miss may be a server created a moment ago: look again at the current version before a 404.
+            version = self._version
+            if await self._current_version(fresh=True) != version:
+                server = await self._resolve(host=host, instance=instance, name=name)
+        return server
+
+    async def _resolve(self, *, host: str, instance: str | None, name: str) -> ServerConfig | None:
         routes = await self.routes()
         if instance is not None:
             server_id = routes.servers.get((instance, name))

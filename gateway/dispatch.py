@@ -85,7 +85,9 @@ class HttpToMcpExecutor:
     """Serves tools described in REST-to-MCP YAML by calling their REST backend."""
 
     async def tools_list(self, params: dict, ctx: CallContext) -> dict[str, Any]:
-        server = ctx.server
+        from .config import get_config_cache
+
+        server = await get_config_cache().latest(ctx.server) or ctx.server
         offset = _decode_cursor(params["cursor"]) if "cursor" in params else 0
         size = max(1, settings.MCP_TOOLS_PAGE_SIZE)
         names = server.tool_order[offset:offset + size]

@@ -196,7 +196,7 @@ class McpServerInput(serializers.Serializer):
                                                 default="")
     backend_path = serializers.CharField(required=False, allow_blank=True, default="")
     config = serializers.JSONField(required=False, default=dict)
-    timeout_seconds = serializers.IntegerField(required=False, default=30)
+    timeout_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
     enabled = serializers.BooleanField(required=False, default=True)
 
     def validate_config(self, value):

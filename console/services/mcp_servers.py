@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from ..errors import DomainError
@@ -87,9 +88,11 @@ def mcp_server_create(
     *, actor, instance: Instance, name: str, description: str = "",
     server_type: str = McpServer.Type.HTTP_TO_MCP, domains: list[str] | str | None = None,
     backend_service: BackendService | None = None, backend_transport: str = "", backend_path: str = "",
-    config: dict[str, Any] | None = None, timeout_seconds: int = 30, enabled: bool = True,
+    config: dict[str, Any] | None = None, timeout_seconds: int | None = None, enabled: bool = True,
 ) -> McpServer:
     require_write(actor=actor, team=instance.team)
+    if timeout_seconds is None:
+        timeout_seconds = settings.GATEWAY_BACKEND_TIMEOUT
     hosts = normalize_domains(domains)
     server = McpServer(
         instance=instance, name=(name or "").strip(), description=description or "", server_type=server_type,

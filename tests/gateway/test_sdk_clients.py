@@ -1,0 +1,118 @@
+"""The official MCP Python SDK against a live gateway: both transports, legacy handshake and stateless 2026-07-28."""
+from __future__ import annotations
+
+import json
+
+import httpx2
+import pytest
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from ..live import free_port
+
+pytestmark = pytest.mark.live
+
+
+def text_of(result) -> str:
+    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+
+
+async def exercise_petstore(session: ClientSession) -> None:
+    tools = await session.list_tools()
+    by_name = {tool.name: tool for tool in tools.tools}
+    assert {"listPets", "getPet", "createPet", "updatePet", "deletePet"} <= set(by_name)
+    get_pet = by_name["getPet"]
+    assert get_pet.input_schema["properties"]["petId"]["type"] == "integer"
+    assert get_pet.input_schema["required"] == ["petId"]
+
+    found = await session.call_tool("getPet", {"petId": 1})
+    assert found.is_error is False
+    assert "Rex" in text_of(found)
+
+    missing = await session.call_tool("getPet", {"petId": 99999})
+    assert missing.is_error is True
+    assert "404" in text_of(missing) or "not found" in text_of(missing).lower()
+
+    listed = await session.call_tool("listPets", {"status": "available"})
+    assert listed.is_error is False
+    assert "Rex" in text_of(listed) and "Tom" not in text_of(listed)
+
+
+async def test_streamable_http_legacy_handshake(demo_server):
+    async with streamable_http_client(demo_server.url + "/mcp-servers/petstore") as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            assert init.protocol_version == "2025-11-25"
+            assert init.server_info.name == "petstore"
+            assert init.capabilities.tools is not None
+            await exercise_petstore(session)
+
+
+async def test_streamable_http_stateless_2026(demo_server):
+    async with streamable_http_client(demo_server.url + "/mcp-servers/petstore") as (read, write):
+        async with ClientSession(read, write) as session:
+            discovered = await session.discover()
+            assert "2026-07-28" in discovered.supported_versions
+            assert "2024-11-05" in discovered.supported_versions
+            await exercise_petstore(session)
+
+
+async def test_sse_transport(demo_server):
+    async with sse_client(demo_server.url + "/mcp-servers/petstore/sse") as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            assert init.server_info.name == "petstore"
+            await exercise_petstore(session)
+
+
+async def test_instance_path_form(demo_server):
+    async with streamable_http_client(demo_server.url + "/instances/default/mcp-servers/petstore") as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert (await session.call_tool("getPet", {"petId": 2})).is_error is False
+
+
+async def test_backend_down_is_a_tool_error(demo_server, api):
+    closed = free_port()
+    instance = api.get("/instances/").json()["results"][0]["id"]
+    created = api.post("/mcp-servers/", json={"instance": instance, "name": "down-backend",
+                                               "description": "A backend that is not running"})
+    assert created.status_code == 201, created.text
+    yaml_doc = f"""
+tools:
+  - name: ping_backend
+    description: Calls a backend that refuses connections.
+    requestTemplate:
+      url: http://127.0.0.1:{closed}/health
+      method: GET
+"""
+    applied = api.put(f"/mcp-servers/{created.json()['id']}/tools/yaml", content=yaml_doc,
+                      headers={"Content-Type": "application/yaml"})
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["created"] == ["ping_backend"]
+
+    async with streamable_http_client(demo_server.url + "/mcp-servers/down-backend") as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool("ping_backend", {})
+            assert result.is_error is True
+            message = text_of(result)
+            assert f"127.0.0.1:{closed}" in message
+            assert "refused" in message.lower() or "connect" in message.lower()
+
+
+async def test_tool_change_shows_in_next_tools_list(demo_server, api):
+    instance = api.get("/instances/").json()["results"][0]["id"]
+    server = api.post("/mcp-servers/", json={"instance": instance, "name": "changing"}).json()
+    doc = "tools:\n  - name: first\n    description: v1\n    requestTemplate: {url: '', method: GET}\n" \
+          "    responseTemplate: {body: 'one'}\n"
+    assert api.put(f"/mcp-servers/{server['id']}/tools/yaml", content=doc).status_code == 200
+    async with streamable_http_client(demo_server.url + "/mcp-servers/changing") as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert [t.description for t in (await session.list_tools()).tools] == ["v1"]
+            assert api.put(f"/mcp-servers/{server['id']}/tools/yaml",
+                           content=doc.replace("v1", "v2")).status_code == 200
+            assert [t.description for t in (await session.list_tools()).tools] == ["v2"]
+            assert text_of(await session.call_tool("first", {})) == "one"
