@@ -1,0 +1,71 @@
+"""Shared state behind one interface: the in-process and Redis implementations behave alike."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.state.memory import MemoryState
+from gateway.state.redis import RedisState
+
+from ..conftest import require_redis
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_state(request):
+    made = []
+
+    def factory():
+        if request.param == "memory":
+            state = made[0] if made else MemoryState()  # one process: one state
+        else:
+            state = RedisState(require_redis())  # each instance stands for another process
+        made.append(state)
+        return state
+
+    yield factory
+    for state in made:
+        await state.close()
+
+
+async def test_session_put_get_delete(make_state):
+    state = make_state()
+    await state.session_put("sid-1", {"server": "default/petstore", "version": "2025-11-25"}, ttl=60)
+    assert await state.session_get("sid-1", ttl=60) == {"server": "default/petstore", "version": "2025-11-25"}
+    assert await state.session_delete("sid-1") is True
+    assert await state.session_get("sid-1", ttl=60) is None
+    assert await state.session_delete("sid-1") is False
+
+
+async def test_session_expires(make_state):
+    state = make_state()
+    await state.session_put("sid-exp", {"a": 1}, ttl=1)
+    await asyncio.sleep(1.3)
+    assert await state.session_get("sid-exp", ttl=1) is None
+
+
+async def test_publish_reaches_subscriber_of_other_process(make_state):
+    holder, poster = make_state(), make_state()
+    sub = await holder.subscribe("mcpgw:stream:test-channel")
+    await asyncio.sleep(0.1)  # let the subscription reach Redis
+    assert await poster.publish("mcpgw:stream:test-channel", b'{"id":1}') == 1
+    assert await sub.get(timeout=2) == b'{"id":1}'
+    assert await sub.get(timeout=0.1) is None
+    await sub.close()
+    await asyncio.sleep(0.1)
+    assert await poster.publish("mcpgw:stream:test-channel", b"lost") == 0
+
+
+async def test_many_subscriptions_share_one_connection():
+    state = RedisState(require_redis())
+    try:
+        subs = [await state.subscribe(f"mcpgw:stream:many-{i}") for i in range(200)]
+        await asyncio.sleep(0.1)
+        clients = await state._client.client_list()
+        assert len(clients) < 20  # not one Redis connection per stream
+        assert await state.publish("mcpgw:stream:many-7", b"x") == 1
+        assert await subs[7].get(timeout=2) == b"x"
+        for sub in subs:
+            await sub.close()
+    finally:
+        await state.close()
