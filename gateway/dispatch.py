@@ -126,6 +126,9 @@ class UnavailableExecutor:
     tools_call = tools_list
 
 
+_CACHEABLE = {"server/discover", "tools/list", "resources/list", "resources/templates/list", "resources/read",
+              "prompts/list"}
+
 EXECUTORS = {"http_to_mcp": HttpToMcpExecutor(), "direct_proxy": UnavailableExecutor()}
 
 
@@ -150,6 +153,10 @@ async def dispatch(message: Message, ctx: CallContext) -> Message | None:
         return error_response(msg_id, p.INTERNAL_ERROR, "Internal error while handling the request.")
     if ctx.stateless and isinstance(result, dict):
         result.setdefault("resultType", "complete")
+        if method in _CACHEABLE:
+            # 2026-07-28 requires caching directives; listings may differ per consumer, so never shared.
+            result.setdefault("ttlMs", 0)
+            result.setdefault("cacheScope", "private")
     return result_response(msg_id, result)
 
 
