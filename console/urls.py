@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/v1/", include("console.api.urls")),
     path("demo-api/", include("console.demo_urls")),
     path("healthz", healthz, name="healthz"),
+    path("", include("console.web_urls")),
 ]

@@ -1,5 +1,5 @@
 """REST API routes under /api/v1/."""
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from . import views
@@ -15,4 +15,5 @@ urlpatterns = [
     path("mcp-servers/<int:pk>/tools/yaml", views.ToolsYamlApi.as_view(), name="api_tools_yaml"),
     path("tools/<int:pk>/", views.ToolDetailApi.as_view(), name="api_tool"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("", include("console.api.actions")),
 ]

@@ -1,18 +1,23 @@
 """Every write to configuration goes through these functions (views, API, tasks and commands call them)."""
+from .backend_auth import BackendAuth, backend_auth_get, mcp_server_set_backend_auth
 from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
 from .services import service_create, service_delete, service_update
 from .teams import api_token_create, team_create, team_member_add
+from .tool_edit import tool_update_yaml
 from .tools import ToolsApplyResult, tool_delete, tool_set_enabled, tools_apply_yaml
 
 __all__ = [
+    "BackendAuth",
     "ToolsApplyResult",
     "api_token_create",
+    "backend_auth_get",
     "instance_create",
     "instance_delete",
     "instance_update",
     "mcp_server_create",
     "mcp_server_delete",
+    "mcp_server_set_backend_auth",
     "mcp_server_update",
     "service_create",
     "service_delete",
@@ -21,5 +26,6 @@ __all__ = [
     "team_member_add",
     "tool_delete",
     "tool_set_enabled",
+    "tool_update_yaml",
     "tools_apply_yaml",
 ]

@@ -1,0 +1,95 @@
+"""Console forms: the shape of what a page submits. Rules live in the services; their errors come back per field."""
+from __future__ import annotations
+
+from django import forms
+
+from .models import BackendService, McpServer, Team
+
+TEXTAREA_ROWS = 3
+
+
+class TeamSwitchForm(forms.Form):
+    team = forms.IntegerField()
+
+
+class InstanceForm(forms.Form):
+    name = forms.CharField(max_length=63, help_text="Lowercase letters, digits, - and _; unique across the gateway. "
+                                                    "It appears in the no-DNS endpoint path.")
+    region = forms.CharField(max_length=63, initial="local", help_text="Where this instance runs, e.g. eu-west-1.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": TEXTAREA_ROWS}))
+    is_default = forms.BooleanField(required=False, label="Default instance",
+                                    help_text="Answers requests whose host name matches no domain.")
+
+    def __init__(self, *args, teams: list[Team] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if teams is not None and len(teams) > 1:
+            self.fields["team"] = forms.TypedChoiceField(choices=[(t.pk, t.name) for t in teams], coerce=int,
+                                                         help_text="The team that owns the instance.")
+            self.order_fields(["team"])
+
+
+class ServiceForm(forms.Form):
+    name = forms.CharField(max_length=63, help_text="Unique in this instance, e.g. orders-api.")
+    protocol = forms.ChoiceField(choices=BackendService.Protocol.choices, initial=BackendService.Protocol.HTTP,
+                                 widget=forms.RadioSelect,
+                                 help_text="HTTP: a REST API for HTTP-to-MCP servers. MCP: an MCP server to proxy.")
+    base_url = forms.CharField(max_length=500, label="Base URL", widget=forms.URLInput(
+        attrs={"placeholder": "https://api.example.com/v1"}),
+        help_text="Tools call paths below it; for an MCP service the host (and port) the gateway connects to.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": TEXTAREA_ROWS}))
+
+
+class McpServerForm(forms.Form):
+    name = forms.CharField(max_length=63, help_text="Lowercase letters, digits, - and _; unique in this instance. "
+                                                    "It is part of the endpoint: /mcp-servers/<name>.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": TEXTAREA_ROWS}),
+                                  help_text="What the server's tools do; clients show it to the model.")
+    domains = forms.CharField(required=False, label="Domain names", widget=forms.Textarea(
+        attrs={"rows": 2, "placeholder": "mcp.example.com\norders.example.com"}),
+        help_text="Optional. One per line (or comma-separated); each must be unused in this instance. "
+                  "Without a domain the server is reached through the no-DNS path.")
+    server_type = forms.ChoiceField(label="Type", choices=McpServer.Type.choices, initial=McpServer.Type.HTTP_TO_MCP,
+                                    widget=forms.RadioSelect)
+    backend_service = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Backend service")
+    backend_transport = forms.ChoiceField(required=False, label="Backend transport",
+                                          choices=[("", "—")] + list(McpServer.Transport.choices))
+    backend_path = forms.CharField(required=False, max_length=500, label="Backend path",
+                                   widget=forms.TextInput(attrs={"placeholder": "/test/sse"}))
+    timeout_seconds = forms.IntegerField(required=False, min_value=1, max_value=600, label="Backend timeout (s)")
+
+    def __init__(self, *args, services: list[BackendService], editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.services = services
+        self.fields["backend_service"].choices = [("", "— choose a service —")] + [
+            (s.pk, f"{s.name} ({s.get_protocol_display()}, {s.base_url})") for s in services]
+        if editing:
+            # The type decides what the server is; a different type is a different server.
+            del self.fields["server_type"]
+
+    def backend_choices_json(self) -> list[dict]:
+        return [{"id": s.pk, "protocol": s.protocol} for s in self.services]
+
+    def domain_list(self) -> list[str]:
+        text = self.cleaned_data.get("domains") or ""
+        return [line for line in text.replace(",", "\n").split() if line]
+
+    def backend(self) -> BackendService | None:
+        pk = self.cleaned_data.get("backend_service")
+        return next((s for s in self.services if s.pk == pk), None)
+
+
+class ToolYamlForm(forms.Form):
+    yaml = forms.CharField(label="Tool YAML", strip=False, required=False, widget=forms.Textarea(
+        attrs={"rows": 24, "spellcheck": "false", "autocapitalize": "off", "autocomplete": "off",
+               "class": "code-editor", "wrap": "off"}))
+
+
+class BackendAuthForm(forms.Form):
+    KIND_CHOICES = [("none", "None"), ("basic", "Basic"), ("bearer", "Bearer token"), ("api_key", "API key")]
+    kind = forms.ChoiceField(choices=KIND_CHOICES, label="Authentication", widget=forms.RadioSelect)
+    location = forms.ChoiceField(required=False, choices=[("header", "Header"), ("query", "Query parameter")],
+                                 label="Send the key in", initial="header")
+    param_name = forms.CharField(required=False, max_length=200, label="Header or parameter name",
+                                 widget=forms.TextInput(attrs={"placeholder": "X-API-Key"}))
+    credential = forms.CharField(required=False, strip=True, max_length=4000, label="Credential",
+                                 widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))

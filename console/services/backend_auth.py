@@ -1,0 +1,131 @@
+"""Backend authentication of an HTTP-to-MCP server: the default upstream security scheme and its credential."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from ..crypto import mask
+from ..errors import DomainError
+from ..models import McpServer, SecurityScheme
+from .common import audit, config_changed, require_write
+
+BACKEND_AUTH_SCHEME_ID = "BackendAuth"
+KINDS = ("none", "basic", "bearer", "api_key")
+LOCATIONS = ("header", "query")
+# An HTTP header token (RFC 9110) also serves as a sensible query parameter name.
+_PARAM_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class BackendAuth:
+    """What the console shows of a server's backend authentication; the credential only masked."""
+
+    kind: str  # none | basic | bearer | api_key
+    scheme_id: str = ""
+    location: str = ""
+    param_name: str = ""
+    credential_masked: str = ""
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.credential_masked)
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return {"kind": self.kind, "scheme_id": self.scheme_id, "location": self.location,
+                "param_name": self.param_name, "credential": self.credential_masked,
+                "has_credential": self.has_credential}
+
+
+def _kind_of(scheme: SecurityScheme) -> str:
+    if scheme.type == SecurityScheme.Type.API_KEY:
+        return "api_key"
+    return "basic" if (scheme.scheme or "").lower() == "basic" else "bearer"
+
+
+def _current(server: McpServer) -> tuple[SecurityScheme | None, str]:
+    scheme_id = (server.default_upstream_security or {}).get("id") or ""
+    if not scheme_id:
+        return None, ""
+    scheme = next((s for s in server.security_schemes.all() if s.scheme_id == scheme_id), None)
+    if scheme is None:
+        return None, ""
+    return scheme, server.default_upstream_credential or scheme.default_credential
+
+
+def backend_auth_get(*, mcp_server: McpServer) -> BackendAuth:
+    """The server's default backend authentication (`defaultUpstreamSecurity`), credential masked."""
+    scheme, credential = _current(mcp_server)
+    if scheme is None:
+        return BackendAuth(kind="none")
+    return BackendAuth(kind=_kind_of(scheme), scheme_id=scheme.scheme_id, location=scheme.location,
+                       param_name=scheme.param_name, credential_masked=mask(credential))
+
+
+@transaction.atomic
+def mcp_server_set_backend_auth(
+    *, actor, mcp_server: McpServer, kind: str, location: str = "header", param_name: str = "", credential: str = "",
+) -> BackendAuth:
+    """Set how the gateway authenticates to the backend; a blank credential keeps the stored one."""
+    server = mcp_server
+    require_write(actor=actor, team=server.instance.team)
+    if server.server_type != McpServer.Type.HTTP_TO_MCP:
+        raise DomainError("Backend authentication is set only on HTTP-to-MCP servers.", {"kind": [
+            "A Direct Proxy server passes the client's own credentials to its backend MCP server."]})
+    kind = (kind or "none").strip().lower()
+    location = (location or "header").strip().lower()
+    param_name = (param_name or "").strip()
+    credential = (credential or "").strip()
+    errors: dict[str, list[str]] = {}
+    if kind not in KINDS:
+        errors["kind"] = ["Choose None, Basic, Bearer or API key."]
+    current, stored = _current(server)
+
+    if kind == "none" or "kind" in errors:
+        if errors:
+            raise DomainError("Please correct the errors below.", errors)
+        server.default_upstream_security = {}
+        server.default_upstream_credential = ""
+        server.save(update_fields=["default_upstream_security", "default_upstream_credential", "updated_at"])
+        audit(actor=actor, team=server.instance.team, action="mcp_server.backend_auth", obj=server,
+              detail={"kind": "none"})
+        config_changed()
+        return BackendAuth(kind="none")
+
+    if kind == "api_key":
+        if location not in LOCATIONS:
+            errors["location"] = ["Choose header or query parameter."]
+        if not param_name:
+            errors["param_name"] = ["Give the header or query parameter name, e.g. X-API-Key or api_key."]
+        elif not _PARAM_NAME_RE.match(param_name):
+            errors["param_name"] = ["Use letters, digits and - _ . only (no spaces), e.g. X-API-Key."]
+    if "••" in credential:
+        credential = ""  # the masked value sent back unchanged
+    effective = credential or stored
+    if not effective:
+        errors["credential"] = ["Give the credential the backend expects."]
+    elif kind == "basic" and ":" not in effective and not effective.lower().startswith("basic "):
+        errors["credential"] = ["Give the Basic credential as user:password."]
+    if errors:
+        raise DomainError("Please correct the errors below.", errors)
+
+    # Edit the scheme the server already uses (e.g. one a YAML file declared), else our own.
+    scheme = current or SecurityScheme.objects.filter(mcp_server=server, scheme_id=BACKEND_AUTH_SCHEME_ID).first()
+    if scheme is None:
+        scheme = SecurityScheme(mcp_server=server, scheme_id=BACKEND_AUTH_SCHEME_ID)
+    if kind == "api_key":
+        scheme.type, scheme.scheme, scheme.location, scheme.param_name = SecurityScheme.Type.API_KEY, "", location, param_name
+    else:
+        scheme.type, scheme.scheme, scheme.location, scheme.param_name = SecurityScheme.Type.HTTP, kind, "", ""
+    scheme.default_credential = effective
+    scheme.save()
+    # The server-level credential would override the scheme's; one place holds it from now on.
+    server.default_upstream_security = {"id": scheme.scheme_id}
+    server.default_upstream_credential = ""
+    server.save(update_fields=["default_upstream_security", "default_upstream_credential", "updated_at"])
+    audit(actor=actor, team=server.instance.team, action="mcp_server.backend_auth", obj=server,
+          detail={"kind": kind, "scheme": scheme.scheme_id, "credential_changed": bool(credential)})
+    config_changed()
+    return BackendAuth(kind=kind, scheme_id=scheme.scheme_id, location=scheme.location,
+                       param_name=scheme.param_name, credential_masked=mask(effective))

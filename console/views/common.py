@@ -1,0 +1,147 @@
+"""What every console page needs: the current team and region, HTMX-aware rendering, domain errors on forms."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from .. import selectors
+from ..errors import DomainError, NotFound
+from ..models import Team
+
+SESSION_TEAM = "console_team"
+SESSION_REGION = "console_region"
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+def htmx_target(request: HttpRequest) -> str:
+    return request.headers.get("HX-Target", "") if is_htmx(request) else ""
+
+
+def fetch(selector, **kwargs):
+    """Call a scoped selector; an object outside the user's teams is simply not there (404, never 403)."""
+    try:
+        return selector(**kwargs)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+def current_team(request: HttpRequest) -> Team | None:
+    """The team the user works in now: the one chosen in the switcher, else their first team."""
+    if hasattr(request, "_console_team"):
+        return request._console_team
+    teams = list(selectors.team_list(user=request.user).order_by("name"))
+    request._console_teams = teams
+    chosen = request.session.get(SESSION_TEAM)
+    team = next((t for t in teams if t.pk == chosen), None) or (teams[0] if teams else None)
+    request._console_team = team
+    return team
+
+
+def follow_team(request: HttpRequest, team_id: int) -> None:
+    """Opening an object of another of the user's teams switches to that team, so the top bar tells the truth."""
+    team = current_team(request)
+    if team is None or team.pk != team_id:
+        request.session[SESSION_TEAM] = team_id
+        for candidate in getattr(request, "_console_teams", []):
+            if candidate.pk == team_id:
+                request._console_team = candidate
+
+
+def current_region(request: HttpRequest) -> str:
+    return request.session.get(SESSION_REGION, "")
+
+
+def market_url() -> str | None:
+    for name in ("market", "marketplace:index", "listing_list"):
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def page_context(request: HttpRequest) -> dict[str, Any]:
+    team = current_team(request)
+    regions: list[str] = []
+    if team is not None:
+        regions = sorted(set(
+            selectors.instance_list(user=request.user, team=team).order_by().values_list("region", flat=True)
+        ))
+    return {
+        "current_team": team,
+        "teams": getattr(request, "_console_teams", []),
+        "current_region": current_region(request),
+        "regions": regions,
+        "market_url": market_url(),
+    }
+
+
+def render_page(request: HttpRequest, template: str, context: dict[str, Any] | None = None, *,
+                partial: str | None = None, status: int = 200) -> HttpResponse:
+    """The full page, or only `partial` when HTMX asks for a fragment (panels, search results, rows)."""
+    context = dict(context or {})
+    if partial and is_htmx(request):
+        context["in_drawer"] = htmx_target(request) == "drawer"
+        return render(request, partial, context, status=status)
+    context.update(page_context(request))
+    context.setdefault("partial_template", partial)
+    return render(request, template, context, status=status)
+
+
+def done(request: HttpRequest, url: str, message: str | None = None) -> HttpResponse:
+    """After a successful action: a redirect, which HTMX must perform as a full page load."""
+    if message:
+        messages.success(request, message)
+    if is_htmx(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+def apply_domain_error(form: forms.BaseForm, exc: DomainError, *, aliases: dict[str, str] | None = None) -> None:
+    """Put a domain error's field map onto the form's fields; what matches no field goes on top of the form."""
+    aliases = aliases or {}
+    for field, msgs in (exc.details or {}).items():
+        if isinstance(msgs, str):
+            msgs = [msgs]
+        name = aliases.get(field, field)
+        target = name if name in form.fields else None
+        for msg in msgs:
+            form.add_error(target, str(msg))
+    if not exc.details:
+        form.add_error(None, exc.message)
+
+
+def paginate(request: HttpRequest, queryset, per_page: int):
+    """A page of the queryset plus a query string for the other pages that keeps the filters."""
+    page = Paginator(queryset, per_page).get_page(request.GET.get("page"))
+    params = {k: v for k, v in request.GET.items() if k != "page" and v}
+    page.querystring = urlencode(params)
+    return page
+
+
+def public_base_url(request: HttpRequest) -> str:
+    if settings.PUBLIC_BASE_URL:
+        return settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{request.scheme}://{request.get_host()}"
