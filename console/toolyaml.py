@@ -909,14 +909,27 @@ def _secret(value: str, include: bool) -> str:
     return value if include else MASKED_CREDENTIAL
 
 
+_ARG_ORDER = ("name", "description", "type", "required", "default", "enum", "items", "properties", "position")
+_REQUEST_ORDER = ("url", "method", "headers", "body", "argsToJsonBody", "argsToUrlParam", "argsToFormBody",
+                  "security")
+_RESPONSE_ORDER = ("body", "prependBody", "appendBody")
+
+
+def _ordered(mapping: dict, order: tuple[str, ...]) -> dict:
+    """Keys in the documented order: PostgreSQL's jsonb does not keep the order they were written in."""
+    out = {key: mapping[key] for key in order if key in mapping}
+    out.update((key, mapping[key]) for key in sorted(mapping) if key not in out)
+    return out
+
+
 def _tool_dict(tool: "Tool", include_credentials: bool) -> tuple[dict, bool]:
     out: dict[str, Any] = {"name": tool.name}
     if tool.title:
         out["title"] = tool.title
     out["description"] = tool.description or ""
     if tool.args:
-        out["args"] = copy.deepcopy(list(tool.args))
-    request = copy.deepcopy(dict(tool.request_template or {}))
+        out["args"] = [_ordered(arg, _ARG_ORDER) for arg in copy.deepcopy(list(tool.args))]
+    request = _ordered(copy.deepcopy(dict(tool.request_template or {})), _REQUEST_ORDER)
     masked = False
     security = dict(request.get("security") or {})
     if security.get("id") and tool.request_credential:
@@ -927,9 +940,9 @@ def _tool_dict(tool: "Tool", include_credentials: bool) -> tuple[dict, bool]:
     else:
         request.pop("security", None)
     if request:
-        out["requestTemplate"] = request
+        out["requestTemplate"] = _ordered(request, _REQUEST_ORDER)
     if tool.response_template:
-        out["responseTemplate"] = copy.deepcopy(dict(tool.response_template))
+        out["responseTemplate"] = _ordered(copy.deepcopy(dict(tool.response_template)), _RESPONSE_ORDER)
     if tool.error_response_template:
         out["errorResponseTemplate"] = tool.error_response_template
     if tool.output_schema is not None:
