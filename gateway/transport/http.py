@@ -157,8 +157,12 @@ class Disconnect:
 
 async def stream_subscription(req: Request, subscription, *, keepalive: float, first: list[bytes] = (),
                               frame: Callable[[bytes], bytes], on_close: Callable[[], Awaitable[None]] | None = None,
+                              on_idle: Callable[[], Awaitable[object]] | None = None,
                               extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Hold an SSE response open, writing each published message as an event until the client leaves."""
+    """Hold an SSE response open, writing each published message as an event until the client leaves.
+
+    `on_idle` runs at each keepalive: an open stream keeps its session from expiring.
+    """
     disconnect = Disconnect(req.receive)
     try:
         await start_sse(req, extra_headers)
@@ -173,8 +177,13 @@ async def stream_subscription(req: Request, subscription, *, keepalive: float, f
                     await getter
                 break
             message = getter.result()
+            if message is not None:
+                await send_chunk(req, frame(message))
+                continue
             # A comment line keeps proxies and idle timers from closing a quiet stream.
-            await send_chunk(req, frame(message) if message is not None else b": keepalive\n\n")
+            await send_chunk(req, b": keepalive\n\n")
+            if on_idle is not None:
+                await on_idle()
         with contextlib.suppress(Exception):
             await send_chunk(req, b"", more=False)
     finally:

@@ -38,6 +38,7 @@ async def open_stream(req: Request, server: ServerConfig, message_path: str) -> 
         req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS,
         first=[sse_event(endpoint, event="endpoint")],
         frame=lambda data: sse_event(data, event="message"), on_close=closed,
+        on_idle=lambda: session_get(session.id),
     )
 
 

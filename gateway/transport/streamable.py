@@ -80,19 +80,15 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
     if batch and not messages:
         await respond_error(req, 400, "Invalid request: an empty batch.")
         return
-    sid = req.headers.get("mcp-session-id")
-    session: Session | None = None
-    if sid:
-        session = await session_get(sid)
-    initializing = any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages)
-
-    if initializing:
+    if any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages):
         if batch:
             await respond_error(req, 400, "Invalid request: initialize must not be part of a batch.")
             return
         await _initialize(req, server, messages[0])
         return
 
+    sid = req.headers.get("mcp-session-id")
+    session = await session_get(sid) if sid else None
     if not sid:
         await respond_error(req, 400, "Bad Request: the Mcp-Session-Id header is required; send initialize first.")
         return
@@ -250,7 +246,8 @@ async def _get(req: Request, server: ServerConfig, version_header: str | None) -
     if session.version >= p.V2025_11_25:
         first.append(b"retry: 3000\n" + sse_event(b"", event_id=secrets.token_hex(8)))
     await stream_subscription(req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS, first=first,
-                              frame=lambda data: sse_event(data, event="message"))
+                              frame=lambda data: sse_event(data, event="message"),
+                              on_idle=lambda: session_get(session.id))
 
 
 async def _delete(req: Request, server: ServerConfig, version_header: str | None) -> None:
