@@ -174,11 +174,14 @@ def json_float(f: float) -> str:
 # ---------------------------------------------------------------- printing
 
 def to_text(v: Any, limit: int) -> str:
-    """How an action prints a value: nil is empty, the rest like Go's fmt %v."""
+    """How an action prints a value: nil is empty, lists and maps as JSON (as Higress prints its
+    gjson-backed values, and what a model reads best), the rest like Go's fmt %v."""
     if type(v) is str:
         return v
     if v is None:
         return ""
+    if isinstance(v, (list, tuple, dict)):
+        return to_json(v, limit=limit)
     return fmt_v(v, limit)
 
 
