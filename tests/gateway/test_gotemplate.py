@@ -382,12 +382,12 @@ def test_split_join_lists():
     assert r("{{ first .l }} {{ last .l }} {{ rest .l }} {{ initial .l }} [{{ first (list) }}]", data) == \
         "1 3 [2,3] [1,2] []"
     assert r("{{ append .l 4 }} {{ .l }} {{ prepend .l 0 }} {{ concat .l (list 9) }}", data) == \
-        "[1 2 3 4] [1 2 3] [0 1 2 3] [1 2 3 9]"
+        "[1,2,3,4] [1,2,3] [0,1,2,3] [1,2,3,9]"
     assert r("{{ reverse .l }} {{ uniq (list 1 1.0 2 \"1\" 2) }} {{ compact (list 0 1 \"\" \"a\" nil) }}", data) == \
-        "[3 2 1] [1 2 1] [1 a]"
+        '[3,2,1] [1,2,"1"] [1,"a"]'
     assert r("{{ has 2 .l }} {{ has 5 .l }} {{ without .l 2 }} {{ sortAlpha (list \"b\" \"a\") }}", data) == \
-        "true false [1 3] [a b]"
-    assert r("{{ until 3 }}") == "[0 1 2]"
+        'true false [1,3] ["a","b"]'
+    assert r("{{ until 3 }}") == "[0,1,2]"
 
 
 def test_dict_functions_and_set_does_not_touch_input_data():
@@ -399,7 +399,7 @@ def test_dict_functions_and_set_does_not_touch_input_data():
     assert data == {"obj": {"k": "original"}}
     assert r('{{ unset (dict "a" 1 "b" 2) "a" }} {{ pick .m "a" }} {{ omit .m "a" }}', {"m": {"a": 1, "b": 2}}) == \
         '{"b":2} {"a":1} {"b":2}'
-    assert r('{{ dict "odd" }}') == "map[odd:]"
+    assert r('{{ dict "odd" }}') == '{"odd":""}'
 
 
 def test_math_functions():
