@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import BackendService, McpServer, Team
+from .models import BackendService, McpServer, Team, slug_validator
 
 TEXTAREA_ROWS = 3
 
@@ -13,7 +13,8 @@ class TeamSwitchForm(forms.Form):
 
 
 class InstanceForm(forms.Form):
-    name = forms.CharField(max_length=63, help_text="Lowercase letters, digits, - and _; unique across the gateway. "
+    name = forms.CharField(max_length=63, validators=[slug_validator],
+                           help_text="Lowercase letters, digits, - and _; unique across the gateway. "
                                                     "It appears in the no-DNS endpoint path.")
     region = forms.CharField(max_length=63, initial="local", help_text="Where this instance runs, e.g. eu-west-1.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": TEXTAREA_ROWS}))
@@ -29,7 +30,8 @@ class InstanceForm(forms.Form):
 
 
 class ServiceForm(forms.Form):
-    name = forms.CharField(max_length=63, help_text="Unique in this instance, e.g. orders-api.")
+    name = forms.CharField(max_length=63, validators=[slug_validator],
+                           help_text="Lowercase letters, digits, - and _; unique in this instance, e.g. orders-api.")
     protocol = forms.ChoiceField(choices=BackendService.Protocol.choices, initial=BackendService.Protocol.HTTP,
                                  widget=forms.RadioSelect,
                                  help_text="HTTP: a REST API for HTTP-to-MCP servers. MCP: an MCP server to proxy.")
@@ -40,7 +42,8 @@ class ServiceForm(forms.Form):
 
 
 class McpServerForm(forms.Form):
-    name = forms.CharField(max_length=63, help_text="Lowercase letters, digits, - and _; unique in this instance. "
+    name = forms.CharField(max_length=63, validators=[slug_validator],
+                           help_text="Lowercase letters, digits, - and _; unique in this instance. "
                                                     "It is part of the endpoint: /mcp-servers/<name>.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": TEXTAREA_ROWS}),
                                   help_text="What the server's tools do; clients show it to the model.")

@@ -170,10 +170,13 @@ def server_context(request, server, tab: str) -> dict:
 def mcp_server(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
     base = public_base_url(request)
-    primary = primary_endpoint(server, base)
+    all_endpoints = endpoints(server, base)
+    chosen = request.GET.get("endpoint", "")
+    primary = (all_endpoints[int(chosen)] if chosen.isdigit() and int(chosen) < len(all_endpoints)
+               else primary_endpoint(server, base))
     context = server_context(request, server, "info")
     context.update({
-        "endpoints": endpoints(server, base), "primary": primary, "client_configs": client_configs(server, primary),
+        "endpoints": all_endpoints, "primary": primary, "client_configs": client_configs(server, primary),
         "backend_auth": services.backend_auth_get(mcp_server=server) if server.server_type == "http_to_mcp" else None,
     })
     return render_page(request, "console/mcp_server_detail.html", context)

@@ -65,11 +65,15 @@
   document.body.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id === "drawer" && drawer().innerHTML.trim()) {
       document.body.style.overflow = "hidden";
-      focusFirst(drawer());
     }
     init(document.contains(event.detail.target) ? event.detail.target : document);
     // An outerHTML swap inside a form (the backend picker) needs its form re-synced.
     document.querySelectorAll("[data-server-form]").forEach(syncServerForm);
+  });
+
+  // After htmx has restored its own idea of focus: the panel's first field, or the first one in error.
+  document.body.addEventListener("htmx:afterSettle", (event) => {
+    if (event.detail.target.id === "drawer" && drawer().innerHTML.trim()) focusFirst(drawer());
   });
 
   // ------------------------------------------------------------ copy buttons
