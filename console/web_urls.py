@@ -1,7 +1,7 @@
 """Routes of the console's pages (not under /mcp-servers/ or /instances/…/mcp-servers/, which are the gateway's)."""
 from django.urls import path
 
-from .views import auth, backend_services, instances, mcp_servers, tools
+from .views import api_docs, auth, backend_services, instances, mcp_servers, tools
 
 urlpatterns = [
     path("login/", auth.login, name="login"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("", auth.home, name="home"),
     path("console/team/", auth.team_switch, name="team_switch"),
     path("console/region/", auth.region_switch, name="region_switch"),
+    path("console/api/", api_docs.api_reference, name="api_reference"),
 
     path("console/instances/", instances.instance_list, name="instance_list"),
     path("console/instances/add/", instances.instance_add, name="instance_add"),

@@ -2,20 +2,19 @@
 service reachability. Mounted by console/api/urls.py."""
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
-from django.http import HttpResponse, JsonResponse
+from asgiref.sync import async_to_sync
+from django.http import HttpResponse
 from django.urls import path
-from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import exceptions, serializers
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors, services
-from ..errors import DomainError, NotFound
+from ..errors import DomainError
 from ..probes import service_reachability
 from ..toolyaml import tool_to_yaml
-from .auth import ApiTokenAuthentication
 from .views import ToolOutput, YamlParser
 
 
@@ -51,7 +50,8 @@ class BackendAuthApi(APIView):
         server = selectors.mcp_server_get(user=request.user, pk=pk)
         serializer = BackendAuthInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.mcp_server_set_backend_auth(actor=request.user, mcp_server=server, **serializer.validated_data)
+        result = services.mcp_server_set_backend_auth(actor=request.user, mcp_server=server,
+                                                      **serializer.validated_data)
         return Response(result.as_dict())
 
 
@@ -78,34 +78,27 @@ class ToolYamlApi(APIView):
         return Response(ToolOutput(updated).data)
 
 
-async def service_reachability_api(request, pk: int):
-    """GET /api/v1/services/{id}/reachability: {reachable, status, latency_ms, message}.
+class ReachabilityOutput(serializers.Serializer):
+    reachable = serializers.BooleanField()
+    status = serializers.IntegerField(allow_null=True, help_text="The HTTP status the base URL answered with.")
+    latency_ms = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
 
-    A plain async view, not an APIView: the probe may call a backend this very process serves (the demo API),
-    which a synchronous view would block.
-    """
-    if request.method != "GET":
-        return JsonResponse({"detail": "Method not allowed.", "code": "method_not_allowed", "errors": {}}, status=405)
-    user = await request.auser()
-    if not user.is_authenticated:
-        try:
-            found = await sync_to_async(ApiTokenAuthentication().authenticate)(request)
-        except exceptions.AuthenticationFailed as exc:
-            return JsonResponse({"detail": str(exc.detail), "code": "not_authenticated", "errors": {}}, status=401)
-        if found is None:
-            return JsonResponse({"detail": "Authentication credentials were not provided.",
-                                 "code": "not_authenticated", "errors": {}}, status=401)
-        user = found[0]
-    try:
-        service = await sync_to_async(selectors.service_get)(user=user, pk=pk)
-    except NotFound as exc:
-        return JsonResponse(exc.as_dict(), status=404)
-    result = await service_reachability(service=service, fresh=request.GET.get("fresh") == "1")
-    return JsonResponse(result.as_dict())
+
+class ServiceReachabilityApi(APIView):
+    @extend_schema(responses=ReachabilityOutput, parameters=[OpenApiParameter(
+        "fresh", bool, description="Probe now instead of answering from the last 30 seconds' result.")],
+        description="Whether the service's base URL answers HTTP (any status counts), and how fast.")
+    def get(self, request, pk: int):
+        service = selectors.service_get(user=request.user, pk=pk)
+        # Each ASGI request has its own thread for synchronous code, so probing a backend this very process
+        # serves (the demo API) does not wait on itself.
+        result = async_to_sync(service_reachability)(service=service, fresh=request.query_params.get("fresh") == "1")
+        return Response(result.as_dict())
 
 
 urlpatterns = [
     path("mcp-servers/<int:pk>/backend-auth", BackendAuthApi.as_view(), name="api_backend_auth"),
     path("tools/<int:pk>/yaml", ToolYamlApi.as_view(), name="api_tool_yaml"),
-    path("services/<int:pk>/reachability", service_reachability_api, name="api_service_reachability"),
+    path("services/<int:pk>/reachability", ServiceReachabilityApi.as_view(), name="api_service_reachability"),
 ]

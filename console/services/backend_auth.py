@@ -115,7 +115,8 @@ def mcp_server_set_backend_auth(
     if scheme is None:
         scheme = SecurityScheme(mcp_server=server, scheme_id=BACKEND_AUTH_SCHEME_ID)
     if kind == "api_key":
-        scheme.type, scheme.scheme, scheme.location, scheme.param_name = SecurityScheme.Type.API_KEY, "", location, param_name
+        scheme.type, scheme.scheme = SecurityScheme.Type.API_KEY, ""
+        scheme.location, scheme.param_name = location, param_name
     else:
         scheme.type, scheme.scheme, scheme.location, scheme.param_name = SecurityScheme.Type.HTTP, kind, "", ""
     scheme.default_credential = effective

@@ -1,4 +1,5 @@
-"""Backend services of an instance: list with reachability, create (also in place from the MCP server panel), edit, delete."""
+"""Backend services of an instance: list with reachability, create (also in place from the MCP server panel),
+edit, delete."""
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
@@ -70,8 +71,9 @@ def _service_add_inline(request, inst):
             base_url=request.POST.get("new_service_url", ""), protocol=protocol)
     except DomainError as exc:
         error = exc.details or {"non_field": [exc.message]}
+    selected = created.pk if created else request.POST.get("backend_service")
     server_form = McpServerForm(services=list(selectors.service_list(user=request.user, instance=inst)),
-                                initial={"backend_service": created.pk if created else request.POST.get("backend_service")})
+                                initial={"backend_service": selected})
     html = render_to_string("console/_backend_picker.html", {
         "form": server_form, "instance": inst, "inline_errors": error, "created": created,
         "new_service_name": "" if created else request.POST.get("new_service_name", ""),

@@ -37,7 +37,8 @@ def endpoints(server: McpServer, base_url: str) -> list[Endpoint]:
                            streamable_http=base_url + no_dns_path(server), sse=base_url + no_dns_path(server) + "/sse"))
     if server.instance.is_default:
         result.append(Endpoint(label="Default instance", hint="This instance answers hosts that match no domain.",
-                               streamable_http=base_url + server_path(server), sse=base_url + server_path(server) + "/sse"))
+                               streamable_http=base_url + server_path(server),
+                               sse=base_url + server_path(server) + "/sse"))
     return result
 
 
@@ -65,6 +66,7 @@ def client_configs(server: McpServer, endpoint: Endpoint) -> list[dict[str, str]
          "note": "Claude Desktop reaches remote servers through mcp-remote.", "text": json.dumps(claude, indent=2)},
         {"id": "cursor", "label": "Cursor", "file": "~/.cursor/mcp.json", "note": "",
          "text": json.dumps(cursor, indent=2)},
-        {"id": "vscode", "label": "VS Code", "file": ".vscode/mcp.json", "note": "", "text": json.dumps(vscode, indent=2)},
+        {"id": "vscode", "label": "VS Code", "file": ".vscode/mcp.json", "note": "",
+         "text": json.dumps(vscode, indent=2)},
         {"id": "inspector", "label": "MCP Inspector", "file": "command line", "note": "", "text": inspector},
     ]

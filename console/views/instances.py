@@ -25,8 +25,8 @@ def instance_context(request, instance, section: str) -> dict:
 @login_required
 def instance_list(request):
     team = current_team(request)
-    qs = selectors.instance_list(user=request.user, team=team) if team else selectors.instance_list(user=request.user)
-    if team is None:
+    qs = selectors.instance_list(user=request.user, team=team)
+    if team is None:  # a user in no team sees nothing, not everything
         qs = qs.none()
     region = current_region(request)
     if region:

@@ -1,8 +1,10 @@
-"""MCP Management: the grid of MCP servers, the Create MCP Service panel, a server's page, edit, enable, delete, Debug."""
+"""MCP Management: the grid of MCP servers, the Create MCP Service panel, a server's page, edit, enable, delete,
+Debug."""
 from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.urls import reverse
@@ -131,7 +133,6 @@ def mcp_server_toggle(request, pk: int):
     try:
         services.mcp_server_update(actor=request.user, mcp_server=server, enabled=enabled)
     except DomainError as exc:
-        from django.contrib import messages
         messages.error(request, exc.message)
         return done(request, next_url)
     state = "enabled: its endpoint answers" if enabled else "disabled: its endpoint stops answering"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404
@@ -83,7 +84,6 @@ def tool_toggle(request, pk: int):
         # Only the row changes; the table and its scroll position stay.
         return render(request, "console/_tool_row.html", {"tool": _decorate(item), "row_error": error,
                                                          "server": item.mcp_server})
-    from django.contrib import messages
     if error:
         messages.error(request, error)
     else:

@@ -304,9 +304,11 @@ def test_create_mcp_server_errors_at_fields(alice):
 
     mcp_backend = services.service_create(actor=alice["user"], instance=inst, name="mcp-up",
                                           base_url="http://127.0.0.1:9", protocol="mcp")
-    bad_path = htmx(client, "post", url, {"name": "px", "server_type": "direct_proxy", "backend_service": mcp_backend.pk,
-                                          "backend_transport": "sse", "backend_path": "test sse"})
-    assert bad_path.status_code == 400 and re.search(r'id="field-backend_path".*?must start with', text_of(bad_path), re.S)
+    bad_path = htmx(client, "post", url, {"name": "px", "server_type": "direct_proxy",
+                                          "backend_service": mcp_backend.pk, "backend_transport": "sse",
+                                          "backend_path": "test sse"})
+    assert bad_path.status_code == 400
+    assert re.search(r'id="field-backend_path".*?must start with', text_of(bad_path), re.S)
     wrong_backend = htmx(client, "post", url, {"name": "px", "server_type": "direct_proxy",
                                                "backend_service": service.pk, "backend_transport": "sse",
                                                "backend_path": "/sse"})
@@ -384,7 +386,8 @@ def test_add_tool_yaml_errors_name_line_and_field(alice):
     url = reverse("tool_add", args=[server.pk])
     page = text_of(client.get(url))
     assert "YAML Example" in page and "Backend authentication" in page and "Swagger" in page
-    bad = client.post(url, {"yaml": "tools:\n  - name: x y\n    description: d\n    requestTemplate:\n      url: ftp\n"})
+    bad = client.post(url, {"yaml": (
+        "tools:\n  - name: x y\n    description: d\n    requestTemplate:\n      url: ftp\n")})
     assert bad.status_code == 400
     html = text_of(bad)
     assert re.search(r"Line \d+ · tools\[0\]\.name", html)
@@ -468,3 +471,17 @@ def test_static_assets_are_vendored():
         assert finders.find(path), path
     page = text_of(Client().get("/login/"))
     assert "//unpkg" not in page and "cdn" not in page.lower()
+
+
+def test_rest_api_page_lists_operations_and_issues_a_token(alice):
+    client = alice["client"]
+    page = text_of(client.get(reverse("api_reference")))
+    assert "/api/v1/mcp-servers/{id}/tools/yaml" in page and "/api/v1/mcp-servers/{id}/backend-auth" in page
+    created = text_of(client.post(reverse("api_reference"), {"name": "ci"}))
+    secret = re.search(r'<code id="new-token">(mgc_[^<]+)</code>', created).group(1)
+    from rest_framework.test import APIClient
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    names = [item["name"] for item in api.get("/api/v1/instances/").json()["results"]]
+    assert names == ["alice-prod"]
+    assert secret not in text_of(client.get(reverse("api_reference")))
