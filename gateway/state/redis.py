@@ -116,8 +116,9 @@ class _PubSubHub:
 
 
 class RedisState(SharedState):
-    def __init__(self, url: str):
-        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    def __init__(self, url: str, *, client_name: str = "mcpgw-gateway"):
+        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30,
+                                               client_name=client_name)
         self._hub = _PubSubHub(self._client)
 
     async def session_put(self, sid: str, data: dict[str, Any], ttl: int) -> None:
