@@ -84,7 +84,12 @@ async def _answer(session: Session, server: ServerConfig, message: Message, head
             await session_update_version(session, version)
             response: Any = {"jsonrpc": "2.0", "id": message["id"], "result": initialize_result(server, version)}
         else:
-            ctx = CallContext(server=server, version=session.version, headers=headers, session_id=session.id)
+            # A client speaking 2026-07-28 over this transport tags each request; answer in that revision's shape.
+            params = message.get("params") if isinstance(message.get("params"), dict) else {}
+            meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+            stateless = meta.get(p.META_PROTOCOL_VERSION) in p.STATELESS_VERSIONS
+            ctx = CallContext(server=server, version=p.V2026_07_28 if stateless else session.version,
+                              headers=headers, session_id=session.id, stateless=stateless)
             response = await dispatch(message, ctx)
         if response is not None:
             delivered = await get_state().publish(session.stream_channel(), dumps(response))

@@ -137,10 +137,6 @@ def test_unreachable_gateway(inspector):
     assert run.error["code"] == "unreachable"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Over HTTP+SSE the gateway answers server/discover (advertising 2026-07-28), then answers requests tagged "
-    "2026-07-28 without resultType, which the Inspector rejects. Either rejecting server/discover there or "
-    "answering in the 2026-07-28 shape makes this pass."))
 def test_auto_era_over_sse(inspector, demo_server):
     run = inspector(demo_server.url + PATHS["sse"], "sse", "--method", "tools/list", era="auto")
     assert run.returncode == 0, run.describe()
