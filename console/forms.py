@@ -1,6 +1,8 @@
 """Console forms: the shape of what a page submits. Rules live in the services; their errors come back per field."""
 from __future__ import annotations
 
+import json
+
 from django import forms
 
 from .models import BackendService, McpServer, Team, slug_validator
@@ -69,8 +71,9 @@ class McpServerForm(forms.Form):
             # The type decides what the server is; a different type is a different server.
             del self.fields["server_type"]
 
-    def backend_choices_json(self) -> list[dict]:
-        return [{"id": s.pk, "protocol": s.protocol} for s in self.services]
+    def backend_choices_json(self) -> str:
+        """Each service's protocol, so the page offers only those that fit the chosen type."""
+        return json.dumps([{"id": s.pk, "protocol": s.protocol} for s in self.services])
 
     def domain_list(self) -> list[str]:
         text = self.cleaned_data.get("domains") or ""

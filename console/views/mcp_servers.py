@@ -2,8 +2,6 @@
 Debug."""
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -49,8 +47,7 @@ def mcp_server_list(request, pk: int):
 
 def _server_form_context(request, inst, form, **extra) -> dict:
     context = instance_context(request, inst, "mcp")
-    context.update({"form": form, "backend_choices_json": json.dumps(form.backend_choices_json()),
-                    "base_url": public_base_url(request)})
+    context.update({"form": form, "base_url": public_base_url(request)})
     context.update(extra)
     return context
 

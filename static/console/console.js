@@ -136,7 +136,8 @@
     // Offer only the services whose protocol fits the type.
     const wanted = type === "direct_proxy" ? "mcp" : "http";
     const select = form.querySelector("select[name=backend_service]");
-    const choices = JSON.parse(form.dataset.backends || "[]");
+    const picker = form.querySelector("[data-backends]");
+    const choices = JSON.parse((picker && picker.dataset.backends) || "[]");
     if (select) {
       const protocolOf = Object.fromEntries(choices.map((c) => [String(c.id), c.protocol]));
       Array.from(select.options).forEach((option) => {

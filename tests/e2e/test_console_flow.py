@@ -229,3 +229,33 @@ def test_keyboard_and_phone(page, console_server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "15-phone-mcp-server")
     assert page.js_errors == []
+
+
+def test_direct_proxy_with_a_service_created_in_place(page, console_server):
+    sign_in(page)
+    page.get_by_role("link", name="default", exact=True).click()
+    page.get_by_role("link", name="MCP Management").click()
+    page.get_by_role("link", name="Create MCP Service").click()
+    drawer = page.locator("#drawer .drawer")
+    drawer.get_by_label("Direct Proxy").check()
+    expect(drawer.get_by_text("A backend at xxx.com/test/sse has the service URL")).to_be_visible()
+    drawer.get_by_text("Create a backend service here").click()
+    drawer.get_by_label("Service name").fill("upstream-mcp")
+    drawer.get_by_label("Base URL", exact=True).fill("http://127.0.0.1:9")
+    drawer.get_by_role("button", name="Create service").click()
+    expect(drawer.get_by_text("Service upstream-mcp created and selected.")).to_be_visible()
+    picker = drawer.get_by_label("Backend MCP service")
+    expect(picker.locator("option:checked")).to_have_text("upstream-mcp (MCP, http://127.0.0.1:9)")
+    drawer.get_by_label("Name:", exact=True).fill("proxied")
+    drawer.get_by_label("Backend transport").select_option("sse")
+    drawer.get_by_label("Backend path:").fill("/test/sse")
+    expect(drawer.locator("[data-path-preview]")).to_have_text("/mcp-servers/proxied → backend /test/sse")
+    shot(page, "16-create-direct-proxy")
+    drawer.get_by_role("button", name="Save and Publish").click()
+    expect(page).to_have_url(re.compile(r"/console/mcp/\d+/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Direct Proxy")
+    expect(page.locator("dl.props")).to_contain_text("/test/sse")
+    page.get_by_role("link", name="Delete", exact=True).click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Delete proxied").click()
+    expect(page.get_by_role("link", name="proxied")).to_have_count(0)
+    assert page.js_errors == []
