@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from typing import Any
+
+# A stream that stops reading loses messages beyond this rather than growing without bound.
+QUEUE_LIMIT = 1000
 
 
 class Subscription(abc.ABC):
@@ -14,6 +18,31 @@ class Subscription(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+
+class QueueSubscription(Subscription):
+    """A subscription fed through a local queue (by the in-process state, or by the Redis pub/sub reader)."""
+
+    def __init__(self, channel: str):
+        self.channel = channel
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+
+    async def get(self, timeout: float | None = None) -> bytes | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    @staticmethod
+    def deliver(subs, data: bytes) -> int:
+        delivered = 0
+        for sub in list(subs):
+            try:
+                sub.queue.put_nowait(data)
+                delivered += 1
+            except asyncio.QueueFull:
+                pass
+        return delivered
 
 
 class SharedState(abc.ABC):

@@ -1,14 +1,13 @@
 """In-process shared state for the embedded profile (one Daphne process)."""
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
 from collections import defaultdict
 from typing import Any
 
-from .base import SharedState, Subscription
+from .base import QueueSubscription, SharedState, Subscription
 
 # The console writes from worker threads; an int bump is atomic enough under the GIL with a counter.
 _version_counter = itertools.count(1)
@@ -21,22 +20,17 @@ def bump_local_version() -> int:
     return _version
 
 
-class _LocalSubscription(Subscription):
+class _LocalSubscription(QueueSubscription):
     def __init__(self, state: "MemoryState", channel: str):
+        super().__init__(channel)
         self._state = state
-        self._channel = channel
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
-
-    async def get(self, timeout: float | None = None) -> bytes | None:
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except asyncio.TimeoutError:
-            return None
 
     async def close(self) -> None:
-        self._state._subscribers[self._channel].discard(self)
-        if not self._state._subscribers[self._channel]:
-            self._state._subscribers.pop(self._channel, None)
+        subs = self._state._subscribers.get(self.channel)
+        if subs is not None:
+            subs.discard(self)
+            if not subs:
+                del self._state._subscribers[self.channel]
 
 
 class MemoryState(SharedState):
@@ -74,16 +68,7 @@ class MemoryState(SharedState):
 
     async def publish(self, channel: str, message: bytes) -> int:
         subs = self._subscribers.get(channel)
-        if not subs:
-            return 0
-        delivered = 0
-        for sub in list(subs):
-            try:
-                sub.queue.put_nowait(message)
-                delivered += 1
-            except asyncio.QueueFull:
-                pass  # a stream that stopped reading loses messages rather than growing without bound
-        return delivered
+        return QueueSubscription.deliver(subs, message) if subs else 0
 
     async def subscribe(self, channel: str) -> Subscription:
         sub = _LocalSubscription(self, channel)

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from .base import SharedState, Subscription
+from .base import QueueSubscription, SharedState, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +28,10 @@ def bump_config_version_sync(url: str) -> int:
     return int(_sync_client(url).incr(CONFIG_VERSION_KEY))
 
 
-class _HubSubscription(Subscription):
+class _HubSubscription(QueueSubscription):
     def __init__(self, hub: "_PubSubHub", channel: str):
+        super().__init__(channel)
         self._hub = hub
-        self.channel = channel
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
-
-    async def get(self, timeout: float | None = None) -> bytes | None:
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except asyncio.TimeoutError:
-            return None
 
     async def close(self) -> None:
         await self._hub.remove(self)
@@ -82,16 +75,7 @@ class _PubSubHub:
                 with contextlib.suppress(redis.RedisError, ConnectionError):
                     await self._pubsub.unsubscribe(sub.channel)
 
-    @staticmethod
-    def deliver(subs: set[_HubSubscription], data: bytes) -> int:
-        delivered = 0
-        for sub in list(subs):
-            try:
-                sub.queue.put_nowait(data)
-                delivered += 1
-            except asyncio.QueueFull:
-                pass
-        return delivered
+    deliver = staticmethod(QueueSubscription.deliver)
 
     async def _read(self) -> None:
         while self._subs:

@@ -6,7 +6,9 @@ import contextlib
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs
 
-from ..jsonrpc import RpcError, dumps, error_response
+from django.conf import settings
+
+from ..jsonrpc import RpcError, dumps, error_response, parse_body
 from ..protocol import INVALID_REQUEST
 
 Send = Callable[[dict], Awaitable[None]]
@@ -79,6 +81,16 @@ class Request:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def read_payload(req: Request) -> Any:
+    """The request's JSON body; RpcError (413, or 400 with -32700) when it is too large or not JSON."""
+    limit = settings.MCP_MAX_REQUEST_BYTES
+    try:
+        body = await req.body(limit)
+    except BodyTooLarge:
+        raise RpcError(INVALID_REQUEST, f"The request body exceeds {limit} bytes.", http_status=413) from None
+    return parse_body(body)
 
 
 async def respond(req: Request, status: int, body: bytes = b"", *, content_type: bytes | None = None,

@@ -9,11 +9,11 @@ from django.conf import settings
 
 from .. import protocol as p
 from ..dispatch import CallContext, dispatch, initialize_result
-from ..jsonrpc import Message, RpcError, dumps, kind, parse_body
+from ..jsonrpc import Message, RpcError, dumps, kind
 from ..readmodel import ServerConfig
 from ..sessions import Session, session_create, session_end, session_get, session_update_version
 from ..state import get_state
-from .http import BodyTooLarge, Request, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
+from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,7 @@ async def post_message(req: Request, server: ServerConfig) -> None:
         await respond_error(req, 404, "Session not found: the SSE stream ended; open a new one.")
         return
     try:
-        body = await req.body(settings.MCP_MAX_REQUEST_BYTES)
-    except BodyTooLarge:
-        await respond_error(req, 413, f"The request body exceeds {settings.MCP_MAX_REQUEST_BYTES} bytes.")
-        return
-    try:
-        payload = parse_body(body)
+        payload = await read_payload(req)
         if isinstance(payload, list):
             raise RpcError(p.INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported on the SSE "
                                               "transport.")

@@ -9,12 +9,12 @@ from django.conf import settings
 
 from .. import protocol as p
 from ..dispatch import CallContext, dispatch, initialize_result
-from ..jsonrpc import Message, RpcError, dumps, error_response, kind, parse_body
+from ..jsonrpc import Message, RpcError, dumps, error_response, kind
 from ..readmodel import ServerConfig
 from ..sessions import Session, session_create, session_end, session_get
 from ..state import get_state
-from .http import (JSON, BodyTooLarge, Request, respond, respond_error, respond_json, respond_rpc_error,
-                   sse_event, start_sse, send_chunk, stream_subscription)
+from .http import (JSON, Request, read_payload, respond, respond_error, respond_json, respond_rpc_error, send_chunk,
+                   sse_event, start_sse, stream_subscription)
 
 ALLOW = [(b"allow", b"GET, POST, DELETE, OPTIONS")]
 
@@ -39,12 +39,7 @@ async def _post(req: Request, server: ServerConfig, version_header: str | None) 
         await respond_error(req, 406, "Not Acceptable: the client must accept application/json and text/event-stream.")
         return
     try:
-        body = await req.body(settings.MCP_MAX_REQUEST_BYTES)
-    except BodyTooLarge:
-        await respond_error(req, 413, f"The request body exceeds {settings.MCP_MAX_REQUEST_BYTES} bytes.")
-        return
-    try:
-        payload = parse_body(body)
+        payload = await read_payload(req)
     except RpcError as exc:
         await respond_rpc_error(req, exc)
         return

@@ -1,9 +1,7 @@
 """The official MCP Python SDK against a live gateway: both transports, legacy handshake and stateless 2026-07-28."""
 from __future__ import annotations
 
-import json
 
-import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
