@@ -30,7 +30,9 @@ def console_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright's sync API is running, this thread cannot run another asyncio loop, which the
+# async tests of other modules need.
+@pytest.fixture(scope="module")
 def chromium():
     if not CHROMIUM.exists():
         message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
