@@ -56,6 +56,12 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
     )
     if server is None:
         return None
+    backend = server.backend_service
+    base_url = backend.base_url.rstrip("/") if backend else ""
+    config = dict(server.config or {})
+    if base_url:
+        # Templates can say {{.config.baseUrl}} and URLs can be relative to the chosen backend service.
+        config.setdefault("baseUrl", base_url)
     schemes = {s.scheme_id: _scheme(s) for s in server.security_schemes.all()}
     default_up = server.default_upstream_security or {}
     allowed = set(server.allow_tools) if server.allow_tools else None
@@ -64,6 +70,8 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
         if not tool.enabled or (allowed is not None and tool.name not in allowed):
             continue
         request = dict(tool.request_template or {})
+        if base_url and str(request.get("url", "")).startswith("/"):
+            request["url"] = base_url + request["url"]
         sec = request.pop("security", None) or {}
         credential = tool.request_credential
         if not sec.get("id"):
@@ -86,7 +94,6 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
             upstream_security=upstream,
             downstream_security=tool.security or server.default_downstream_security or {},
         )
-    backend = server.backend_service
     return ServerConfig(
         id=server.pk,
         instance=server.instance.name,
@@ -94,7 +101,7 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
         description=server.description,
         type=server.server_type,
         enabled=server.enabled,
-        config=server.config or {},
+        config=config,
         timeout=float(server.timeout_seconds),
         tools=tools,
         tool_order=tuple(sorted(tools)),

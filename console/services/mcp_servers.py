@@ -37,7 +37,30 @@ def normalize_domains(domains: list[str] | str | None) -> list[str]:
     return result
 
 
-def _check(server: McpServer, domains: list[str]) -> None:
+_MODEL_FIELDS_EXCLUDED = ["instance", "backend_service", "config", "default_downstream_security",
+                          "default_upstream_security", "allow_tools"]
+
+
+def _validate(server: McpServer, domains: list[str] | str | None) -> list[str]:
+    """Every problem at once (field format, domains, uniqueness, backend), so a form shows them together."""
+    errors: dict[str, list[str]] = {}
+    try:
+        full_clean(server, exclude=_MODEL_FIELDS_EXCLUDED)
+    except DomainError as exc:
+        errors.update(exc.details)
+    try:
+        hosts = normalize_domains(domains)
+    except DomainError as exc:
+        errors.update(exc.details)
+        hosts = []
+    for field, messages in _problems(server, hosts).items():
+        errors.setdefault(field, messages)
+    if errors:
+        raise DomainError("Please correct the errors below.", errors)
+    return hosts
+
+
+def _problems(server: McpServer, domains: list[str]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     dupe = McpServer.objects.filter(instance=server.instance, name=server.name)
     if server.pk:
@@ -69,10 +92,9 @@ def _check(server: McpServer, domains: list[str]) -> None:
         server.backend_transport = ""
     if server.backend_path and not PATH_RE.match(server.backend_path):
         errors["backend_path"] = ["The path must start with “/” and contain no spaces or query, e.g. /test/sse."]
-    if not 1 <= server.timeout_seconds <= 600:
+    if not 1 <= (server.timeout_seconds or 0) <= 600:
         errors["timeout_seconds"] = ["Choose a timeout between 1 and 600 seconds."]
-    if errors:
-        raise DomainError("Please correct the errors below.", errors)
+    return errors
 
 
 def _set_domains(server: McpServer, domains: list[str]) -> None:
@@ -93,16 +115,13 @@ def mcp_server_create(
     require_write(actor=actor, team=instance.team)
     if timeout_seconds is None:
         timeout_seconds = settings.GATEWAY_BACKEND_TIMEOUT
-    hosts = normalize_domains(domains)
     server = McpServer(
         instance=instance, name=(name or "").strip(), description=description or "", server_type=server_type,
         backend_service=backend_service, backend_transport=backend_transport or "",
         backend_path=(backend_path or "").strip(), config=config or {}, timeout_seconds=timeout_seconds,
         enabled=enabled,
     )
-    full_clean(server, exclude=["instance", "backend_service", "config", "default_downstream_security",
-                                "default_upstream_security", "allow_tools"])
-    _check(server, hosts)
+    hosts = _validate(server, domains)
     server.save()
     _set_domains(server, hosts)
     audit(actor=actor, team=instance.team, action="mcp_server.create", obj=server, detail={"name": server.name})
@@ -129,10 +148,9 @@ def mcp_server_update(
             setattr(server, field, value.strip() if isinstance(value, str) and field != "description" else value)
     if backend_service is not _UNSET:
         server.backend_service = backend_service
-    hosts = normalize_domains(domains) if domains is not None else list(server.domains.values_list("host", flat=True))
-    full_clean(server, exclude=["instance", "backend_service", "config", "default_downstream_security",
-                                "default_upstream_security", "allow_tools"])
-    _check(server, hosts)
+    if domains is None:
+        domains = list(server.domains.values_list("host", flat=True))
+    hosts = _validate(server, domains)
     server.save()
     _set_domains(server, hosts)
     audit(actor=actor, team=server.instance.team, action="mcp_server.update", obj=server)

@@ -114,3 +114,35 @@ async def test_tool_change_shows_in_next_tools_list(demo_server, api):
                            content=doc.replace("v1", "v2")).status_code == 200
             assert [t.description for t in (await session.list_tools()).tools] == ["v2"]
             assert text_of(await session.call_tool("first", {})) == "one"
+
+
+async def test_tool_urls_relative_to_the_backend_service(demo_server, api):
+    instance = api.get("/instances/").json()["results"][0]["id"]
+    backend = next(s for s in api.get("/services/").json()["results"] if s["name"] == "demo-api")
+    created = api.post("/mcp-servers/", json={"instance": instance, "name": "relative", "backend_service": backend["id"]})
+    assert created.status_code == 201, created.text
+    doc = """
+server:
+  name: relative
+  securitySchemes:
+    - {id: Key, type: apiKey, in: header, name: X-API-Key, defaultCredential: demo-key}
+  defaultUpstreamSecurity: {id: Key}
+tools:
+  - name: petByPath
+    description: A URL relative to the backend service.
+    args: [{name: petId, type: integer, required: true, position: path}]
+    requestTemplate: {url: "/pets/{petId}", method: GET}
+    responseTemplate: {body: "{{.name}}"}
+  - name: petByBaseUrl
+    description: The backend service's URL as .config.baseUrl.
+    args: [{name: petId, type: integer, required: true, position: path}]
+    requestTemplate: {url: "{{.config.baseUrl}}/pets/{petId}", method: GET}
+    responseTemplate: {body: "{{.name}}"}
+"""
+    applied = api.put(f"/mcp-servers/{created.json()['id']}/tools/yaml", content=doc)
+    assert applied.status_code == 200, applied.text
+    async with streamable_http_client(demo_server.url + "/mcp-servers/relative") as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert text_of(await session.call_tool("petByPath", {"petId": 3})) == "Nemo"
+            assert text_of(await session.call_tool("petByBaseUrl", {"petId": 4})) == "Kiwi"
