@@ -13,6 +13,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from gateway.asgi import app as gateway_app  # noqa: E402
 from gateway.routing import is_gateway_path  # noqa: E402
 
+from gateway.tuning import tune_process  # noqa: E402
+
 from .routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -28,3 +30,5 @@ application = ProtocolTypeRouter({
     "http": http_app,
     "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
 })
+
+tune_process()
