@@ -143,6 +143,8 @@ SPECTACULAR_SETTINGS = {
 
 # Shared state: in-process unless REDIS_URL names a Redis server.
 REDIS_URL = env("REDIS_URL")
+# Connections one gateway process opens to Redis at most; further commands wait for a free one.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 128)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}

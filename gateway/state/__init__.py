@@ -32,7 +32,7 @@ def _make_state() -> SharedState:
     if settings.REDIS_URL:
         from .redis import RedisState
 
-        return RedisState(settings.REDIS_URL)
+        return RedisState(settings.REDIS_URL, max_connections=settings.REDIS_MAX_CONNECTIONS)
     from .memory import MemoryState
 
     return MemoryState()

@@ -100,9 +100,14 @@ class _PubSubHub:
 
 
 class RedisState(SharedState):
-    def __init__(self, url: str, *, client_name: str = "mcpgw-gateway"):
-        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30,
-                                               client_name=client_name)
+    def __init__(self, url: str, *, client_name: str = "mcpgw-gateway", max_connections: int = 128):
+        # A blocking pool: past `max_connections` in-flight commands wait for a free connection instead of
+        # failing with "Too many connections" (the plain pool's behaviour) under a burst of clients.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=10, socket_connect_timeout=5,
+            health_check_interval=30, client_name=client_name,
+        )
+        self._client = aioredis.Redis(connection_pool=pool)
         self._hub = _PubSubHub(self._client)
 
     async def session_put(self, sid: str, data: dict[str, Any], ttl: int) -> None:

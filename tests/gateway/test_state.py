@@ -71,3 +71,13 @@ async def test_many_subscriptions_share_one_connection():
             await sub.close()
     finally:
         await state.close()
+
+
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing():
+    state = RedisState(require_redis(), max_connections=8)
+    try:
+        await state.session_put("burst", {"n": 1}, ttl=60)
+        results = await asyncio.gather(*(state.session_get("burst", ttl=60) for _ in range(300)))
+        assert results == [{"n": 1}] * 300
+    finally:
+        await state.close()
