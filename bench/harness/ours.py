@@ -1,0 +1,190 @@
+"""Our gateway under test: a fresh database per profile, the `bench` MCP server configured through the REST API,
+and N Daphne processes sharing one port (SO_REUSEPORT), each also on a private port of its own."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .mcp import Api, Http, call_ok, stateless
+from .procs import Proc, free_port, reuseport_sockets, run, spawn, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+SERVER_NAME = "bench"
+PATH = f"/mcp-servers/{SERVER_NAME}"
+SSE_PATH = PATH + "/sse"
+# Variables of the developer's shell that would silently change the profile under test.
+_PROFILE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "PUBLIC_BASE_URL",
+                 "MCP_ALLOWED_ORIGINS", "DEBUG", "DATA_DIR", "SECRET_KEY", "CREDENTIALS_KEY")
+
+PET_SCHEMA = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                   "status": {"type": "string", "enum": ["available", "pending", "sold"]}, "tag": {"type": "string"}},
+    "required": ["id", "name", "status"],
+}
+
+
+def tools_yaml(base_url: str, *, description: str = "Fetch one pet by its id.", label: str = "v0") -> str:
+    """getPet answers the backend's JSON as is (text block + structuredContent: the peer's shape);
+    getPetLabel renders a template, so a change to it shows in tools/call answers."""
+    arg = {"name": "petId", "description": "The pet's id.", "type": "integer", "required": True,
+           "position": "path"}
+    request = {"url": "{{.config.baseUrl}}/pets/{petId}", "method": "GET"}
+    doc = {
+        "server": {"name": SERVER_NAME, "config": {"baseUrl": base_url}},
+        "tools": [
+            {"name": "getPet", "description": description, "args": [arg], "requestTemplate": request,
+             "outputSchema": PET_SCHEMA, "annotations": {"readOnlyHint": True}},
+            {"name": "getPetLabel", "description": "One pet as a line of text.", "args": [arg],
+             "requestTemplate": request, "responseTemplate": {"body": "Pet {{ .id }}: {{ .name }} [" + label + "]"}},
+        ],
+    }
+    return json.dumps(doc, indent=1)  # JSON is YAML
+
+
+@dataclass
+class Gateway:
+    profile: str  # "embedded" | "production"
+    workdir: Path
+    backend_url: str
+    redis_url: str = ""
+    pg_url: str = ""
+    src: Path = ROOT  # the code under test: the working tree, or a snapshot of a commit
+    app: str = "console.asgi:application"  # another module only for experiments (bench/experiments)
+    env: dict = field(default_factory=dict)
+    database: str = ""
+    token: str = ""
+    server_id: int | None = None
+    port: int = 0
+    private_ports: list[int] = field(default_factory=list)
+    procs: list[Proc] = field(default_factory=list)
+
+    # ------------------------------------------------------------ database and configuration
+
+    def prepare(self, log) -> None:
+        data_dir = self.workdir / self.profile
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in _PROFILE_VARS}
+        env.update(DATA_DIR=str(data_dir), SECRET_KEY=secrets.token_urlsafe(40), LOG_LEVEL="WARNING",
+                   DEBUG="false", MCP_SESSION_TTL="900", ADMIN_PASSWORD=secrets.token_urlsafe(12),
+                   DJANGO_SETTINGS_MODULE="console.settings", PYTHONUNBUFFERED="1")
+        if self.app != "console.asgi:application":
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bench" / "experiments"),
+                                                              os.environ.get("PYTHONPATH", "")]))
+        if self.profile == "production":
+            self.database = f"mcpgw_bench_{os.getpid()}_{int(time.time())}"
+            _pg_admin(self.pg_url, f'CREATE DATABASE "{self.database}"')
+            env["DATABASE_URL"] = _with_db(self.pg_url, self.database)
+            env["REDIS_URL"] = self.redis_url
+        self.env = env
+        log(f"[{self.profile}] migrate")
+        run([str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=self.src)
+        run([str(VENV_BIN / "python"), "manage.py", "seed_demo", "--port", "8000"], env=env, cwd=self.src)
+        self.token = run([str(VENV_BIN / "python"), "manage.py", "create_api_token", "admin", "--name", "bench"],
+                         env=env, cwd=self.src).stdout.strip().splitlines()[-1]
+
+    def configure(self, log) -> None:
+        """Create (or find) the `bench` MCP server and apply its tool YAML, all through the REST API."""
+        api = self.api()
+        instances = api.call("GET", "/api/v1/instances/")
+        rows = instances.get("results", instances) if isinstance(instances, dict) else instances
+        instance = next((i for i in rows if i.get("is_default") or i.get("name") == "default"), None)
+        if instance is None:
+            raise RuntimeError(f"no default instance in {rows}")
+        servers = api.call("GET", f"/api/v1/mcp-servers/?instance={instance['id']}")
+        rows = servers.get("results", servers) if isinstance(servers, dict) else servers
+        existing = next((s for s in rows if s["name"] == SERVER_NAME), None)
+        if existing is None:
+            existing = api.call("POST", "/api/v1/mcp-servers/", {
+                "instance": instance["id"], "name": SERVER_NAME, "description": "Benchmark: one GET to nginx.",
+                "config": {"baseUrl": self.backend_url}})
+        self.server_id = existing["id"]
+        self.put_tools(tools_yaml(self.backend_url))
+        log(f"[{self.profile}] MCP server {SERVER_NAME} (id {self.server_id}) -> {self.backend_url}")
+
+    def put_tools(self, text: str, *, port: int | None = None) -> dict:
+        return self.api(port).call("PUT", f"/api/v1/mcp-servers/{self.server_id}/tools/yaml", text,
+                                   content_type="application/yaml")
+
+    def api(self, port: int | None = None) -> Api:
+        return Api(port or self.private_ports[0], self.token)
+
+    def verify(self) -> None:
+        """Every process answers a tools/call correctly before anything is measured."""
+        for port in [self.port, *self.private_ports]:
+            http = Http(port)
+            status, message = stateless(http, PATH, "tools/call", {"name": "getPet", "arguments": {"petId": 1}},
+                                        name="getPet")
+            http.close()
+            if not call_ok(status, message):
+                raise RuntimeError(f"[{self.profile}] tools/call on port {port} -> {status} {message}")
+
+    # ------------------------------------------------------------ processes
+
+    def start(self, processes: int, *, cores: str | None, log) -> None:
+        if processes > 1 and self.profile != "production":
+            raise ValueError("more than one process needs the production profile (Redis)")
+        self.port, sockets = reuseport_sockets(processes)
+        self.private_ports = [free_port() for _ in range(processes)]
+        self.procs = []
+        for i, (sock, private) in enumerate(zip(sockets, self.private_ports)):
+            cmd = [str(VENV_BIN / "daphne"), "-v", "0", "--fd", str(sock.fileno()), "-b", "127.0.0.1",
+                   "-p", str(private), self.app]
+            self.procs.append(spawn(f"daphne-{i}", cmd, log=self.workdir / "logs" / f"{self.profile}-daphne-{i}.log",
+                                    cores=cores, env=self.env, cwd=self.src, pass_fds=(sock.fileno(),)))
+        for sock in sockets:
+            sock.close()  # the children hold them now
+        for proc, private in zip(self.procs, self.private_ports):
+            wait_http("127.0.0.1", private, "/healthz", proc=proc, timeout=60)
+        log(f"[{self.profile}] {processes} Daphne process(es) on :{self.port} (private {self.private_ports}), "
+            f"pids {[p.pid for p in self.procs]}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.stop()
+        self.procs = []
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.database:
+            try:
+                _pg_admin(self.pg_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            except Exception:
+                pass
+            self.database = ""
+        if self.profile == "production" and self.redis_url:
+            _redis_forget_sessions(self.redis_url)
+
+
+def _with_db(url: str, name: str) -> str:
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{name}"
+
+
+def _pg_admin(url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_with_db(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql)
+
+
+def _redis_forget_sessions(url: str) -> None:
+    """Sessions the run left in its Redis database (they would expire anyway)."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        keys = list(client.scan_iter(match="mcpgw:session:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i:i + 500])
+        client.close()
+    except Exception:
+        pass

@@ -1,0 +1,222 @@
+"""Results: a dated JSON + Markdown file under bench/results/, and the summary table in bench/README.md."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1]
+README = BENCH / "README.md"
+START, END = "<!-- summary:start -->", "<!-- summary:end -->"
+
+SCENARIOS = {
+    "session": "Streamable HTTP, session (2025-11-25)",
+    "stateless": "Streamable HTTP, stateless (2026-07-28)",
+    "sse": "HTTP+SSE (2024-11-05)",
+    "peer": "peer: stateless JSON (Streamable HTTP)",
+    "peer-sse": "peer: HTTP+SSE (2024-11-05)",
+}
+PROFILES = {"embedded": "embedded (SQLite, in-process)", "production": "production (PostgreSQL + Redis)"}
+
+
+def _f(value, digits=0) -> str:
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def peer_for(row: dict, rows: list[dict]) -> dict | None:
+    """The peer run a row of ours is compared with: same process count and concurrency; the peer's SSE for SSE
+    when it ran, else its stateless JSON mode."""
+    def find(scenario):
+        return next((r for r in rows if r["target"] == "peer" and r["scenario"] == scenario
+                     and r["processes"] == row["processes"] and r["concurrency"] == row["concurrency"]), None)
+
+    if row["scenario"] == "sse":
+        return find("peer-sse") or find("peer")
+    return find("peer")
+
+
+def comparison_rows(rows: list[dict]) -> list[dict]:
+    out = []
+    for row in rows:
+        if row["target"] != "ours":
+            continue
+        peer = peer_for(row, rows)
+        out.append({
+            "processes": row["processes"], "concurrency": row["concurrency"], "profile": row["profile"],
+            "scenario": row["scenario"], "ours_rps": row["rps"], "ours_p99_ms": row["p99_ms"],
+            "ours_errors": row["errors"], "ours_cpu_ms": row["cpu_ms_per_call"],
+            "peer_scenario": peer["scenario"] if peer else None,
+            "peer_rps": peer["rps"] if peer else None, "peer_p99_ms": peer["p99_ms"] if peer else None,
+            "peer_errors": peer["errors"] if peer else None, "peer_cpu_ms": peer["cpu_ms_per_call"] if peer else None,
+            "ratio": (row["rps"] / peer["rps"]) if peer and peer["rps"] else None,
+        })
+    return out
+
+
+def summary_table(rows: list[dict]) -> str:
+    lines = [
+        "| processes | conc. | profile | ours: transport | ours req/s | peer req/s | ours/peer | p99 ours | p99 peer "
+        "| errors ours/peer | CPU ms/call ours/peer |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in comparison_rows(rows):
+        peer_label = "" if c["peer_scenario"] in (None, "peer") else " (SSE)"
+        ratio = f"**{c['ratio']:.2f}×**" if c["ratio"] else "–"
+        lines.append(
+            f"| {c['processes']} | {c['concurrency']} | {c['profile']} | {SCENARIOS[c['scenario']]} "
+            f"| {_f(c['ours_rps'])} | {_f(c['peer_rps'])}{peer_label} | {ratio} | {_f(c['ours_p99_ms'], 1)} ms "
+            f"| {_f(c['peer_p99_ms'], 1)} ms | {c['ours_errors']}/{'–' if c['peer_errors'] is None else c['peer_errors']} "
+            f"| {_f(c['ours_cpu_ms'], 2)}/{_f(c['peer_cpu_ms'], 2)} |")
+    return "\n".join(lines)
+
+
+def detail_table(rows: list[dict]) -> str:
+    lines = [
+        "| target | profile | proc. | scenario | conc. | req/s | p50 | p90 | p99 | errors | server CPU ms/call "
+        "| server CPU share | peak RSS MB per process | load gen CPU | backend CPU | Redis CPU ms/call "
+        "| other load (cores) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        rss = ", ".join(f"{v:.0f}" for v in r["peak_rss_mb"].values())
+        errors = str(r["errors"]) + (f" {json.dumps(r['error_detail'])}" if r["errors"] else "")
+        lines.append(
+            f"| {r['target']} | {r['profile']} | {r['processes']} | {r['scenario']} | {r['concurrency']} "
+            f"| {_f(r['rps'])} | {_f(r['p50_ms'], 1)} | {_f(r['p90_ms'], 1)} | {_f(r['p99_ms'], 1)} | {errors} "
+            f"| {_f(r['cpu_ms_per_call'], 2)} | {r['server_cpu_share']:.0%} | {rss} "
+            f"| {r['loadgen_cpu_share']:.0%} | {r['backend_cpu_share']:.0%} "
+            f"| {_f(r.get('redis_cpu_ms_per_call'), 3)} | {r.get('foreign_cpu_cores', 0):.2f} |")
+    return "\n".join(lines)
+
+
+def targets(results: dict) -> list[str]:
+    rows = comparison_rows(results["scenarios"])
+    out = []
+    with_peer = [c for c in rows if c["ratio"]]
+    if with_peer:
+        worst = min(with_peer, key=lambda c: c["ratio"])
+        met = all(c["ratio"] >= 2 for c in with_peer)
+        out.append(f"- Throughput ≥ 2× the peer at equal process count: **{'met' if met else 'NOT met'}** "
+                   f"({sum(c['ratio'] >= 2 for c in with_peer)}/{len(with_peer)} rows; lowest "
+                   f"{worst['ratio']:.2f}× — {worst['profile']}, {SCENARIOS[worst['scenario']]}, "
+                   f"{worst['processes']} proc., c={worst['concurrency']}).")
+        p99 = [c for c in with_peer if c["peer_p99_ms"] is not None]
+        bad = [c for c in p99 if c["ours_p99_ms"] > c["peer_p99_ms"]]
+        out.append(f"- p99 ≤ the peer's: **{'met' if not bad else 'NOT met'}** ({len(p99) - len(bad)}/{len(p99)} rows).")
+    ours_errors = sum(r["errors"] for r in results["scenarios"] if r["target"] == "ours")
+    out.append(f"- Zero errors (ours): **{'met' if ours_errors == 0 else 'NOT met'}** ({ours_errors} errors in "
+               f"{sum(r['requests'] for r in results['scenarios'] if r['target'] == 'ours'):,} calls).")
+    for idle in results.get("idle_sse", []):
+        ok = idle["delta_mb"] <= 100 and idle["streams_open"] >= idle["streams_requested"]
+        out.append(f"- {idle['streams_requested']:,} idle SSE sessions on one process ({idle['profile']}) ≤ 100 MB: "
+                   f"**{'met' if ok else 'NOT met'}** (+{idle['delta_mb']} MB, {idle['streams_open']} open).")
+    for change in results.get("config_change", []):
+        worst = max(change["tools_list"]["max_ms"], change["tools_call"]["max_ms"])
+        out.append(f"- Configuration change served within 1 s ({change['profile']}, {change['processes']} proc.): "
+                   f"**{'met' if worst <= 1000 else 'NOT met'}** (worst {worst:.0f} ms).")
+    return out
+
+
+def markdown(results: dict) -> str:
+    meta = results["meta"]
+    parts = [
+        f"# Benchmark run {meta['stamp']}",
+        "",
+        f"- Code: {'working tree at ' if meta.get('source', 'worktree') == 'worktree' else 'export of '}commit "
+        f"`{meta['commit']}`{' (with uncommitted changes in gateway/ or console/)' if meta['dirty'] else ''}; "
+        f"command `{meta['command']}`",
+        f"- Machine: {meta['machine']['cpu']} × {meta['machine']['cores']} cores, {meta['machine']['memory_gb']} GB, "
+        f"{meta['machine']['kernel']}",
+        f"- Pinning: servers (all processes) on core {meta['options']['server_cores']}; wrk / SSE driver and "
+        f"nginx on core {meta['options']['load_cores']}; PostgreSQL and Redis unpinned (system services).",
+        f"- Each run: {meta['options']['warmup']} s warm-up, then {meta['options']['duration']} s measured; wrk -t1, "
+        f"closed loop, one connection (or SSE stream) per unit of concurrency.",
+        f"- Ours: {', '.join(f'{k} {v}' for k, v in meta['versions']['ours'].items())}; Daphne `-v 0` (no access log).",
+        f"- Peer: {', '.join(f'{k} {v}' for k, v in meta['versions']['peer'].items())}; uvicorn `--no-access-log`.",
+        f"- Load: {meta['versions']['wrk']}; backend {meta['versions']['nginx']}.",
+        "",
+        "## Targets",
+        "",
+        *targets(results),
+        "",
+        "## Ours vs peer",
+        "",
+        summary_table(results["scenarios"]),
+        "",
+        "## Every run",
+        "",
+        "Latency in ms. CPU shares are of one core over the measured window (server: all its processes).",
+        "",
+        detail_table(results["scenarios"]),
+        "",
+    ]
+    if results.get("idle_sse"):
+        parts += ["## Idle SSE sessions (one process)", "",
+                  "| profile | streams | open | RSS before | RSS held (peak) | delta | per session | after close "
+                  "| fds | probes answered |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for i in results["idle_sse"]:
+            parts.append(f"| {i['profile']} | {i['streams_requested']} | {i['streams_open']} | {i['rss_before_mb']} MB "
+                         f"| {i['rss_peak_mb']} MB | **+{i['delta_mb']} MB** | {i['kb_per_session']} KB "
+                         f"| {i['rss_after_close_mb']} MB | {i['fds_held']} | {i['probes_answered']} |")
+        parts.append("")
+    if results.get("config_change"):
+        parts += ["## Configuration change → endpoint", "",
+                  "Time from sending `PUT /api/v1/mcp-servers/<id>/tools/yaml` (to process 0) until the polled "
+                  "process shows the change.", "",
+                  "| profile | processes | polled | PUT took (median) | tools/list shows it (median / max) "
+                  "| tools/call renders it (median / max) |",
+                  "|---|---:|---|---:|---:|---:|"]
+        for c in results["config_change"]:
+            parts.append(f"| {c['profile']} | {c['processes']} | process {c['polled_process']} "
+                         f"| {c['put']['median_ms']} ms | {c['tools_list']['median_ms']} / {c['tools_list']['max_ms']} ms "
+                         f"| {c['tools_call']['median_ms']} / {c['tools_call']['max_ms']} ms |")
+        parts.append("")
+    if results.get("profile"):
+        p = results["profile"]
+        parts += [f"## Profile ({p['what']})", "",
+                  f"py-spy, {p['seconds']} s at {p['rate']} Hz; flame graph [`{p['svg']}`]({p['svg']}). "
+                  f"Shares are of the {p['hot_spots'].get('main_thread_samples', 0):,} samples of the event-loop "
+                  f"thread (of {p['hot_spots']['samples']:,} in all; the rest are thread-pool workers waiting). "
+                  f"Throughput while sampled: {_f(p.get('rps'))} req/s (py-spy pauses the process per sample).", "",
+                  "Innermost frame of our own code (gateway/, console/), else the library the sample is in:", "",
+                  "| share | frame |", "|---:|---|"]
+        parts += [f"| {h['share']:.1%} | `{h['frame']}` |" for h in p["hot_spots"]["innermost_own_frame"][:20]]
+        parts += ["", "Inclusive (on the stack):", "", "| share | frame |", "|---:|---|"]
+        parts += [f"| {h['share']:.1%} | `{h['frame']}` |" for h in p["hot_spots"]["inclusive"][:30]]
+        parts += ["", "Self (leaf):", "", "| share | frame |", "|---:|---|"]
+        parts += [f"| {h['share']:.1%} | `{h['frame']}` |" for h in p["hot_spots"]["self"][:20]]
+        parts.append("")
+    if results.get("notes"):
+        parts += ["## Notes", "", *[f"- {n}" for n in results["notes"]], ""]
+    return "\n".join(parts)
+
+
+def write(results: dict, *, update_readme: bool, out_dir: Path | None = None) -> tuple[Path, Path]:
+    out_dir = out_dir or BENCH / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = results["meta"]["stamp"]
+    json_path = out_dir / f"{stamp}.json"
+    md_path = out_dir / f"{stamp}.md"
+    json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    md_path.write_text(markdown(results))
+    if update_readme and README.exists():
+        text = README.read_text()
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            _, tail = rest.split(END, 1)
+            meta = results["meta"]
+            block = "\n".join([
+                START,
+                f"Latest run: [{stamp}](results/{stamp}.md) — commit `{meta['commit'][:10]}`, "
+                f"{meta['options']['duration']} s per run, `{meta['command']}`.",
+                "",
+                *targets(results),
+                "",
+                summary_table(results["scenarios"]),
+                END,
+            ])
+            README.write_text(head + block + tail)
+    return json_path, md_path
