@@ -146,25 +146,22 @@ def _parsed_json(value: str, kind: type) -> Any:
     return parsed if type(parsed) is kind else _MISSING
 
 
-def _to_array(value: Any) -> Any:
-    if type(value) is list:
-        return value
-    # Models often send a JSON array as a string; that reading is unambiguous.
-    if type(value) is str and value.lstrip().startswith("["):
-        parsed = _parsed_json(value, list)
-        if parsed is not _MISSING:
-            return parsed
-    raise _Invalid("must be an array")
+def _to_container(kind: type, opener: str, message: str) -> Callable[[Any], Any]:
+    def coerce(value: Any) -> Any:
+        if type(value) is kind:
+            return value
+        # Models often send a JSON array or object as a string; that reading is unambiguous.
+        if type(value) is str and value.lstrip().startswith(opener):
+            parsed = _parsed_json(value, kind)
+            if parsed is not _MISSING:
+                return parsed
+        raise _Invalid(message)
+
+    return coerce
 
 
-def _to_object(value: Any) -> Any:
-    if type(value) is dict:
-        return value
-    if type(value) is str and value.lstrip().startswith("{"):
-        parsed = _parsed_json(value, dict)
-        if parsed is not _MISSING:
-            return parsed
-    raise _Invalid("must be an object")
+_to_array = _to_container(list, "[", "must be an array")
+_to_object = _to_container(dict, "{", "must be an object")
 
 
 _COERCERS: dict[str, Callable[[Any], Any]] = {

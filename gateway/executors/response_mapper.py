@@ -98,13 +98,10 @@ def failure(plan: ToolPlan, *, status: int, reason: str, headers: Mapping[str, s
         data["_headers"] = response_headers
         data["_status"] = status
         data["_body"] = body
-        if type(plan.error_template) is str:
-            text = plan.error_template
-        else:
-            try:
-                text = render(plan.error_template, data, what="error response template", max_output=max_output)
-            except CallError as exc:
-                return error_result(exc.message)
+        try:
+            text = render(plan.error_template, data, what="error response template", max_output=max_output)
+        except CallError as exc:
+            return error_result(exc.message)
         if text.strip():
             return error_result(text)
     message = f"Backend returned HTTP {status} {reason} for {method} {url}".rstrip()

@@ -24,6 +24,15 @@ class Spec(NamedTuple):
     fast: str | None  # "v", "s", "d", or a Python float spec like ".2f": no flags, width or index
 
 
+def _arg_index(fmt: str, i: int) -> tuple[int | None, int]:
+    """An explicit argument index "[n]" at i: its 0-based value and the position after it, else (None, i)."""
+    if fmt.startswith("[", i):
+        k = fmt.find("]", i)
+        if k > i + 1 and fmt[i + 1:k].isdigit():
+            return int(fmt[i + 1:k]) - 1, k + 1
+    return None, i
+
+
 @lru_cache(maxsize=512)
 def parse_format(fmt: str) -> tuple:
     """Literal strings and Specs, parsed once per format string."""
@@ -53,12 +62,7 @@ def parse_format(fmt: str) -> tuple:
             else:
                 space = True
             i += 1
-        arg_index = None
-        if i < n and fmt[i] == "[":
-            k = fmt.find("]", i)
-            if k > i + 1 and fmt[i + 1:k].isdigit():
-                arg_index = int(fmt[i + 1:k]) - 1
-                i = k + 1
+        arg_index, i = _arg_index(fmt, i)
         width: int | str | None = None
         if i < n and fmt[i] == "*":
             width = "*"
@@ -82,11 +86,8 @@ def parse_format(fmt: str) -> tuple:
                     k += 1
                 prec = int(fmt[i:k]) if k > i else 0
                 i = k
-        if arg_index is None and i < n and fmt[i] == "[":
-            k = fmt.find("]", i)
-            if k > i + 1 and fmt[i + 1:k].isdigit():
-                arg_index = int(fmt[i + 1:k]) - 1
-                i = k + 1
+        if arg_index is None:
+            arg_index, i = _arg_index(fmt, i)
         for size in (width, prec):
             if isinstance(size, int) and size > MAX_WIDTH:
                 raise FuncError(f"printf width or precision over {MAX_WIDTH}")
