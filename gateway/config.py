@@ -159,14 +159,21 @@ class ConfigCache:
         finally:
             self._loading.pop(key, None)
 
-    async def routes(self) -> Routes:
-        version = await self._current_version()
-        if self._routes is None:
-            routes = await self._once(("routes", version), _load_routes_async)
-            if version == self._version:
-                self._routes = routes
-            return routes
-        return self._routes
+    async def _routes_at(self, version: int) -> Routes:
+        if self._routes is not None:
+            return self._routes
+        routes = await self._once(("routes", version), _load_routes_async)
+        if version == self._version:
+            self._routes = routes
+        return routes
+
+    async def _server_at(self, server_id: int, version: int) -> ServerConfig | None:
+        if server_id in self._servers:
+            return self._servers[server_id]
+        config = await self._once(("server", server_id, version), lambda: _load_server_async(server_id, version))
+        if version == self._version:
+            self._servers[server_id] = config
+        return config
 
     async def latest(self, server: ServerConfig) -> ServerConfig | None:
         """The server as configured right now: listings must show a change made a moment ago."""
@@ -174,13 +181,7 @@ class ConfigCache:
         return await self.server(server.id)
 
     async def server(self, server_id: int) -> ServerConfig | None:
-        version = await self._current_version()
-        if server_id in self._servers:
-            return self._servers[server_id]
-        config = await self._once(("server", server_id, version), lambda: _load_server_async(server_id, version))
-        if version == self._version:
-            self._servers[server_id] = config
-        return config
+        return await self._server_at(server_id, await self._current_version())
 
     async def resolve(self, *, host: str, instance: str | None, name: str) -> ServerConfig | None:
         """The MCP server a request addresses: by instance path, else by Host among domains, else default."""
@@ -193,7 +194,9 @@ class ConfigCache:
         return server
 
     async def _resolve(self, *, host: str, instance: str | None, name: str) -> ServerConfig | None:
-        routes = await self.routes()
+        # One version check per request serves both lookups.
+        version = await self._current_version()
+        routes = await self._routes_at(version)
         if instance is not None:
             server_id = routes.servers.get((instance, name))
         else:
@@ -208,7 +211,7 @@ class ConfigCache:
                 server_id = None
         if server_id is None:
             return None
-        return await self.server(server_id)
+        return await self._server_at(server_id, version)
 
 
 _caches: dict[int, ConfigCache] = {}

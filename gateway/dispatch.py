@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from django.conf import settings
 
 from . import protocol as p
-from .jsonrpc import Message, RpcError, error_response, result_response
+from .jsonrpc import Message, RpcError, error_response, meta_of, params_of, result_response
 from .readmodel import ServerConfig
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,19 @@ def initialize_result(server: ServerConfig, version: str) -> dict[str, Any]:
     if server.description:
         result["instructions"] = server.description
     return result
+
+
+def initialize(server: ServerConfig, message: Message) -> tuple[Message, str, dict[str, Any]]:
+    """The answer to initialize, the negotiated revision, and the client's clientInfo."""
+    params = params_of(message)
+    version = p.negotiate(params.get("protocolVersion"))
+    client = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+    return result_response(message["id"], initialize_result(server, version)), version, client
+
+
+def is_stateless(message: Message) -> bool:
+    """A request tagged with a handshake-free revision in its _meta (2026-07-28)."""
+    return meta_of(message).get(p.META_PROTOCOL_VERSION) in p.STATELESS_VERSIONS
 
 
 def discover_result(server: ServerConfig) -> dict[str, Any]:

@@ -64,6 +64,18 @@ def kind(message: Any) -> str:
     raise RpcError(INVALID_REQUEST, 'Invalid request: no "method", and not a response.', _id(message))
 
 
+def params_of(message: Any) -> dict[str, Any]:
+    """The message's params as an object ({} when absent or not an object)."""
+    params = message.get("params") if isinstance(message, dict) else None
+    return params if isinstance(params, dict) else {}
+
+
+def meta_of(message: Any) -> dict[str, Any]:
+    """params._meta as an object ({} when absent)."""
+    meta = params_of(message).get("_meta")
+    return meta if isinstance(meta, dict) else {}
+
+
 def _valid_id(value: Any) -> bool:
     # MCP forbids null ids; booleans are ints in Python but not in JSON-RPC.
     return (isinstance(value, str) or isinstance(value, int)) and not isinstance(value, bool)

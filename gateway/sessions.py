@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import secrets
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -28,25 +27,22 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def session_create(*, server: str, version: str, transport: str, client: dict[str, Any] | None = None,
-                         sid: str | None = None) -> Session:
-    session = Session(id=sid or new_session_id(), server=server, version=version, transport=transport,
-                      client=client or {})
-    await get_state().session_put(session.id, {
-        "server": server, "version": version, "transport": transport, "client": session.client,
-        "created": time.time(),
-    }, settings.MCP_SESSION_TTL)
+async def _store(session: Session) -> Session:
+    data = {"server": session.server, "version": session.version, "transport": session.transport,
+            "client": session.client}
+    await get_state().session_put(session.id, data, settings.MCP_SESSION_TTL)
     return session
 
 
-async def session_update_version(session: Session, version: str) -> Session:
-    updated = Session(id=session.id, server=session.server, version=version, transport=session.transport,
-                      client=session.client)
-    await get_state().session_put(session.id, {
-        "server": session.server, "version": version, "transport": session.transport, "client": session.client,
-        "created": time.time(),
-    }, settings.MCP_SESSION_TTL)
-    return updated
+async def session_create(*, server: str, version: str, transport: str,
+                         client: dict[str, Any] | None = None) -> Session:
+    return await _store(Session(id=new_session_id(), server=server, version=version, transport=transport,
+                                client=client or {}))
+
+
+async def session_update(session: Session, *, version: str, client: dict[str, Any] | None = None) -> Session:
+    """The session after initialize on the SSE transport, where the stream opened it before negotiation."""
+    return await _store(replace(session, version=version, client=client or session.client))
 
 
 async def session_get(sid: str) -> Session | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,10 +21,7 @@ def _validated(serializer_class, data, **kwargs):
 
 
 def _paginate(view: APIView, request, queryset, serializer_class):
-    paginator = view.pagination_class() if getattr(view, "pagination_class", None) else None
-    if paginator is None:
-        from rest_framework.pagination import LimitOffsetPagination
-        paginator = LimitOffsetPagination()
+    paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from django.conf import settings
 
 from .. import protocol as p
-from ..dispatch import CallContext, dispatch, initialize_result
+from ..dispatch import CallContext, dispatch, initialize, is_stateless
 from ..jsonrpc import Message, RpcError, dumps, kind
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_get, session_update_version
+from ..sessions import Session, session_create, session_end, session_get, session_update
 from ..state import get_state
 from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
 
@@ -74,15 +73,11 @@ async def post_message(req: Request, server: ServerConfig) -> None:
 async def _answer(session: Session, server: ServerConfig, message: Message, headers: dict[str, str]) -> None:
     try:
         if message["method"] == "initialize":
-            params = message.get("params") if isinstance(message.get("params"), dict) else {}
-            version = p.negotiate(params.get("protocolVersion"))
-            await session_update_version(session, version)
-            response: Any = {"jsonrpc": "2.0", "id": message["id"], "result": initialize_result(server, version)}
+            response, version, client = initialize(server, message)
+            await session_update(session, version=version, client=client)
         else:
             # A client speaking 2026-07-28 over this transport tags each request; answer in that revision's shape.
-            params = message.get("params") if isinstance(message.get("params"), dict) else {}
-            meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-            stateless = meta.get(p.META_PROTOCOL_VERSION) in p.STATELESS_VERSIONS
+            stateless = is_stateless(message)
             ctx = CallContext(server=server, version=p.V2026_07_28 if stateless else session.version,
                               headers=headers, session_id=session.id, stateless=stateless)
             response = await dispatch(message, ctx)

@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 
 from .. import protocol as p
-from ..dispatch import CallContext, dispatch, initialize_result
-from ..jsonrpc import Message, RpcError, dumps, error_response, kind
+from ..dispatch import CallContext, dispatch, initialize, is_stateless
+from ..jsonrpc import Message, RpcError, dumps, error_response, kind, meta_of, params_of
 from ..readmodel import ServerConfig
 from ..sessions import Session, session_create, session_end, session_get
 from ..state import get_state
@@ -54,11 +54,7 @@ async def _post(req: Request, server: ServerConfig, version_header: str | None) 
 
 def _looks_stateless(payload: Any, req: Request) -> bool:
     """A request carrying a 2026-07-28 `_meta` version but no header is still a stateless request (and will fail its header check)."""
-    if "mcp-session-id" in req.headers or not isinstance(payload, dict):
-        return False
-    params = payload.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return isinstance(meta, dict) and meta.get(p.META_PROTOCOL_VERSION) in p.STATELESS_VERSIONS
+    return "mcp-session-id" not in req.headers and isinstance(payload, dict) and is_stateless(payload)
 
 
 async def _unsupported_version(req: Request, requested: str) -> None:
@@ -128,11 +124,8 @@ async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
     except RpcError as exc:
         await respond_rpc_error(req, exc)
         return
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    version = p.negotiate(params.get("protocolVersion"))
-    client = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+    response, version, client = initialize(server, message)
     session = await session_create(server=server.key, version=version, transport="streamable", client=client)
-    response = {"jsonrpc": "2.0", "id": message["id"], "result": initialize_result(server, version)}
     await _answer(req, response, session_id=session.id, version=version)
 
 
@@ -180,9 +173,8 @@ async def _post_stateless(req: Request, server: ServerConfig, payload: Any, vers
 
 
 def _check_stateless_headers(req: Request, message: Message, version_header: str | None) -> None:
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-    body_version = meta.get(p.META_PROTOCOL_VERSION)
+    params = params_of(message)
+    body_version = meta_of(message).get(p.META_PROTOCOL_VERSION)
     if version_header is None:
         raise RpcError(p.HEADER_MISMATCH, "Header mismatch: the MCP-Protocol-Version header is required.")
     if body_version is None:
