@@ -47,6 +47,11 @@ def mask(plain: str) -> str:
     return plain[:2] + "••••" + plain[-2:]
 
 
+def is_masked(value: str) -> bool:
+    """True for a secret as the console or an export shows it: submitting it back keeps the stored one."""
+    return "••" in value
+
+
 class EncryptedTextField(models.TextField):
     """A text column whose value is encrypted on the way in and decrypted on the way out."""
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from ..crypto import is_masked
 from ..errors import DomainError
 from ..models import McpServer, SecurityScheme, Tool
 from ..toolyaml import ToolDocument, ToolSpec, parse_tool_yaml
@@ -37,7 +38,7 @@ def _apply_server_part(server: McpServer, doc: ToolDocument) -> None:
         row = existing.get(scheme.scheme_id) or SecurityScheme(mcp_server=server, scheme_id=scheme.scheme_id)
         row.type, row.scheme, row.location, row.param_name = scheme.type, scheme.scheme, scheme.location, scheme.param_name
         # An exported file carries masked credentials; keep the stored secret unless a new one is given.
-        if scheme.default_credential and "••" not in scheme.default_credential:
+        if scheme.default_credential and not is_masked(scheme.default_credential):
             row.default_credential = scheme.default_credential
         row.save()
 
@@ -47,7 +48,7 @@ def _fill(tool: Tool, spec: ToolSpec, *, origin: str, origin_ref: str) -> None:
     tool.description = spec.description
     tool.args = spec.args
     tool.request_template = spec.request_template
-    if spec.request_credential and "••" not in spec.request_credential:
+    if spec.request_credential and not is_masked(spec.request_credential):
         tool.request_credential = spec.request_credential
     tool.response_template = spec.response_template
     tool.error_response_template = spec.error_response_template or ""
