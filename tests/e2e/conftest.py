@@ -1,14 +1,12 @@
-"""Browser fixtures: a live server whose static files are collected, and Debian's Chromium driven by Playwright."""
+"""Browser fixtures: a live server of its own, and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from ..live import PYTHON, ROOT, in_ci, start_live
+from ..live import ROOT, in_ci, start_live
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -20,12 +18,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 @pytest.fixture(scope="session")
 def console_server():
-    """Like `make run`: collectstatic into a fresh data directory, migrate, seed, Daphne (serving the static files)."""
-    data_dir = tempfile.mkdtemp(prefix="mcpgw-e2e-")
-    env = dict(os.environ, DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="console.settings")
-    subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True,
-                   timeout=120)
-    server = start_live(extra_env={"DATA_DIR": data_dir})
+    """`make run` in miniature, apart from the gateway tests' server so the browser's edits stay its own."""
+    server = start_live()
     yield server
     server.stop()
 
