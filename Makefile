@@ -38,7 +38,6 @@ browser:
 
 ## make test: install what tests need and run the whole suite
 test: $(VENV)/.installed-test browser
-	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make bench: gateway vs. peer benchmark (see bench/README.md)
