@@ -75,10 +75,6 @@ class McpServerForm(forms.Form):
         """Each service's protocol, so the page offers only those that fit the chosen type."""
         return json.dumps([{"id": s.pk, "protocol": s.protocol} for s in self.services])
 
-    def domain_list(self) -> list[str]:
-        text = self.cleaned_data.get("domains") or ""
-        return [line for line in text.replace(",", "\n").split() if line]
-
     def backend(self) -> BackendService | None:
         pk = self.cleaned_data.get("backend_service")
         return next((s for s in self.services if s.pk == pk), None)

@@ -1,10 +1,14 @@
 """Reads of tenant data, always scoped to the acting user's teams (the one place scoping happens)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Count, QuerySet
 
+from .crypto import mask
+
 from .errors import NotFound
-from .models import BackendService, Instance, McpServer, Team, TeamMembership, Tool
+from .models import BackendService, Instance, McpServer, SecurityScheme, Team, TeamMembership, Tool
 
 WRITE_ROLES = {TeamMembership.Role.OWNER, TeamMembership.Role.ADMIN, TeamMembership.Role.MEMBER}
 
@@ -88,3 +92,49 @@ def tool_get(*, user, pk: int) -> Tool:
     if tool is None:
         raise NotFound("No such tool.")
     return tool
+
+
+@dataclass(frozen=True)
+class BackendAuth:
+    """What the console shows of a server's backend authentication; the credential only masked."""
+
+    kind: str  # none | basic | bearer | api_key
+    scheme_id: str = ""
+    location: str = ""
+    param_name: str = ""
+    credential_masked: str = ""
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.credential_masked)
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return {"kind": self.kind, "scheme_id": self.scheme_id, "location": self.location,
+                "param_name": self.param_name, "credential": self.credential_masked,
+                "has_credential": self.has_credential}
+
+
+def _kind_of(scheme: SecurityScheme) -> str:
+    if scheme.type == SecurityScheme.Type.API_KEY:
+        return "api_key"
+    return "basic" if (scheme.scheme or "").lower() == "basic" else "bearer"
+
+
+def backend_auth_scheme(server: McpServer) -> tuple[SecurityScheme | None, str]:
+    """The scheme `defaultUpstreamSecurity` names and the credential in force, or (None, "")."""
+    scheme_id = (server.default_upstream_security or {}).get("id") or ""
+    if not scheme_id:
+        return None, ""
+    scheme = next((s for s in server.security_schemes.all() if s.scheme_id == scheme_id), None)
+    if scheme is None:
+        return None, ""
+    return scheme, server.default_upstream_credential or scheme.default_credential
+
+
+def backend_auth_get(*, mcp_server: McpServer) -> BackendAuth:
+    """The server's default backend authentication (`defaultUpstreamSecurity`), credential masked."""
+    scheme, credential = backend_auth_scheme(mcp_server)
+    if scheme is None:
+        return BackendAuth(kind="none")
+    return BackendAuth(kind=_kind_of(scheme), scheme_id=scheme.scheme_id, location=scheme.location,
+                       param_name=scheme.param_name, credential_masked=mask(credential))

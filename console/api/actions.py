@@ -41,7 +41,7 @@ class BackendAuthApi(APIView):
                    "HTTP-to-MCP server (its defaultUpstreamSecurity); the credential is masked.")
     def get(self, request, pk: int):
         server = selectors.mcp_server_get(user=request.user, pk=pk)
-        return Response(services.backend_auth_get(mcp_server=server).as_dict())
+        return Response(selectors.backend_auth_get(mcp_server=server).as_dict())
 
     @extend_schema(request=BackendAuthInput, responses=BackendAuthOutput,
                    examples=[OpenApiExample("API key in a header", value={

@@ -1,5 +1,5 @@
 """Every write to configuration goes through these functions (views, API, tasks and commands call them)."""
-from .backend_auth import BackendAuth, backend_auth_get, mcp_server_set_backend_auth
+from .backend_auth import BackendAuth, mcp_server_set_backend_auth
 from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
 from .services import service_create, service_delete, service_update
@@ -11,7 +11,6 @@ __all__ = [
     "BackendAuth",
     "ToolsApplyResult",
     "api_token_create",
-    "backend_auth_get",
     "instance_create",
     "instance_delete",
     "instance_update",

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from django.db import transaction
 
 from ..crypto import mask
 from ..errors import DomainError
 from ..models import McpServer, SecurityScheme
+from ..selectors import BackendAuth, backend_auth_scheme
 from .common import audit, config_changed, require_write
 
 BACKEND_AUTH_SCHEME_ID = "BackendAuth"
@@ -16,51 +16,6 @@ KINDS = ("none", "basic", "bearer", "api_key")
 LOCATIONS = ("header", "query")
 # An HTTP header token (RFC 9110) also serves as a sensible query parameter name.
 _PARAM_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")
-
-
-@dataclass(frozen=True)
-class BackendAuth:
-    """What the console shows of a server's backend authentication; the credential only masked."""
-
-    kind: str  # none | basic | bearer | api_key
-    scheme_id: str = ""
-    location: str = ""
-    param_name: str = ""
-    credential_masked: str = ""
-
-    @property
-    def has_credential(self) -> bool:
-        return bool(self.credential_masked)
-
-    def as_dict(self) -> dict[str, str | bool]:
-        return {"kind": self.kind, "scheme_id": self.scheme_id, "location": self.location,
-                "param_name": self.param_name, "credential": self.credential_masked,
-                "has_credential": self.has_credential}
-
-
-def _kind_of(scheme: SecurityScheme) -> str:
-    if scheme.type == SecurityScheme.Type.API_KEY:
-        return "api_key"
-    return "basic" if (scheme.scheme or "").lower() == "basic" else "bearer"
-
-
-def _current(server: McpServer) -> tuple[SecurityScheme | None, str]:
-    scheme_id = (server.default_upstream_security or {}).get("id") or ""
-    if not scheme_id:
-        return None, ""
-    scheme = next((s for s in server.security_schemes.all() if s.scheme_id == scheme_id), None)
-    if scheme is None:
-        return None, ""
-    return scheme, server.default_upstream_credential or scheme.default_credential
-
-
-def backend_auth_get(*, mcp_server: McpServer) -> BackendAuth:
-    """The server's default backend authentication (`defaultUpstreamSecurity`), credential masked."""
-    scheme, credential = _current(mcp_server)
-    if scheme is None:
-        return BackendAuth(kind="none")
-    return BackendAuth(kind=_kind_of(scheme), scheme_id=scheme.scheme_id, location=scheme.location,
-                       param_name=scheme.param_name, credential_masked=mask(credential))
 
 
 @transaction.atomic
@@ -80,7 +35,7 @@ def mcp_server_set_backend_auth(
     errors: dict[str, list[str]] = {}
     if kind not in KINDS:
         errors["kind"] = ["Choose None, Basic, Bearer or API key."]
-    current, stored = _current(server)
+    current, stored = backend_auth_scheme(server)
 
     if kind == "none" or "kind" in errors:
         if errors:

@@ -36,7 +36,7 @@ def mcp_server_list(request, pk: int):
         qs = qs.filter(enabled=status == "enabled")
     page = paginate(request, qs.order_by("name"), PAGE_SIZE)
     for server in page.object_list:
-        server.backend_auth = services.backend_auth_get(mcp_server=server)
+        server.backend_auth = selectors.backend_auth_get(mcp_server=server)
         server.endpoint_path = no_dns_path(server) if not server.instance.is_default else server_path(server)
     context = instance_context(request, inst, "mcp")
     context.update({"page": page, "q": q, "type": server_type, "status": status,
@@ -175,7 +175,8 @@ def mcp_server(request, pk: int):
     context = server_context(request, server, "info")
     context.update({
         "endpoints": all_endpoints, "primary": primary, "client_configs": client_configs(server, primary),
-        "backend_auth": services.backend_auth_get(mcp_server=server) if server.server_type == "http_to_mcp" else None,
+        "backend_auth": (selectors.backend_auth_get(mcp_server=server)
+                         if server.server_type == McpServer.Type.HTTP_TO_MCP else None),
     })
     return render_page(request, "console/mcp_server_detail.html", context)
 
@@ -184,7 +185,7 @@ def mcp_server(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def mcp_server_backend_auth(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
-    current = services.backend_auth_get(mcp_server=server)
+    current = selectors.backend_auth_get(mcp_server=server)
     form = BackendAuthForm(request.POST or None, initial={
         "kind": current.kind, "location": current.location or "header", "param_name": current.param_name})
     next_url = safe_next(request, reverse("tool_add", args=[pk]))

@@ -23,17 +23,11 @@ from .yaml_example import yaml_example
 PAGE_SIZE = 50
 
 
-def _method(tool) -> str:
-    return str((tool.request_template or {}).get("method") or "GET").upper()
-
-
-def _url(tool) -> str:
-    return str((tool.request_template or {}).get("url") or "")
-
-
 def _decorate(tool):
-    tool.method = _method(tool)
-    tool.url = _url(tool)
+    """The method and URL the rows and the detail panel show."""
+    template = tool.request_template or {}
+    tool.method = str(template.get("method") or "GET").upper()
+    tool.url = str(template.get("url") or "")
     return tool
 
 
@@ -151,7 +145,7 @@ def tool_add(request, pk: int):
             names = ", ".join(result.created + result.updated) or "no changes"
             return done(request, reverse("tool_list", args=[server.pk]),
                         f"Tools saved: {', '.join(parts)} ({names}). They are live on the endpoint now.")
-    current = services.backend_auth_get(mcp_server=server)
+    current = selectors.backend_auth_get(mcp_server=server)
     context = server_context(request, server, "tools")
     context.update({
         "form": form, "yaml_errors": errors, "error_lines": error_lines, "example": example,
