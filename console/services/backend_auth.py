@@ -5,7 +5,7 @@ import re
 
 from django.db import transaction
 
-from ..crypto import mask
+from ..crypto import is_masked, mask
 from ..errors import DomainError
 from ..models import McpServer, SecurityScheme
 from ..selectors import BackendAuth, backend_auth_scheme
@@ -55,7 +55,7 @@ def mcp_server_set_backend_auth(
             errors["param_name"] = ["Give the header or query parameter name, e.g. X-API-Key or api_key."]
         elif not _PARAM_NAME_RE.match(param_name):
             errors["param_name"] = ["Use letters, digits and - _ . only (no spaces), e.g. X-API-Key."]
-    if "••" in credential:
+    if is_masked(credential):
         credential = ""  # the masked value sent back unchanged
     effective = credential or stored
     if not effective:
