@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import aiohttp
 from django.core.cache import cache
 
+from gateway import egress
+
 from .models import BackendService
 
 PROBE_TIMEOUT_SECONDS = 3.0
@@ -40,7 +42,9 @@ async def service_reachability(*, service: BackendService, fresh: bool = False) 
     try:
         # Async on purpose: the demo API is served by this very process, and a synchronous request from a
         # synchronous view would wait on the thread that must answer it.
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        # The probe connects on a tenant's behalf, so it passes the same egress policy as the gateway's tool calls.
+        async with aiohttp.ClientSession(connector=egress.aiohttp_connector(), timeout=timeout,
+                                         trust_env=False) as session:
             async with session.get(service.base_url, allow_redirects=False) as response:
                 status = response.status
         latency = int((time.monotonic() - started) * 1000)
@@ -48,7 +52,11 @@ async def service_reachability(*, service: BackendService, fresh: bool = False) 
     except TimeoutError:
         result = Reachability(False, None, None, f"No answer within {PROBE_TIMEOUT_SECONDS:g} s.")
     except aiohttp.ClientConnectorError as exc:
-        result = Reachability(False, None, None, f"Cannot connect: {exc.os_error.strerror or exc}.")
+        refused = egress.refusal_of(exc)
+        if refused is not None:
+            result = Reachability(False, None, None, f"{refused.describe()}.")
+        else:
+            result = Reachability(False, None, None, f"Cannot connect: {exc.os_error.strerror or exc}.")
     except (aiohttp.ClientError, ValueError) as exc:
         result = Reachability(False, None, None, f"Request failed: {exc.__class__.__name__}: {exc}".rstrip(": "))
     cache.set(key, result.as_dict(), CACHE_SECONDS)

@@ -172,6 +172,11 @@ MCP_SSE_KEEPALIVE_SECONDS = env_int("MCP_SSE_KEEPALIVE_SECONDS", 15)
 GATEWAY_BACKEND_TIMEOUT = env_int("GATEWAY_BACKEND_TIMEOUT", 30)
 GATEWAY_MAX_BACKEND_RESPONSE_BYTES = env_int("GATEWAY_MAX_BACKEND_RESPONSE_BYTES", 10 * 1024 * 1024)
 GATEWAY_CONFIG_POLL_SECONDS = float(env("GATEWAY_CONFIG_POLL_SECONDS", "0.25"))
+# Egress policy (gateway/egress.py): comma-separated addresses, CIDR networks and host names (*.example.com for
+# subdomains). Public addresses are allowed; loopback, private, link-local, CGNAT and reserved ranges are denied
+# unless ALLOW names them; a DENY entry always wins. `make run` allows 127.0.0.1 for the built-in demo API.
+GATEWAY_EGRESS_ALLOW = env_list("GATEWAY_EGRESS_ALLOW")
+GATEWAY_EGRESS_DENY = env_list("GATEWAY_EGRESS_DENY")
 # Base URL printed in endpoints and client configs; defaults to the request's own scheme and host.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL")
 # The built-in demo REST API's key (the seeded petstore server sends it as X-API-Key).

@@ -5,6 +5,7 @@ import asyncio
 
 import aiohttp
 
+from . import egress
 from .protocol import SERVER_NAME, SERVER_VERSION
 
 # Sized for a gateway fanning out to many backends: enough sockets overall, a generous share per host,
@@ -23,7 +24,8 @@ _last: tuple[asyncio.AbstractEventLoop | None, aiohttp.ClientSession | None] = (
 
 
 def _new_session() -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
+    # Every backend connection passes the egress policy, checked on the resolved address right before connect.
+    connector = egress.aiohttp_connector(
         limit=CONNECTION_LIMIT,
         limit_per_host=CONNECTION_LIMIT_PER_HOST,
         keepalive_timeout=KEEPALIVE_SECONDS,

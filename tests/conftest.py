@@ -26,6 +26,14 @@ def require_redis() -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def egress_allows_loopback_backends(settings):
+    """In-process tool calls and probes reach the tests' fake backends on 127.0.0.1, as `make run` allows; the rest
+    of loopback stays denied like any default-denied range (live servers get the same from tests/live.py)."""
+    settings.GATEWAY_EGRESS_ALLOW = ["127.0.0.1"]
+    settings.GATEWAY_EGRESS_DENY = []
+
+
 @pytest.fixture(scope="session")
 def demo_server():
     """`make run` in miniature: a fresh database, migrate, seed_demo, Daphne; shared by the session's tests."""

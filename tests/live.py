@@ -112,7 +112,10 @@ def start_live(*, processes: int = 1, extra_env: dict[str, str] | None = None) -
     db_url, drop = fresh_database_url()
     env = dict(os.environ)
     env.update({"DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "console.settings", "ADMIN_PASSWORD": "admin-pass-1",
-                "PYTHONUNBUFFERED": "1", "DATA_DIR": tempfile.mkdtemp(prefix="mcpgw-data-")})
+                "PYTHONUNBUFFERED": "1", "DATA_DIR": tempfile.mkdtemp(prefix="mcpgw-data-"),
+                # The seeded demo API and the tests' fake backends listen on 127.0.0.1, which the egress policy
+                # denies unless allowed; other loopback addresses stay denied (tests rely on 127.0.0.2 being so).
+                "GATEWAY_EGRESS_ALLOW": "127.0.0.1", "GATEWAY_EGRESS_DENY": ""})
     env.update(extra_env or {})
     server = LiveServer(env=env, drop_db=drop)
     port = free_port()

@@ -19,7 +19,8 @@ PATH = f"/mcp-servers/{SERVER_NAME}"
 SSE_PATH = PATH + "/sse"
 # Variables of the developer's shell that would silently change the profile under test.
 _PROFILE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "PUBLIC_BASE_URL",
-                 "MCP_ALLOWED_ORIGINS", "DEBUG", "DATA_DIR", "SECRET_KEY", "CREDENTIALS_KEY")
+                 "MCP_ALLOWED_ORIGINS", "DEBUG", "DATA_DIR", "SECRET_KEY", "CREDENTIALS_KEY",
+                 "GATEWAY_EGRESS_ALLOW", "GATEWAY_EGRESS_DENY")
 
 PET_SCHEMA = {
     "type": "object",
@@ -72,7 +73,9 @@ class Gateway:
         env = {k: v for k, v in os.environ.items() if k not in _PROFILE_VARS}
         env.update(DATA_DIR=str(data_dir), SECRET_KEY=secrets.token_urlsafe(40), LOG_LEVEL="WARNING",
                    DEBUG="false", MCP_SESSION_TTL="900", ADMIN_PASSWORD=secrets.token_urlsafe(12),
-                   DJANGO_SETTINGS_MODULE="console.settings", PYTHONUNBUFFERED="1")
+                   DJANGO_SETTINGS_MODULE="console.settings", PYTHONUNBUFFERED="1",
+                   # The loopback backend (nginx on 127.0.0.1) must pass the egress policy, as in `make run`.
+                   GATEWAY_EGRESS_ALLOW="127.0.0.1")
         if self.app != "console.asgi:application":
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bench" / "experiments"),
                                                               os.environ.get("PYTHONPATH", "")]))

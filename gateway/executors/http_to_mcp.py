@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import aiohttp
 from django.conf import settings
 
+from .. import egress
 from ..backends import get_http_session
 from ..readmodel import ServerConfig, ToolConfig
 from . import response_mapper as respond
@@ -147,6 +148,9 @@ def _phrase(status: int) -> str:
 
 
 def _connection_message(exc: aiohttp.ClientError, method: str, url: str) -> str:
+    refused = egress.refusal_of(exc)
+    if refused is not None:  # before the DNS case: a name whose addresses are all refused fails in resolution
+        return f"{refused.describe()} ({method} {url})"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"Backend host {exc.host} could not be resolved ({method} {url})"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
