@@ -280,7 +280,7 @@ class Policy:
             return Decision(True, f"listed in {ALLOW_SETTING} ({net})", explicit=True)
         reason = default_denial(effective)
         if reason is not None:
-            return Decision(False, reason if inner is None else f"{reason}, embedded in {address.strip('[]')}")
+            return Decision(False, reason if inner is None else f"embeds IPv4 {inner}: {reason}")
         return Decision(True, "public address")
 
 
