@@ -25,9 +25,9 @@ migrate: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
 ## make run: install, migrate, seed the demo, serve console + gateway on http://$(HOST):$(PORT)
-# The demo API is served by this very process on 127.0.0.1, so the embedded default opens loopback's 127.0.0.1 to
-# the egress policy; a deployment started otherwise denies loopback unless GATEWAY_EGRESS_ALLOW says so.
-run: export GATEWAY_EGRESS_ALLOW ?= 127.0.0.1
+# The demo API is served by this very process on 127.0.0.1, so the embedded default opens 127.0.0.1 to the egress
+# policy (when GATEWAY_EGRESS_ALLOW is unset or empty); a deployment started otherwise denies loopback.
+run: export GATEWAY_EGRESS_ALLOW := $(or $(GATEWAY_EGRESS_ALLOW),127.0.0.1)
 run: migrate
 	$(BIN)/python manage.py seed_demo --host $(HOST) --port $(PORT)
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
