@@ -412,8 +412,10 @@ class EgressConnector(aiohttp.TCPConnector):
     """A TCPConnector whose every new connection passes the egress policy (see `aiohttp_connector`)."""
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-        # Through a proxy the socket goes to the proxy, so only address rules may open it.
-        token = _connecting_host.set(None if req.proxy else req.url.raw_host)
+        if req.proxy:
+            # Through a proxy the destination's address would never be checked.
+            raise aiohttp.ClientConnectionError("egress-checked connections go direct; proxies are not used")
+        token = _connecting_host.set(req.url.raw_host)
         try:
             return await super().connect(req, traces, timeout)
         finally:

@@ -385,9 +385,11 @@ async def test_only_allowed_addresses_of_a_name_are_connected_to(fake_dns, liste
     denied = listeners("127.0.0.2")
     allowed = listeners("127.0.0.1", port=denied.port)
     fake_dns.answers["mixed.test"] = ["127.0.0.2", "127.0.0.1"]  # the denied address first, as a resolver may
-    ok = await call_tool(server=_server(f"http://mixed.test:{denied.port}"), tool=_tool(), arguments={})
-    assert ok.get("isError") is not True, ok
-    assert (denied.accepted, allowed.accepted) == (0, 1)
+    for _ in range(2):
+        ok = await call_tool(server=_server(f"http://mixed.test:{denied.port}"), tool=_tool(), arguments={})
+        assert ok.get("isError") is not True, ok
+    assert (denied.accepted, allowed.accepted) == (0, 2)
+    assert fake_dns.queries == ["mixed.test"]  # the shared session's DNS cache still answers the second call
 
 
 async def test_re_resolution_cannot_slip_past(fake_dns, listeners, fresh_sessions):
@@ -452,6 +454,11 @@ async def test_connector_with_an_injected_resolver(listeners):
             await session.get(f"http://b.example:{denied.port}/")
         refusal = egress.refusal_of(raised.value)
         assert refusal is not None and refusal.host == "b.example" and refusal.addresses == ("127.0.0.2",)
+        with pytest.raises(aiohttp.ClientConnectorError) as raised:
+            await session.get(f"https://127.0.0.2:{denied.port}/")  # refused before any TLS handshake
+        assert egress.refusal_of(raised.value).addresses == ("127.0.0.2",)
+        with pytest.raises(aiohttp.ClientConnectionError, match="proxies are not used"):
+            await session.get(f"http://a.example:{allowed.port}/", proxy=allowed.url)
     assert (allowed.accepted, denied.accepted) == (1, 0)
 
 
@@ -462,6 +469,8 @@ def test_requests_session_refuses_denied_addresses_and_reaches_allowed_ones(list
     with egress.requests_session() as session:
         response = session.get(allowed.url + "/openapi.json", timeout=5)
         assert response.status_code == 200 and response.json() == {"ok": True}
+        with pytest.raises(egress.EgressRefusedError):
+            session.get(f"https://127.0.0.2:{denied.port}/", timeout=5)  # refused before any TLS handshake
         with pytest.raises(egress.EgressRefusedError) as raised:
             session.get(denied.url + "/openapi.json", timeout=5)
     assert str(raised.value) == ("Backend address 127.0.0.2 is not allowed by the gateway's egress policy "
@@ -498,6 +507,8 @@ def test_requests_session_follows_no_redirect_and_ignores_proxy_variables(monkey
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     with egress.requests_session() as session:
         response = session.get(redirecting.url + "/", timeout=5)
+        with pytest.raises(requests.exceptions.InvalidProxyURL):
+            session.get(target.url + "/", proxies={"http": redirecting.url}, timeout=5)
     assert response.status_code == 302 and response.headers["Location"] == f"{target.url}/"
     assert (redirecting.accepted, target.accepted) == (1, 0)
 
