@@ -318,6 +318,9 @@ class EgressRefused(OSError):
         self.refusals = tuple(refusals)
         super().__init__(self.describe())
 
+    def __reduce__(self) -> tuple:  # pickled with its parts (Celery, multiprocessing), not OSError's args
+        return (EgressRefused, (self.host, self.refusals))
+
     @property
     def addresses(self) -> tuple[str, ...]:
         return tuple(address for address, _ in self.refusals)
@@ -438,6 +441,9 @@ class EgressRefusedError(requests.exceptions.ConnectionError):
     def __init__(self, refusal: EgressRefused, request: Any = None) -> None:
         self.refusal = refusal
         super().__init__(refusal.describe(), request=request)
+
+    def __reduce__(self) -> tuple:
+        return (EgressRefusedError, (self.refusal,))
 
 
 class _Refused(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import pickle
 import socket
 import subprocess
 import threading
@@ -476,6 +477,8 @@ def test_requests_session_refuses_denied_addresses_and_reaches_allowed_ones(list
     assert str(raised.value) == ("Backend address 127.0.0.2 is not allowed by the gateway's egress policy "
                                  f"(loopback address); {ALLOW_HINT}")
     assert isinstance(raised.value, requests.ConnectionError)
+    copy = pickle.loads(pickle.dumps(raised.value))  # a Celery job's error crosses processes intact
+    assert str(copy) == str(raised.value) and copy.refusal.refusals == raised.value.refusal.refusals
     assert raised.value.refusal.addresses == ("127.0.0.2",)
     assert (allowed.accepted, denied.accepted) == (1, 0)
 
