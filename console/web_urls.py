@@ -6,6 +6,7 @@ from .views import api_docs, auth, backend_services, instances, mcp_servers, too
 urlpatterns = [
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
+    path("signup/", auth.signup, name="signup"),
     path("", auth.home, name="home"),
     path("console/team/", auth.team_switch, name="team_switch"),
     path("console/region/", auth.region_switch, name="region_switch"),
