@@ -242,6 +242,7 @@ async def test_the_public_host_reaches_the_default_instance_never_another_team()
             McpDomain.objects.create(instance=ib, mcp_server=sb, host=host)
         from gateway.state import bump_config_version
         bump_config_version()
+        connection.close()  # this worker thread outlives the test; its connection must not
 
     await setup()
     for host in (PUBLIC, "127.0.0.1", "localhost", "unknown.example"):
