@@ -171,3 +171,26 @@ def test_direct_authenticate_is_refused_while_locked(carol, settings):
     assert authenticate(request, username="carol", password="violet-harbour-42") is None
     login_limits.reset(username="carol", address=ADDRESS)
     assert authenticate(request, username="carol", password="violet-harbour-42") == carol
+
+
+@pytest.mark.redis
+def test_with_redis_the_counters_hold_across_processes(carol, settings):
+    """Every gateway process refuses a username another process locked (the counters live in Redis)."""
+    import subprocess
+    import sys
+
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from tests.conftest import require_redis
+
+    require_redis()
+    assert isinstance(caches["default"], RedisCache)
+    settings.LOGIN_MAX_FAILURES = 2
+    for _ in range(2):
+        Client().post("/login/", {"username": "carol", "password": "wrong"})
+    script = ("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'console.settings'); django.setup();"
+              "from django.conf import settings; settings.LOGIN_MAX_FAILURES = 2;"
+              "from console import login_limits; print(login_limits.locked_for(username='carol', address=''))")
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert int(other.stdout.strip().splitlines()[-1]) > 0
