@@ -23,8 +23,10 @@ class InstanceForm(forms.Form):
     is_default = forms.BooleanField(required=False, label="Default instance",
                                     help_text="Answers requests whose host name matches no domain.")
 
-    def __init__(self, *args, teams: list[Team] | None = None, **kwargs):
+    def __init__(self, *args, teams: list[Team] | None = None, staff: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        if not staff:  # the default instance serves every team's unmatched hosts: staff decide
+            del self.fields["is_default"]
         if teams is not None and len(teams) > 1:
             self.fields["team"] = forms.TypedChoiceField(choices=[(t.pk, t.name) for t in teams], coerce=int,
                                                          help_text="The team that owns the instance.")
@@ -51,7 +53,7 @@ class McpServerForm(forms.Form):
                                   help_text="What the server's tools do; clients show it to the model.")
     domains = forms.CharField(required=False, label="Domain names", widget=forms.Textarea(
         attrs={"rows": 2, "placeholder": "mcp.example.com\norders.example.com"}),
-        help_text="Optional. One per line (or comma-separated); each must be unused in this instance. "
+        help_text="Optional. One per line (or comma-separated); each must be unused on this gateway. "
                   "Without a domain the server is reached through the no-DNS path.")
     server_type = forms.ChoiceField(label="Type", choices=McpServer.Type.choices, initial=McpServer.Type.HTTP_TO_MCP,
                                     widget=forms.RadioSelect)
@@ -95,3 +97,21 @@ class BackendAuthForm(forms.Form):
                                  widget=forms.TextInput(attrs={"placeholder": "X-API-Key"}))
     credential = forms.CharField(required=False, strip=True, max_length=4000, label="Credential",
                                  widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+
+
+class SignupForm(forms.Form):
+    username = forms.CharField(max_length=150, widget=forms.TextInput(
+        attrs={"autocomplete": "username", "autocapitalize": "none", "autofocus": True}),
+        help_text="Letters, digits and @ . + - _ only.")
+    email = forms.EmailField(required=False, help_text="Optional.", widget=forms.EmailInput(
+        attrs={"autocomplete": "email"}))
+    password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput(
+        attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label="Password again", strip=False, widget=forms.PasswordInput(
+        attrs={"autocomplete": "new-password"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
+            self.add_error("password2", "The two passwords differ.")
+        return data

@@ -121,7 +121,7 @@ class McpServer(models.Model):
 
 
 class McpDomain(models.Model):
-    """A host name an MCP server answers on; unique within its instance."""
+    """A host name an MCP server answers on; it belongs to one MCP server across the whole installation."""
 
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="domains")
     mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="domains")
@@ -129,7 +129,7 @@ class McpDomain(models.Model):
 
     class Meta:
         ordering = ["host"]
-        constraints = [models.UniqueConstraint(fields=["instance", "host"], name="uniq_domain_per_instance")]
+        constraints = [models.UniqueConstraint(fields=["host"], name="uniq_domain_host")]
 
     def __str__(self) -> str:
         return self.host

@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from .crypto import mask
 
 from .errors import NotFound
-from .models import BackendService, Instance, McpServer, SecurityScheme, Team, TeamMembership, Tool
+from .models import AuditEvent, BackendService, Instance, McpServer, SecurityScheme, Team, TeamMembership, Tool
 
 WRITE_ROLES = {TeamMembership.Role.OWNER, TeamMembership.Role.ADMIN, TeamMembership.Role.MEMBER}
 
@@ -138,3 +138,11 @@ def backend_auth_get(*, mcp_server: McpServer) -> BackendAuth:
         return BackendAuth(kind="none")
     return BackendAuth(kind=_kind_of(scheme), scheme_id=scheme.scheme_id, location=scheme.location,
                        param_name=scheme.param_name, credential_masked=mask(credential))
+
+
+def audit_event_list(*, user, team: Team | None = None) -> QuerySet[AuditEvent]:
+    """Audit events of the user's teams (every role may read them), newest first."""
+    qs = AuditEvent.objects.filter(team__in=team_list(user=user)).select_related("actor")
+    if team is not None:
+        qs = qs.filter(team=team)
+    return qs.order_by("-created_at", "-pk")

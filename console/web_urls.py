@@ -1,15 +1,17 @@
 """Routes of the console's pages (not under /mcp-servers/ or /instances/…/mcp-servers/, which are the gateway's)."""
 from django.urls import path
 
-from .views import api_docs, auth, backend_services, instances, mcp_servers, tools
+from .views import api_docs, audit, auth, backend_services, instances, mcp_servers, tools
 
 urlpatterns = [
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
+    path("signup/", auth.signup, name="signup"),
     path("", auth.home, name="home"),
     path("console/team/", auth.team_switch, name="team_switch"),
     path("console/region/", auth.region_switch, name="region_switch"),
     path("console/api/", api_docs.api_reference, name="api_reference"),
+    path("console/teams/<int:pk>/audit/", audit.audit_event_list, name="audit_event_list"),
 
     path("console/instances/", instances.instance_list, name="instance_list"),
     path("console/instances/add/", instances.instance_add, name="instance_add"),

@@ -18,13 +18,14 @@ class Routes:
     default_instance: str | None
     # (instance, server name) -> server id
     servers: dict[tuple[str, str], int] = field(default_factory=dict)
-    # host -> {server name: server id}; a domain names at most one server per instance
+    # host -> {server name: server id}; a domain names at most one server, reserved host names none
     domains: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _load_routes() -> Routes:
     from django.db import close_old_connections
 
+    from console.hostnames import is_reserved
     from console.models import Instance, McpDomain, McpServer
 
     close_old_connections()
@@ -32,7 +33,9 @@ def _load_routes() -> Routes:
     servers = {(inst, name): pk for pk, name, inst in McpServer.objects.values_list("pk", "name", "instance__name")}
     domains: dict[str, dict[str, int]] = {}
     for host, name, pk in McpDomain.objects.order_by("pk").values_list("host", "mcp_server__name", "mcp_server_id"):
-        domains.setdefault(host, {}).setdefault(name, pk)
+        # Rows from before the console refused the gateway's own names must not shadow the default instance.
+        if not is_reserved(host):
+            domains.setdefault(host, {}).setdefault(name, pk)
     return Routes(default_instance=default, servers=servers, domains=domains)
 
 

@@ -2,7 +2,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import audit, views
 
 urlpatterns = [
     path("instances/", views.InstanceListApi.as_view(), name="api_instance_list"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("mcp-servers/<int:pk>/tools/", views.ToolListApi.as_view(), name="api_tool_list"),
     path("mcp-servers/<int:pk>/tools/yaml", views.ToolsYamlApi.as_view(), name="api_tools_yaml"),
     path("tools/<int:pk>/", views.ToolDetailApi.as_view(), name="api_tool"),
+    path("audit-events/", audit.AuditEventListApi.as_view(), name="api_audit_event_list"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("", include("console.api.actions")),
 ]

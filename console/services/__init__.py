@@ -6,6 +6,7 @@ from .services import service_create, service_delete, service_update
 from .teams import api_token_create, team_create, team_member_add
 from .tool_edit import tool_update_yaml
 from .tools import ToolsApplyResult, tool_delete, tool_set_enabled, tools_apply_yaml
+from .users import user_signup
 
 __all__ = [
     "BackendAuth",
@@ -27,4 +28,5 @@ __all__ = [
     "tool_set_enabled",
     "tool_update_yaml",
     "tools_apply_yaml",
+    "user_signup",
 ]

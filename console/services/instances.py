@@ -16,6 +16,15 @@ def _check_name(name: str, *, exclude_pk: int | None = None) -> None:
         raise DomainError("An instance with this name exists.", {"name": ["An instance with this name already exists."]})
 
 
+def _require_staff_for_default(*, actor, wanted: bool | None, current: bool) -> None:
+    """The default instance answers every Host that names no domain, for all teams: only staff move it."""
+    if wanted is None or bool(wanted) == current or actor is None or actor.is_superuser:
+        return
+    raise DomainError("Only staff choose the default instance.",
+                      {"is_default": ["Only staff (superusers) choose or change the default instance."]},
+                      code="permission_denied")
+
+
 @transaction.atomic
 def instance_create(
     *, actor, team: Team, name: str, region: str = "local", description: str = "", is_default: bool = False
@@ -24,8 +33,10 @@ def instance_create(
     instance = Instance(team=team, name=(name or "").strip(), region=(region or "local").strip(), description=description)
     full_clean(instance, exclude=["team", "is_default"])
     _check_name(instance.name)
-    if is_default or not Instance.objects.filter(is_default=True).exists():
-        # The first instance catches requests whose Host matches no domain, so a fresh install just works.
+    _require_staff_for_default(actor=actor, wanted=is_default, current=False)
+    # A fresh installation's first instance catches requests whose Host matches no domain, so it just works;
+    # later ones never do by themselves, or deleting the default would hand it to whoever creates the next.
+    if is_default or not Instance.objects.exists():
         Instance.objects.filter(is_default=True).update(is_default=False)
         instance.is_default = True
     instance.save()
@@ -40,6 +51,7 @@ def instance_update(
     description: str | None = None, is_default: bool | None = None,
 ) -> Instance:
     require_write(actor=actor, team=instance.team)
+    _require_staff_for_default(actor=actor, wanted=is_default, current=instance.is_default)
     if name is not None:
         instance.name = name.strip()
     if region is not None:

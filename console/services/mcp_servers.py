@@ -5,8 +5,9 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from .. import hostnames
 from ..errors import DomainError
 from ..models import BackendService, Instance, McpDomain, McpServer
 from .common import audit, config_changed, full_clean, require_write
@@ -67,13 +68,9 @@ def _problems(server: McpServer, domains: list[str]) -> dict[str, list[str]]:
         dupe = dupe.exclude(pk=server.pk)
     if dupe.exists():
         errors["name"] = ["An MCP server with this name already exists in this instance."]
-    taken = McpDomain.objects.filter(instance=server.instance, host__in=domains)
-    if server.pk:
-        taken = taken.exclude(mcp_server=server)
-    for domain in taken.select_related("mcp_server"):
-        errors.setdefault("domains", []).append(
-            f"{domain.host} is already used by MCP server “{domain.mcp_server.name}” in this instance."
-        )
+    domain_errors = _domain_problems(server, domains)
+    if domain_errors:
+        errors["domains"] = domain_errors
     backend = server.backend_service
     if backend is not None and backend.instance_id != server.instance_id:
         errors["backend_service"] = ["Choose a backend service of this instance."]
@@ -97,12 +94,40 @@ def _problems(server: McpServer, domains: list[str]) -> dict[str, list[str]]:
     return errors
 
 
+def _domain_problems(server: McpServer, domains: list[str]) -> list[str]:
+    """A domain is one MCP server's across the installation, and never one of the gateway's own names."""
+    problems: list[str] = []
+    for host in domains:
+        reason = hostnames.reserved_reason(host)
+        if reason:
+            problems.append(f"{host} cannot be used: {reason}.")
+    taken = McpDomain.objects.filter(host__in=domains)
+    if server.pk:
+        taken = taken.exclude(mcp_server=server)
+    for domain in taken.select_related("mcp_server__instance"):
+        owner = domain.mcp_server
+        if owner.instance_id == server.instance_id:
+            problems.append(f"{domain.host} is already used by MCP server “{owner.name}” in this instance.")
+        elif owner.instance.team_id == server.instance.team_id:
+            problems.append(f"{domain.host} is already used by MCP server “{owner.name}” "
+                            f"in instance {owner.instance.name}.")
+        else:
+            # Another team's: say which rule was hit, never whose server it is.
+            problems.append(f"{domain.host} is already used by another MCP server on this gateway.")
+    return problems
+
+
 def _set_domains(server: McpServer, domains: list[str]) -> None:
     server.domains.exclude(host__in=domains).delete()
     existing = set(server.domains.values_list("host", flat=True))
-    McpDomain.objects.bulk_create(
-        [McpDomain(instance=server.instance, mcp_server=server, host=h) for h in domains if h not in existing]
-    )
+    try:
+        with transaction.atomic():
+            McpDomain.objects.bulk_create(
+                [McpDomain(instance=server.instance, mcp_server=server, host=h) for h in domains if h not in existing]
+            )
+    except IntegrityError as exc:  # claimed by a concurrent request between the check and the insert
+        raise DomainError("Please correct the errors below.", {
+            "domains": ["One of these domains was just taken by another MCP server on this gateway."]}) from exc
 
 
 @transaction.atomic

@@ -1,18 +1,48 @@
-"""Sign in and out, the team switcher and the region selector."""
+"""Sign up, sign in and out, the team switcher and the region selector."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import selectors
-from .common import SESSION_REGION, SESSION_TEAM, safe_next
+from .. import selectors, services
+from ..errors import DomainError
+from ..forms import SignupForm
+from ..login_limits import LoginForm
+from .common import SESSION_REGION, SESSION_TEAM, apply_domain_error, safe_next
 
-login = auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True)
+login = auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True,
+                                     authentication_form=LoginForm,
+                                     extra_context={"signup_enabled": lambda: settings.SIGNUP_ENABLED})
 logout = auth_views.LogoutView.as_view(next_page="login")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if not settings.SIGNUP_ENABLED:
+        raise Http404("Sign-up is not enabled on this gateway.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user, team = services.user_signup(username=data["username"], email=data["email"],
+                                              password=data["password1"])
+        except DomainError as exc:
+            apply_domain_error(form, exc, aliases={"password": "password1"})
+        else:
+            auth_login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            request.session[SESSION_TEAM] = team.pk
+            messages.success(request, f"Welcome, {user.get_username()}: your team {team.name} is ready.")
+            return redirect("instance_list")
+    return render(request, "console/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @login_required

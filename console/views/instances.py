@@ -44,7 +44,7 @@ def instance_list(request):
 def instance_add(request):
     teams = list(selectors.team_list(user=request.user).order_by("name"))
     team = current_team(request)
-    form = InstanceForm(request.POST or None, teams=teams,
+    form = InstanceForm(request.POST or None, teams=teams, staff=request.user.is_superuser,
                         initial={"region": current_region(request) or "local", "team": team.pk if team else None})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -54,7 +54,7 @@ def instance_add(request):
                 raise DomainError("Join a team first.", {"non_field": ["You are not a member of any team."]})
             instance = services.instance_create(actor=request.user, team=chosen, name=data["name"],
                                                 region=data["region"], description=data["description"],
-                                                is_default=data["is_default"])
+                                                is_default=data.get("is_default", False))
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -69,14 +69,14 @@ def instance_add(request):
 @require_http_methods(["GET", "POST"])
 def instance_edit(request, pk: int):
     instance = fetch(selectors.instance_get, user=request.user, pk=pk)
-    form = InstanceForm(request.POST or None, initial={
+    form = InstanceForm(request.POST or None, staff=request.user.is_superuser, initial={
         "name": instance.name, "region": instance.region, "description": instance.description,
         "is_default": instance.is_default})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             services.instance_update(actor=request.user, instance=instance, name=data["name"], region=data["region"],
-                                     description=data["description"], is_default=data["is_default"])
+                                     description=data["description"], is_default=data.get("is_default"))
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
