@@ -3,7 +3,11 @@ from .backend_auth import BackendAuth, mcp_server_set_backend_auth
 from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
 from .services import service_create, service_delete, service_update
-from .teams import api_token_create, team_create, team_member_add
+from .teams import (
+    api_token_create, invitation_accept, invitation_accept_new_user, invitation_create, invitation_revoke,
+    team_create, team_delete, team_leave, team_member_add, team_member_remove, team_member_set_role, team_rename,
+    team_transfer_ownership,
+)
 from .tool_edit import tool_update_yaml
 from .tools import ToolsApplyResult, tool_delete, tool_set_enabled, tools_apply_yaml
 
@@ -12,6 +16,10 @@ __all__ = [
     "ToolsApplyResult",
     "api_token_create",
     "instance_create",
+    "invitation_accept",
+    "invitation_accept_new_user",
+    "invitation_create",
+    "invitation_revoke",
     "instance_delete",
     "instance_update",
     "mcp_server_create",
@@ -22,7 +30,13 @@ __all__ = [
     "service_delete",
     "service_update",
     "team_create",
+    "team_delete",
+    "team_leave",
     "team_member_add",
+    "team_member_remove",
+    "team_member_set_role",
+    "team_rename",
+    "team_transfer_ownership",
     "tool_delete",
     "tool_set_enabled",
     "tool_update_yaml",
