@@ -5,7 +5,7 @@ import json
 
 from django import forms
 
-from .models import BackendService, McpServer, Team, slug_validator
+from .models import BackendService, McpServer, Team, TeamMembership, slug_validator
 
 TEXTAREA_ROWS = 3
 
@@ -95,3 +95,41 @@ class BackendAuthForm(forms.Form):
                                  widget=forms.TextInput(attrs={"placeholder": "X-API-Key"}))
     credential = forms.CharField(required=False, strip=True, max_length=4000, label="Credential",
                                  widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+
+
+# ---------------------------------------------------------------- teams and invitations
+
+ROLE_CHOICES = [(r.value, r.label) for r in TeamMembership.Role]
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Unique across the gateway, e.g. Payments.")
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES, widget=forms.RadioSelect)
+
+    def __init__(self, *args, roles: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if roles is not None:
+            self.fields["role"].choices = [(v, label) for v, label in ROLE_CHOICES if v in roles]
+
+
+class InvitationForm(MemberRoleForm):
+    expires_in_days = forms.IntegerField(min_value=1, max_value=30, initial=7, label="Expires after (days)",
+                                         help_text="Between 1 and 30 days. The link works once.")
+
+
+class TransferForm(forms.Form):
+    user = forms.TypedChoiceField(coerce=int, label="New owner",
+                                  help_text="You stay in the team as an admin.")
+
+    def __init__(self, *args, members: list[TeamMembership], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].choices = [(m.user_id, f"{m.user.get_username()} ({m.role})") for m in members]
+
+
+class InviteSignupForm(forms.Form):
+    username = forms.CharField(max_length=150, widget=forms.TextInput(
+        attrs={"autocomplete": "username", "autocapitalize": "none"}))
+    password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))

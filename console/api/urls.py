@@ -16,4 +16,5 @@ urlpatterns = [
     path("tools/<int:pk>/", views.ToolDetailApi.as_view(), name="api_tool"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("", include("console.api.actions")),
+    path("", include("console.api.teams")),
 ]
