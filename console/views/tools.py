@@ -79,7 +79,7 @@ def tool_toggle(request, pk: int):
     if is_htmx(request):
         # Only the row changes; the table and its scroll position stay.
         return render(request, "console/_tool_row.html", {"tool": _decorate(item), "row_error": error,
-                                                         "server": item.mcp_server})
+                                                         "server": item.mcp_server, "can_write": True})
     if error:
         messages.error(request, error)
     else:
