@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
@@ -135,7 +136,7 @@ async def service_reachability_badge(request, pk: int):
     """The reachability badge of one service, loaded by each row after the page (the probe may take seconds)."""
     user = await request.auser()
     if not user.is_authenticated:
-        raise Http404("Sign in first.")
+        return redirect_to_login(request.get_full_path())
     try:
         service = await sync_to_async(selectors.service_get)(user=user, pk=pk)
     except NotFound as exc:
