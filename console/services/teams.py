@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -273,7 +273,11 @@ def invitation_accept_new_user(*, invitation: Invitation, username: str, passwor
         errors["password"] = ["Choose a password."]
     if errors:
         raise DomainError("Please correct the errors below.", errors)
-    user = user_model.objects.create_user(username=username, password=password)
+    try:
+        with transaction.atomic():
+            user = user_model.objects.create_user(username=username, password=password)
+    except IntegrityError:  # the same name chosen at the same moment by someone else
+        raise DomainError("Please correct the errors below.", {"username": ["This username is taken."]}) from None
     invitation_accept(user=user, invitation=invitation)
     return user
 
