@@ -69,4 +69,18 @@ def test_invite_a_viewer_by_link(page, chromium, console_server):
     expect(page.locator('tr[data-member="vera"]')).to_contain_text("viewer")
     expect(page.get_by_text("accepted", exact=True)).to_be_visible()
     shot(page, "teams-03-team-settings")
+
+    # Change the newcomer's role and remove them, in the side panel.
+    drawer = page.locator("#drawer .drawer")
+    page.get_by_role("link", name="Change the role of vera").click()
+    expect(drawer).to_be_visible()
+    drawer.get_by_label("member").check()
+    drawer.get_by_role("button", name="Save role").click()
+    expect(page.get_by_text("vera is now member.")).to_be_visible()
+    expect(page.locator('tr[data-member="vera"]')).to_contain_text("member")
+    page.get_by_role("link", name="Remove vera").click()
+    expect(drawer.get_by_text(re.compile("Remove member vera"))).to_be_visible()
+    drawer.get_by_role("button", name="Remove vera").click()
+    expect(page.get_by_text(re.compile("vera removed from team"))).to_be_visible()
+    expect(page.locator('tr[data-member="vera"]')).to_have_count(0)
     assert not page.js_errors
