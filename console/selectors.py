@@ -9,7 +9,7 @@ from .crypto import mask
 
 from .errors import NotFound
 from .models import BackendService, Instance, Invitation, McpServer, SecurityScheme, Team, TeamMembership, Tool
-from .permissions import ROLE_RANK
+from .permissions import ROLE_RANK, role_of
 
 
 def team_list(*, user) -> QuerySet[Team]:
@@ -26,8 +26,7 @@ def team_get(*, user, pk: int) -> Team:
 
 
 def team_role(*, user, team: Team) -> str | None:
-    membership = TeamMembership.objects.filter(user=user, team=team).first()
-    return membership.role if membership else None
+    return role_of(user=user, team=team)
 
 
 def member_list(*, user, team: Team) -> QuerySet[TeamMembership]:

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import selectors, services
 from ..errors import DomainError
-from ..forms import InvitationForm, MemberRoleForm, TeamForm, TransferForm
+from ..forms import MemberRoleForm, TeamForm, TransferForm
 from ..models import TeamMembership
 from ..permissions import MANAGE_TEAM, OWN_TEAM, READ, ROLE_HELP, ROLE_RANK, role_rank
 from .common import (
@@ -72,8 +72,6 @@ def team(request, pk: int):
         "members": members,
         "invitations": list(selectors.invitation_list(user=request.user, team=item)[:100]),
         "role_help": [(role, ROLE_HELP[role]) for role in roles_up_to(TeamMembership.Role.OWNER)],
-        "invitation_form": InvitationForm(roles=roles_up_to(my_role), initial={"role": TeamMembership.Role.MEMBER}),
-        "transfer_form": TransferForm(members=[m for m in members if not m.is_me]),
         "others": any(not m.is_me for m in members),
     })
     return render_page(request, "console/team_detail.html", context)
