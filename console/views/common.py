@@ -192,3 +192,24 @@ def public_base_url(request: HttpRequest) -> str:
     if settings.PUBLIC_BASE_URL:
         return settings.PUBLIC_BASE_URL.rstrip("/")
     return f"{request.scheme}://{request.get_host()}"
+
+
+class DomainErrorMiddleware:
+    """The safety net for pages: a domain error no view caught is a 403 or a 404 page, never a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.views import defaults
+
+        if not isinstance(exception, DomainError):
+            return None
+        if exception.code == "permission_denied":
+            return defaults.permission_denied(request, PermissionDenied(exception.message))
+        if exception.code == "not_found":
+            return defaults.page_not_found(request, Http404(exception.message))
+        return None

@@ -346,3 +346,16 @@ def test_top_bar_links_team_settings(team):
     team, people = team
     page = text_of(signed_in(people["viewer"]).get(reverse("instance_list")))
     assert f'href="{reverse("team", args=[team.pk])}">Team settings' in page
+
+
+def test_an_uncaught_permission_error_is_a_403_page(rf):
+    from console.errors import NotFound
+    from console.views.common import DomainErrorMiddleware
+
+    middleware = DomainErrorMiddleware(lambda request: None)
+    request = rf.get("/console/somewhere/")
+    denied = middleware.process_exception(request, DomainError("This needs the owner role.", code="permission_denied"))
+    assert denied.status_code == 403 and "This needs the owner role." in denied.content.decode()
+    assert middleware.process_exception(request, NotFound("No such team.")).status_code == 404
+    assert middleware.process_exception(request, DomainError("Bad input.")) is None
+    assert middleware.process_exception(request, ValueError("x")) is None
