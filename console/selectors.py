@@ -8,7 +8,7 @@ from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 from .crypto import mask
 
 from .errors import NotFound
-from .models import BackendService, Instance, Invitation, McpServer, SecurityScheme, Team, TeamMembership, Tool
+from .models import ApiToken, BackendService, Instance, Invitation, McpServer, SecurityScheme, Team, TeamMembership, Tool
 from .permissions import ROLE_RANK, role_of
 
 
@@ -66,6 +66,20 @@ def invitation_by_secret(*, secret: str) -> Invitation:
     if invitation is None:
         raise NotFound("No such invitation.")
     return invitation
+
+
+def api_token_list(*, user) -> QuerySet[ApiToken]:
+    """A user's own REST API tokens (a token is personal: nobody else sees it, not even their team's owner)."""
+    if not user.is_authenticated:
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def api_token_get(*, user, pk: int) -> ApiToken:
+    token = api_token_list(user=user).filter(pk=pk).first()
+    if token is None:
+        raise NotFound("No such API token.")
+    return token
 
 
 def instance_list(*, user, team: Team | None = None) -> QuerySet[Instance]:

@@ -55,4 +55,5 @@ urlpatterns = [
     path("console/teams/<int:pk>/invitations/add/", invitations.invitation_add, name="invitation_add"),
     path("console/invitations/<int:pk>/delete/", invitations.invitation_delete, name="invitation_delete"),
     path("invite/<str:secret>/", invitations.invitation_accept, name="invitation_accept"),
+    path("console/api/tokens/<int:pk>/delete/", api_docs.token_delete, name="token_delete"),
 ]

@@ -1,5 +1,5 @@
-"""REST endpoints for teams, their members and invitations (parity with the Team settings page).
-Mounted by console/api/urls.py."""
+"""REST endpoints for teams, their members and invitations (parity with the Team settings page), and the
+caller's own API tokens. Mounted by console/api/urls.py."""
 from __future__ import annotations
 
 from django.urls import path, reverse
@@ -184,6 +184,27 @@ class InvitationDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class TokenOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    hint = serializers.CharField(help_text="The start of the token, to tell tokens apart.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class TokenListApi(APIView):
+    @extend_schema(responses=TokenOutput(many=True), description="Your own API tokens (never their secrets).")
+    def get(self, request):
+        return _paginate(self, request, selectors.api_token_list(user=request.user), TokenOutput)
+
+
+class TokenDetailApi(APIView):
+    @extend_schema(responses={204: None}, description="Revoke one of your API tokens at once.")
+    def delete(self, request, pk: int):
+        services.api_token_revoke(actor=request.user, token=selectors.api_token_get(user=request.user, pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 urlpatterns = [
     path("teams/", TeamListApi.as_view(), name="api_team_list"),
     path("teams/<int:pk>/", TeamDetailApi.as_view(), name="api_team"),
@@ -192,4 +213,6 @@ urlpatterns = [
     path("teams/<int:pk>/members/<int:user_id>/", TeamMemberDetailApi.as_view(), name="api_team_member"),
     path("teams/<int:pk>/invitations/", TeamInvitationListApi.as_view(), name="api_team_invitation_list"),
     path("invitations/<int:pk>/", InvitationDetailApi.as_view(), name="api_invitation"),
+    path("tokens/", TokenListApi.as_view(), name="api_token_list"),
+    path("tokens/<int:pk>/", TokenDetailApi.as_view(), name="api_token"),
 ]

@@ -4,7 +4,7 @@ from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
 from .services import service_create, service_delete, service_update
 from .teams import (
-    api_token_create, invitation_accept, invitation_accept_new_user, invitation_create, invitation_revoke,
+    api_token_create, api_token_revoke, invitation_accept, invitation_accept_new_user, invitation_create, invitation_revoke,
     team_create, team_delete, team_leave, team_member_add, team_member_remove, team_member_set_role, team_rename,
     team_transfer_ownership,
 )
@@ -15,6 +15,7 @@ __all__ = [
     "BackendAuth",
     "ToolsApplyResult",
     "api_token_create",
+    "api_token_revoke",
     "instance_create",
     "invitation_accept",
     "invitation_accept_new_user",

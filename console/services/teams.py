@@ -292,3 +292,12 @@ def api_token_create(*, user, name: str = "cli") -> tuple[ApiToken, str]:
     # A token acts in all the user's teams, so its audit row belongs to none.
     audit(actor=user, team=None, action="api_token.create", obj=token, detail={"name": name, "hint": token.hint})
     return token, secret
+
+
+@transaction.atomic
+def api_token_revoke(*, actor, token: ApiToken) -> None:
+    """Revoke a token at once; only its owner may (system actions too)."""
+    if actor is not None and token.user_id != actor.pk:
+        raise DomainError("No such API token.", code="not_found")
+    audit(actor=actor, team=None, action="api_token.revoke", obj=token, detail={"name": token.name, "hint": token.hint})
+    token.delete()

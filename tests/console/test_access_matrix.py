@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.http import urlencode
 
 from console import services
-from console.models import AuditEvent, BackendService, Instance, Invitation, McpServer, Team, TeamMembership, Tool
+from console.models import ApiToken, AuditEvent, BackendService, Instance, Invitation, McpServer, Team, TeamMembership, Tool
 from console.permissions import ROLE_RANK
 from console.toolyaml import tool_to_yaml
 
@@ -88,7 +88,8 @@ class World:
     own: Side
     other: Side
     users: dict[str, Any]
-    tokens: dict[str, str]
+    tokens: dict[str, str]  # role → secret of the own team's user with that role
+    token_rows: dict[str, ApiToken]  # role → that token; "other" → a token of the other team's owner
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +101,10 @@ def world(django_db_setup, django_db_blocker):
         users = {role: user_model.objects.create_user(f"own-{role}") for role in ROLES}
         own = _side("own", users)
         other = _side(OTHER_MARK, {"owner": user_model.objects.create_user(f"{OTHER_MARK}-owner")})
-        tokens = {role: services.api_token_create(user=user)[1] for role, user in users.items()}
-        yield World(own=own, other=other, users=users, tokens=tokens)
+        created = {role: services.api_token_create(user=user) for role, user in users.items()}
+        created["other"] = services.api_token_create(user=other.owner)
+        yield World(own=own, other=other, users=users, tokens={role: secret for role, (_, secret) in created.items()},
+                    token_rows={role: token for role, (token, _) in created.items()})
         for side in (own, other):
             services.team_delete(actor=None, team=side.team)
         user_model.objects.filter(username__startswith="own-").delete()
@@ -137,6 +140,8 @@ class Check:
 class Entry:
     args: Build = lambda w, s: {}
     checks: list[Check] = field(default_factory=list)
+    # A user's own object rather than a team's (API tokens): "own" is the acting user's, "other" someone else's.
+    per_user: bool = False
 
 
 def GET(at_least="viewer", **kw) -> Check:
@@ -290,6 +295,10 @@ ENTRIES: dict[str, Entry] = {
     "api_team_invitation_list": Entry(team_pk, [GET(), POST("admin", lambda w, s: {"role": "viewer"})]),
     "api_invitation": Entry(invitation_pk, [GET(), DELETE("admin", snapshot=INVITATION_ROW)]),
     "api_audit_event_list": Entry(checks=[GET(other=False)]),
+    "api_token_list": Entry(checks=[GET(other=False)]),
+    # ---- the acting user's own API tokens
+    "token_delete": Entry(checks=[GET(), POST("viewer", snapshot=True)], per_user=True),
+    "api_token": Entry(checks=[DELETE("viewer", snapshot=True)], per_user=True),
 }
 
 
@@ -368,10 +377,16 @@ def expected_status(check: Check, role: str | None, side: str) -> str:
 def test_access(world: World, name: str, check: Check, role: str | None, side: str):
     entry = ENTRIES[name]
     target = world.own if side == "own" else world.other
-    url = reverse(name, kwargs=entry.args(world, target))
+    snapshot = check.snapshot
+    if entry.per_user:
+        token = world.token_rows["other" if side == "other" else role or "viewer"]
+        url = reverse(name, kwargs={"pk": token.pk})
+        snapshot = row(ApiToken, lambda s: token.pk) if check.snapshot else None
+    else:
+        url = reverse(name, kwargs=entry.args(world, target))
     api = _is_api(url)
     data = check.data(world, target) if check.data else None
-    before = check.snapshot(world, target) if check.snapshot else None
+    before = snapshot(world, target) if snapshot else None
     client = Client()
     if role is not None:
         if api:
@@ -392,14 +407,14 @@ def test_access(world: World, name: str, check: Check, role: str | None, side: s
         expect = expected_status(check, role, side)
         if expect == "success":
             assert 200 <= response.status_code < 400, (url, role, response.status_code, response.content[:600])
-            if check.snapshot is not None:
+            if snapshot is not None:
                 # The write really happened: a success page that changed nothing would hide a refusal.
-                assert check.snapshot(world, target) != before, f"{check.method.upper()} {url} as {role} did nothing"
+                assert snapshot(world, target) != before, f"{check.method.upper()} {url} as {role} did nothing"
             if check.method == "get" and side == "own":
                 # Nothing of the other team shows in the own team's pages and answers.
                 assert OTHER_MARK not in response.content.decode(errors="replace").lower(), (url, role)
         else:
             assert response.status_code == int(expect), (url, role, side, response.status_code,
                                                          response.content[:600])
-    if expect != "success" and check.snapshot is not None:
-        assert check.snapshot(world, target) == before, f"{check.method.upper()} {url} as {role} changed data"
+    if expect != "success" and snapshot is not None:
+        assert snapshot(world, target) == before, f"{check.method.upper()} {url} as {role} changed data"

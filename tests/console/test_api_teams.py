@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from console import services
-from console.models import Instance, Invitation, Team, TeamMembership
+from console.models import ApiToken, AuditEvent, Instance, Invitation, Team, TeamMembership
 
 pytestmark = pytest.mark.django_db
 
@@ -154,6 +154,8 @@ def test_team_operations_in_schema_and_on_the_api_page(people):
         "/api/v1/teams/{id}/members/{user_id}/": {"patch", "delete"},
         "/api/v1/teams/{id}/invitations/": {"get", "post"},
         "/api/v1/invitations/{id}/": {"get", "delete"},
+        "/api/v1/tokens/": {"get"},
+        "/api/v1/tokens/{id}/": {"delete"},
     }
     for path, methods in expected.items():
         assert path in schema["paths"], path
@@ -167,3 +169,33 @@ def test_team_operations_in_schema_and_on_the_api_page(people):
     page = browser.get("/console/api/").content.decode()
     for path in ("/api/v1/teams/{id}/transfer", "/api/v1/teams/{id}/invitations/", "/api/v1/invitations/{id}/"):
         assert path in page, path
+
+
+def test_tokens_are_listed_without_secrets_and_revoked_at_once(people):
+    team, users, api = people
+    token, secret = services.api_token_create(user=users["mia"], name="laptop")
+    own = APIClient()
+    own.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    listed = own.get("/api/v1/tokens/")
+    assert listed.status_code == 200 and secret not in listed.content.decode()
+    assert [t["name"] for t in listed.json()["results"]] == ["laptop", "cli"]
+    assert api["olga"].delete(f"/api/v1/tokens/{token.pk}/").status_code == 404  # not even the team's owner
+    assert api["mia"].delete(f"/api/v1/tokens/{token.pk}/").status_code == 204
+    assert own.get("/api/v1/instances/").status_code == 401
+    event = AuditEvent.objects.get(action="api_token.revoke")
+    assert (event.team, event.actor, event.detail["name"]) == (None, users["mia"], "laptop")
+
+
+def test_tokens_on_the_api_page(people):
+    from django.test import Client
+
+    team, users, api = people
+    browser = Client()
+    browser.force_login(users["vic"])
+    created = browser.post("/console/api/", {"name": "ci"})
+    assert created.status_code == 200
+    token = ApiToken.objects.get(user=users["vic"], name="ci")
+    page = browser.get("/console/api/").content.decode()
+    assert f"{token.hint}…" in page and "Revoke token ci" in page
+    assert browser.post(f"/console/api/tokens/{token.pk}/delete/").status_code == 302
+    assert not ApiToken.objects.filter(pk=token.pk).exists()
