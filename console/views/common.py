@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .. import selectors
@@ -194,14 +195,10 @@ def public_base_url(request: HttpRequest) -> str:
     return f"{request.scheme}://{request.get_host()}"
 
 
-class DomainErrorMiddleware:
-    """The safety net for pages: a domain error no view caught is a 403 or a 404 page, never a 500."""
+class DomainErrorMiddleware(MiddlewareMixin):
+    """The safety net for pages: a domain error no view caught is a 403 or a 404 page, never a 500.
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+    MiddlewareMixin keeps it usable by async views without a switch to a thread."""
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         from django.views import defaults
