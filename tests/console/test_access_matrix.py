@@ -132,7 +132,7 @@ class Check:
     at_least: str  # the least role that may; "viewer" for anything a member of the team may
     data: Build | None = None
     other: bool = True  # whether the other team's variant exists (URLs without objects have none)
-    snapshot: Build | None = None
+    snapshot: Build | bool | None = None  # True on per-user entries: the acting user's (or other's) token row
     overrides: dict[str, int] = field(default_factory=dict)  # role → status, where a rule other than roles applies
 
 
@@ -330,6 +330,22 @@ def test_every_url_has_an_entry():
           "routes a name."
     )
     assert not PUBLIC & set(ENTRIES), "A URL is either public or in the matrix, not both."
+
+
+PUBLIC_ARGS = {"demo_pet": {"pet_id": "1"}, "invitation_accept": {"secret": "mgi_no-such-link"}}
+
+
+@pytest.mark.django_db
+def test_public_urls_need_no_sign_in(client):
+    for name in sorted(PUBLIC & set(URL_NAMES)):
+        if name == "logout":
+            continue  # POST only; signing out needs nobody signed in
+        url = reverse(name, kwargs=PUBLIC_ARGS.get(name, {}))
+        response = client.get(url)
+        assert response.status_code < 500, (url, response.status_code)
+        assert not response.get("Location", "").startswith(reverse("login")), f"{url} asks to sign in"
+        if name == "invitation_accept":
+            assert response.status_code == 404 and b"no invitation at this link" in response.content
 
 
 # ---------------------------------------------------------------- the cases
