@@ -6,6 +6,7 @@ new page cannot be forgotten."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -434,3 +435,30 @@ def test_access(world: World, name: str, check: Check, role: str | None, side: s
                                                          response.content[:600])
     if expect != "success" and snapshot is not None:
         assert snapshot(world, target) == before, f"{check.method.upper()} {url} as {role} changed data"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_offer_only_what_the_role_may_do(world: World, role: str):
+    """No page links, posts or opens a panel to a URL the role would get a 403 from."""
+    own = world.own
+    forbidden: dict[str, str] = {}
+    readable: list[str] = []
+    for name, entry in ENTRIES.items():
+        if name not in URL_NAMES or entry.per_user:
+            continue
+        url = reverse(name, kwargs=entry.args(world, own))
+        if _is_api(url):
+            continue
+        for check in entry.checks:
+            if ROLE_RANK[role] < ROLE_RANK[check.at_least]:
+                forbidden[url] = name
+            elif check.method == "get":
+                readable.append(url)
+    client = Client()
+    client.force_login(world.users[role])
+    for page in readable:
+        html = client.get(page).content.decode()
+        for url, name in forbidden.items():
+            pattern = rf'(href|action|hx-get|hx-post)="{re.escape(url)}[?"]'
+            assert not re.search(pattern, html), f"{page} offers {name} ({url}) to a {role}"
