@@ -5,7 +5,7 @@ import json
 
 from django import forms
 
-from .models import BackendService, McpServer, Team, slug_validator
+from .models import BackendService, McpServer, Team, TeamMembership, slug_validator
 
 TEXTAREA_ROWS = 3
 
@@ -115,3 +115,41 @@ class SignupForm(forms.Form):
         if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
             self.add_error("password2", "The two passwords differ.")
         return data
+
+
+# ---------------------------------------------------------------- teams and invitations
+
+ROLE_CHOICES = [(r.value, r.label) for r in TeamMembership.Role]
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Unique across the gateway, e.g. Payments.")
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES, widget=forms.RadioSelect)
+
+    def __init__(self, *args, roles: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if roles is not None:
+            self.fields["role"].choices = [(v, label) for v, label in ROLE_CHOICES if v in roles]
+
+
+class InvitationForm(MemberRoleForm):
+    expires_in_days = forms.IntegerField(min_value=1, max_value=30, initial=7, label="Expires after (days)",
+                                         help_text="Between 1 and 30 days. The link works once.")
+
+
+class TransferForm(forms.Form):
+    user = forms.TypedChoiceField(coerce=int, label="New owner",
+                                  help_text="You stay in the team as an admin.")
+
+    def __init__(self, *args, members: list[TeamMembership], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].choices = [(m.user_id, f"{m.user.get_username()} ({m.role})") for m in members]
+
+
+class InviteSignupForm(forms.Form):
+    username = forms.CharField(max_length=150, widget=forms.TextInput(
+        attrs={"autocomplete": "username", "autocapitalize": "none"}))
+    password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
 from .crypto import mask
 
 from .errors import NotFound
-from .models import AuditEvent, BackendService, Instance, McpServer, SecurityScheme, Team, TeamMembership, Tool
-
-WRITE_ROLES = {TeamMembership.Role.OWNER, TeamMembership.Role.ADMIN, TeamMembership.Role.MEMBER}
+from .models import (
+    ApiToken, AuditEvent, BackendService, Instance, Invitation, McpServer, SecurityScheme, Team, TeamMembership, Tool,
+)
+from .permissions import ROLE_RANK, role_of
 
 
 def team_list(*, user) -> QuerySet[Team]:
@@ -27,8 +28,60 @@ def team_get(*, user, pk: int) -> Team:
 
 
 def team_role(*, user, team: Team) -> str | None:
-    membership = TeamMembership.objects.filter(user=user, team=team).first()
-    return membership.role if membership else None
+    return role_of(user=user, team=team)
+
+
+def member_list(*, user, team: Team) -> QuerySet[TeamMembership]:
+    """The members of one of the user's teams, owners first."""
+    team_get(user=user, pk=team.pk)
+    # Owners first: the order of ROLE_RANK, highest first.
+    rank = Case(*[When(role=r, then=Value(-n)) for r, n in ROLE_RANK.items()], output_field=IntegerField())
+    return (TeamMembership.objects.filter(team=team).select_related("user")
+            .annotate(role_order=rank).order_by("role_order", "user__username"))
+
+
+def member_get(*, user, team: Team, user_id: int) -> TeamMembership:
+    membership = member_list(user=user, team=team).filter(user_id=user_id).first()
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def invitation_list(*, user, team: Team) -> QuerySet[Invitation]:
+    team_get(user=user, pk=team.pk)
+    return Invitation.objects.filter(team=team).select_related("created_by", "accepted_by", "team")
+
+
+def invitation_get(*, user, pk: int) -> Invitation:
+    invitation = Invitation.objects.filter(pk=pk, team__in=team_list(user=user)).select_related("team").first()
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation
+
+
+def invitation_by_secret(*, secret: str) -> Invitation:
+    """The invitation a link names; the secret itself is the permission, so this is not scoped by team."""
+    if not secret.startswith(Invitation.PREFIX) or len(secret) > 100:
+        raise NotFound("No such invitation.")
+    invitation = (Invitation.objects.filter(digest=Invitation.digest_of(secret))
+                  .select_related("team", "created_by").first())
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation
+
+
+def api_token_list(*, user) -> QuerySet[ApiToken]:
+    """A user's own REST API tokens (a token is personal: nobody else sees it, not even their team's owner)."""
+    if not user.is_authenticated:
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def api_token_get(*, user, pk: int) -> ApiToken:
+    token = api_token_list(user=user).filter(pk=pk).first()
+    if token is None:
+        raise NotFound("No such API token.")
+    return token
 
 
 def instance_list(*, user, team: Team | None = None) -> QuerySet[Instance]:

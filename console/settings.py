@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A permission error no page caught becomes the 403 page (console/permissions.py decides who may).
+    "console.views.common.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"

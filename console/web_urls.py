@@ -1,7 +1,7 @@
 """Routes of the console's pages (not under /mcp-servers/ or /instances/…/mcp-servers/, which are the gateway's)."""
 from django.urls import path
 
-from .views import api_docs, audit, auth, backend_services, instances, mcp_servers, tools
+from .views import api_docs, audit, auth, backend_services, instances, invitations, mcp_servers, teams, tools
 
 urlpatterns = [
     path("login/", auth.login, name="login"),
@@ -42,4 +42,20 @@ urlpatterns = [
     path("console/tools/<int:pk>/edit/", tools.tool_edit, name="tool_edit"),
     path("console/tools/<int:pk>/toggle/", tools.tool_toggle, name="tool_toggle"),
     path("console/tools/<int:pk>/delete/", tools.tool_delete, name="tool_delete"),
+
+    # Teams, members and invitations
+    path("console/teams/", teams.team_list, name="team_list"),
+    path("console/teams/add/", teams.team_add, name="team_add"),
+    path("console/teams/<int:pk>/", teams.team, name="team"),
+    path("console/teams/<int:pk>/edit/", teams.team_edit, name="team_edit"),
+    path("console/teams/<int:pk>/delete/", teams.team_delete, name="team_delete"),
+    path("console/teams/<int:pk>/transfer/", teams.team_transfer, name="team_transfer"),
+    path("console/teams/<int:pk>/leave/", teams.team_leave, name="team_leave"),
+    path("console/teams/<int:pk>/members/<int:user_id>/edit/", teams.team_member_edit, name="team_member_edit"),
+    path("console/teams/<int:pk>/members/<int:user_id>/delete/", teams.team_member_delete,
+         name="team_member_delete"),
+    path("console/teams/<int:pk>/invitations/add/", invitations.invitation_add, name="invitation_add"),
+    path("console/invitations/<int:pk>/delete/", invitations.invitation_delete, name="invitation_delete"),
+    path("invite/<str:secret>/", invitations.invitation_accept, name="invitation_accept"),
+    path("console/api/tokens/<int:pk>/delete/", api_docs.token_delete, name="token_delete"),
 ]

@@ -17,4 +17,5 @@ urlpatterns = [
     path("audit-events/", audit.AuditEventListApi.as_view(), name="api_audit_event_list"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("", include("console.api.actions")),
+    path("", include("console.api.teams")),
 ]

@@ -3,7 +3,11 @@ from .backend_auth import BackendAuth, mcp_server_set_backend_auth
 from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
 from .services import service_create, service_delete, service_update
-from .teams import api_token_create, team_create, team_member_add
+from .teams import (
+    api_token_create, api_token_revoke, invitation_accept, invitation_accept_new_user, invitation_create, invitation_revoke,
+    team_create, team_delete, team_leave, team_member_add, team_member_remove, team_member_set_role, team_rename,
+    team_transfer_ownership,
+)
 from .tool_edit import tool_update_yaml
 from .tools import ToolsApplyResult, tool_delete, tool_set_enabled, tools_apply_yaml
 from .users import user_signup
@@ -12,7 +16,12 @@ __all__ = [
     "BackendAuth",
     "ToolsApplyResult",
     "api_token_create",
+    "api_token_revoke",
     "instance_create",
+    "invitation_accept",
+    "invitation_accept_new_user",
+    "invitation_create",
+    "invitation_revoke",
     "instance_delete",
     "instance_update",
     "mcp_server_create",
@@ -23,7 +32,13 @@ __all__ = [
     "service_delete",
     "service_update",
     "team_create",
+    "team_delete",
+    "team_leave",
     "team_member_add",
+    "team_member_remove",
+    "team_member_set_role",
+    "team_rename",
+    "team_transfer_ownership",
     "tool_delete",
     "tool_set_enabled",
     "tool_update_yaml",

@@ -7,21 +7,19 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from ..errors import DomainError
-from ..models import AuditEvent, Team, TeamMembership
-from ..selectors import WRITE_ROLES
+from ..models import AuditEvent, Team
+from ..permissions import MANAGE_CONFIG, require_role
+
+__all__ = ["audit", "config_changed", "full_clean", "require_role", "require_write"]
 
 
 def require_write(*, actor, team: Team) -> None:
-    if actor is None:  # system actions (seeding, tasks) act on behalf of nobody
-        return
-    role = TeamMembership.objects.filter(user=actor, team=team).values_list("role", flat=True).first()
-    if role is None:
-        raise DomainError("Not found.", code="not_found")
-    if role not in WRITE_ROLES:
-        raise DomainError("Your role in this team is read-only.", code="permission_denied")
+    """Services, MCP servers and tools: members and above (see console/permissions.py)."""
+    require_role(actor=actor, team=team, at_least=MANAGE_CONFIG)
 
 
 def audit(*, actor, team: Team | None, action: str, obj: models.Model, detail: dict[str, Any] | None = None) -> None:
+    # Deleted objects keep their id in the row: the caller audits before deleting.
     AuditEvent.objects.create(
         team=team,
         actor=actor if getattr(actor, "pk", None) else None,

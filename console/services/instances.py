@@ -5,7 +5,8 @@ from django.db import transaction
 
 from ..errors import DomainError
 from ..models import Instance, Team
-from .common import audit, config_changed, full_clean, require_write
+from ..permissions import MANAGE_TEAM
+from .common import audit, config_changed, full_clean, require_role
 
 
 def _check_name(name: str, *, exclude_pk: int | None = None) -> None:
@@ -29,7 +30,7 @@ def _require_staff_for_default(*, actor, wanted: bool | None, current: bool) -> 
 def instance_create(
     *, actor, team: Team, name: str, region: str = "local", description: str = "", is_default: bool = False
 ) -> Instance:
-    require_write(actor=actor, team=team)
+    require_role(actor=actor, team=team, at_least=MANAGE_TEAM)
     instance = Instance(team=team, name=(name or "").strip(), region=(region or "local").strip(), description=description)
     full_clean(instance, exclude=["team", "is_default"])
     _check_name(instance.name)
@@ -50,7 +51,7 @@ def instance_update(
     *, actor, instance: Instance, name: str | None = None, region: str | None = None,
     description: str | None = None, is_default: bool | None = None,
 ) -> Instance:
-    require_write(actor=actor, team=instance.team)
+    require_role(actor=actor, team=instance.team, at_least=MANAGE_TEAM)
     _require_staff_for_default(actor=actor, wanted=is_default, current=instance.is_default)
     if name is not None:
         instance.name = name.strip()
@@ -73,7 +74,7 @@ def instance_update(
 
 @transaction.atomic
 def instance_delete(*, actor, instance: Instance) -> None:
-    require_write(actor=actor, team=instance.team)
+    require_role(actor=actor, team=instance.team, at_least=MANAGE_TEAM)
     audit(actor=actor, team=instance.team, action="instance.delete", obj=instance, detail={"name": instance.name})
     # Servers reference services with PROTECT; remove servers first so the cascade can proceed.
     instance.mcp_servers.all().delete()

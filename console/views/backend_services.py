@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
@@ -15,7 +16,8 @@ from ..errors import DomainError, NotFound
 from ..forms import McpServerForm, ServiceForm
 from ..models import BackendService
 from ..probes import service_reachability
-from .common import apply_domain_error, done, fetch, is_htmx, paginate, render_page
+from ..permissions import MANAGE_CONFIG
+from .common import apply_domain_error, done, error_text, fetch, is_htmx, paginate, render_page, require
 from .instances import instance_context
 
 PAGE_SIZE = 50
@@ -42,6 +44,7 @@ def service_list(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def service_add(request, pk: int):
     inst = fetch(selectors.instance_get, user=request.user, pk=pk)
+    require(request, inst.team, MANAGE_CONFIG)
     inline = request.POST.get("inline") == "1"
     if inline:
         return _service_add_inline(request, inst)
@@ -70,6 +73,7 @@ def _service_add_inline(request, inst):
             actor=request.user, instance=inst, name=request.POST.get("new_service_name", ""),
             base_url=request.POST.get("new_service_url", ""), protocol=protocol)
     except DomainError as exc:
+        error_text(exc)  # a permission error is a 403, not an inline error
         error = exc.details or {"non_field": [exc.message]}
     selected = created.pk if created else request.POST.get("backend_service")
     server_form = McpServerForm(services=list(selectors.service_list(user=request.user, instance=inst)),
@@ -86,6 +90,7 @@ def _service_add_inline(request, inst):
 @require_http_methods(["GET", "POST"])
 def service_edit(request, pk: int):
     service = fetch(selectors.service_get, user=request.user, pk=pk)
+    require(request, service.instance.team, MANAGE_CONFIG)
     form = ServiceForm(request.POST or None, initial={
         "name": service.name, "protocol": service.protocol, "base_url": service.base_url,
         "description": service.description})
@@ -108,12 +113,13 @@ def service_edit(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def service_delete(request, pk: int):
     service = fetch(selectors.service_get, user=request.user, pk=pk)
+    require(request, service.instance.team, MANAGE_CONFIG)
     error = None
     if request.method == "POST":
         try:
             services.service_delete(actor=request.user, service=service)
         except DomainError as exc:
-            error = " ".join(m for msgs in exc.details.values() for m in msgs) or exc.message
+            error = error_text(exc)
         else:
             return done(request, reverse("service_list", args=[service.instance_id]),
                         f"Service {service.name} deleted.")
@@ -130,7 +136,7 @@ async def service_reachability_badge(request, pk: int):
     """The reachability badge of one service, loaded by each row after the page (the probe may take seconds)."""
     user = await request.auser()
     if not user.is_authenticated:
-        raise Http404("Sign in first.")
+        return redirect_to_login(request.get_full_path())
     try:
         service = await sync_to_async(selectors.service_get)(user=user, pk=pk)
     except NotFound as exc:

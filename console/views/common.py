@@ -7,15 +7,18 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .. import selectors
 from ..errors import DomainError, NotFound
 from ..models import Team
+from ..permissions import MANAGE_CONFIG, MANAGE_TEAM, OWN_TEAM, role_at_least, role_of
 
 SESSION_TEAM = "console_team"
 SESSION_REGION = "console_region"
@@ -59,6 +62,32 @@ def follow_team(request: HttpRequest, team_id: int) -> None:
                 request._console_team = candidate
 
 
+def team_role(request: HttpRequest, team: Team | None) -> str | None:
+    """The user's role in `team`, asked once per request and team."""
+    if team is None:
+        return None
+    cache = request.__dict__.setdefault("_console_roles", {})
+    if team.pk not in cache:
+        cache[team.pk] = role_of(user=request.user, team=team)
+    return cache[team.pk]
+
+
+def require(request: HttpRequest, team: Team, at_least: str) -> None:
+    """A page the user's role may not use answers 403 (the object itself was found, so it is theirs to know of)."""
+    role = team_role(request, team)
+    if not role_at_least(role, at_least):
+        raise PermissionDenied(f"This needs the {at_least} role (or higher) in team {team.name}; "
+                               f"your role is {role or 'none'}.")
+
+
+def role_context(request: HttpRequest, team: Team | None = None) -> dict[str, Any]:
+    """What templates need to hide the buttons a role cannot use."""
+    team = team if team is not None else current_team(request)
+    role = team_role(request, team)
+    return {"role": role, "can_write": role_at_least(role, MANAGE_CONFIG),
+            "can_admin": role_at_least(role, MANAGE_TEAM), "can_own": role_at_least(role, OWN_TEAM)}
+
+
 def current_region(request: HttpRequest) -> str:
     return request.session.get(SESSION_REGION, "")
 
@@ -92,6 +121,8 @@ def render_page(request: HttpRequest, template: str, context: dict[str, Any] | N
                 partial: str | None = None, status: int = 200) -> HttpResponse:
     """The full page, or only `partial` when HTMX asks for a fragment (panels, search results, rows)."""
     context = dict(context or {})
+    for key, value in role_context(request).items():
+        context.setdefault(key, value)
     if partial and is_htmx(request):
         context["in_drawer"] = htmx_target(request) == "drawer"
         return render(request, partial, context, status=status)
@@ -120,7 +151,10 @@ def safe_next(request: HttpRequest, default: str) -> str:
 
 
 def apply_domain_error(form: forms.BaseForm, exc: DomainError, *, aliases: dict[str, str] | None = None) -> None:
-    """Put a domain error's field map onto the form's fields; what matches no field goes on top of the form."""
+    """Put a domain error's field map onto the form's fields; what matches no field goes on top of the form.
+
+    A permission error is no form error: it becomes the 403 page, like every page the role may not use."""
+    raise_permission(exc)
     aliases = aliases or {}
     for field, msgs in (exc.details or {}).items():
         if isinstance(msgs, str):
@@ -131,6 +165,20 @@ def apply_domain_error(form: forms.BaseForm, exc: DomainError, *, aliases: dict[
             form.add_error(target, str(msg))
     if not exc.details:
         form.add_error(None, exc.message)
+
+
+def raise_permission(exc: DomainError) -> None:
+    if exc.code == "permission_denied":
+        raise PermissionDenied(exc.message) from exc
+    if exc.code == "not_found":
+        raise Http404(exc.message) from exc
+
+
+def error_text(exc: DomainError) -> str:
+    """A domain error as one line for a confirmation page or a message; permission errors become a 403."""
+    raise_permission(exc)
+    return " ".join(str(m) for msgs in (exc.details or {}).values() for m in
+                    (msgs if isinstance(msgs, list) else [msgs])) or exc.message
 
 
 def paginate(request: HttpRequest, queryset, per_page: int):
@@ -145,3 +193,20 @@ def public_base_url(request: HttpRequest) -> str:
     if settings.PUBLIC_BASE_URL:
         return settings.PUBLIC_BASE_URL.rstrip("/")
     return f"{request.scheme}://{request.get_host()}"
+
+
+class DomainErrorMiddleware(MiddlewareMixin):
+    """The safety net for pages: a domain error no view caught is a 403 or a 404 page, never a 500.
+
+    MiddlewareMixin keeps it usable by async views without a switch to a thread."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.views import defaults
+
+        if not isinstance(exception, DomainError):
+            return None
+        if exception.code == "permission_denied":
+            return defaults.permission_denied(request, PermissionDenied(exception.message))
+        if exception.code == "not_found":
+            return defaults.page_not_found(request, Http404(exception.message))
+        return None

@@ -9,8 +9,10 @@ from django.views.decorators.http import require_http_methods
 from .. import selectors, services
 from ..errors import DomainError
 from ..forms import InstanceForm
+from ..permissions import MANAGE_TEAM, role_at_least
 from .common import (
-    apply_domain_error, current_region, current_team, done, fetch, follow_team, paginate, public_base_url, render_page,
+    apply_domain_error, current_region, current_team, done, error_text, fetch, follow_team, paginate, public_base_url,
+    render_page, require, team_role,
 )
 
 PAGE_SIZE = 50
@@ -42,8 +44,14 @@ def instance_list(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def instance_add(request):
-    teams = list(selectors.team_list(user=request.user).order_by("name"))
+    # Only teams where the user may create instances are offered; none at all is a 403.
+    teams = [t for t in selectors.team_list(user=request.user).order_by("name")
+             if role_at_least(team_role(request, t), MANAGE_TEAM)]
     team = current_team(request)
+    if team is not None and team not in teams:
+        if not teams:
+            require(request, team, MANAGE_TEAM)
+        team = teams[0]
     form = InstanceForm(request.POST or None, teams=teams, staff=request.user.is_superuser,
                         initial={"region": current_region(request) or "local", "team": team.pk if team else None})
     if request.method == "POST" and form.is_valid():
@@ -69,6 +77,7 @@ def instance_add(request):
 @require_http_methods(["GET", "POST"])
 def instance_edit(request, pk: int):
     instance = fetch(selectors.instance_get, user=request.user, pk=pk)
+    require(request, instance.team, MANAGE_TEAM)
     form = InstanceForm(request.POST or None, staff=request.user.is_superuser, initial={
         "name": instance.name, "region": instance.region, "description": instance.description,
         "is_default": instance.is_default})
@@ -91,12 +100,13 @@ def instance_edit(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def instance_delete(request, pk: int):
     instance = fetch(selectors.instance_get, user=request.user, pk=pk)
+    require(request, instance.team, MANAGE_TEAM)
     error = None
     if request.method == "POST":
         try:
             services.instance_delete(actor=request.user, instance=instance)
         except DomainError as exc:
-            error = exc.message
+            error = error_text(exc)
         else:
             return done(request, reverse("instance_list"), f"Instance {instance.name} deleted.")
     return render_page(request, "console/confirm_delete.html", {

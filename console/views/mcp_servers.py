@@ -12,7 +12,10 @@ from .. import selectors, services
 from ..errors import DomainError
 from ..forms import BackendAuthForm, McpServerForm
 from ..models import McpServer
-from .common import apply_domain_error, done, fetch, htmx_target, paginate, public_base_url, render_page, safe_next
+from ..permissions import MANAGE_CONFIG
+from .common import (
+    apply_domain_error, done, error_text, fetch, htmx_target, paginate, public_base_url, render_page, require, safe_next,
+)
 from .endpoints import client_configs, endpoints, no_dns_path, primary_endpoint, server_path
 from .instances import instance_context
 
@@ -56,6 +59,7 @@ def _server_form_context(request, inst, form, **extra) -> dict:
 @require_http_methods(["GET", "POST"])
 def mcp_server_add(request, pk: int):
     inst = fetch(selectors.instance_get, user=request.user, pk=pk)
+    require(request, inst.team, MANAGE_CONFIG)
     backends = list(selectors.service_list(user=request.user, instance=inst))
     form = McpServerForm(request.POST or None, services=backends,
                          initial={"server_type": request.GET.get("type") or McpServer.Type.HTTP_TO_MCP,
@@ -89,6 +93,7 @@ def mcp_server_add(request, pk: int):
 def mcp_server_edit(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
     inst = server.instance
+    require(request, inst.team, MANAGE_CONFIG)
     backends = list(selectors.service_list(user=request.user, instance=inst))
     form = McpServerForm(request.POST or None, services=backends, editing=True, initial={
         "name": server.name, "description": server.description,
@@ -125,12 +130,13 @@ def mcp_server_edit(request, pk: int):
 @require_POST
 def mcp_server_toggle(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
+    require(request, server.instance.team, MANAGE_CONFIG)
     enabled = request.POST.get("enabled") == "1"
     next_url = safe_next(request, reverse("mcp_server", args=[pk]))
     try:
         services.mcp_server_update(actor=request.user, mcp_server=server, enabled=enabled)
     except DomainError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, error_text(exc))
         return done(request, next_url)
     state = "enabled: its endpoint answers" if enabled else "disabled: its endpoint stops answering"
     return done(request, next_url, f"MCP server {server.name} {state}.")
@@ -140,12 +146,13 @@ def mcp_server_toggle(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def mcp_server_delete(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
+    require(request, server.instance.team, MANAGE_CONFIG)
     error = None
     if request.method == "POST":
         try:
             services.mcp_server_delete(actor=request.user, mcp_server=server)
         except DomainError as exc:
-            error = exc.message
+            error = error_text(exc)
         else:
             return done(request, reverse("mcp_server_list", args=[server.instance_id]),
                         f"MCP server {server.name} deleted.")
@@ -185,6 +192,7 @@ def mcp_server(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def mcp_server_backend_auth(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
+    require(request, server.instance.team, MANAGE_CONFIG)
     current = selectors.backend_auth_get(mcp_server=server)
     form = BackendAuthForm(request.POST or None, initial={
         "kind": current.kind, "location": current.location or "header", "param_name": current.param_name})

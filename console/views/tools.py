@@ -16,7 +16,8 @@ from ..errors import DomainError
 from ..forms import BackendAuthForm, ToolYamlForm
 from ..models import McpServer
 from ..toolyaml import input_schema_from_args, tool_to_yaml
-from .common import done, fetch, is_htmx, paginate, render_page, safe_next
+from ..permissions import MANAGE_CONFIG
+from .common import done, error_text, fetch, is_htmx, paginate, render_page, require, safe_next
 from .mcp_servers import server_context
 from .yaml_example import yaml_example
 
@@ -68,16 +69,17 @@ def tool(request, pk: int):
 @require_POST
 def tool_toggle(request, pk: int):
     item = fetch(selectors.tool_get, user=request.user, pk=pk)
+    require(request, item.mcp_server.instance.team, MANAGE_CONFIG)
     enabled = request.POST.get("enabled") == "1"
     error = None
     try:
         item = services.tool_set_enabled(actor=request.user, tool=item, enabled=enabled)
     except DomainError as exc:
-        error = exc.message
+        error = error_text(exc)
     if is_htmx(request):
         # Only the row changes; the table and its scroll position stay.
         return render(request, "console/_tool_row.html", {"tool": _decorate(item), "row_error": error,
-                                                         "server": item.mcp_server})
+                                                         "server": item.mcp_server, "can_write": True})
     if error:
         messages.error(request, error)
     else:
@@ -90,12 +92,13 @@ def tool_toggle(request, pk: int):
 def tool_delete(request, pk: int):
     item = fetch(selectors.tool_get, user=request.user, pk=pk)
     server = fetch(selectors.mcp_server_get, user=request.user, pk=item.mcp_server_id)
+    require(request, server.instance.team, MANAGE_CONFIG)
     error = None
     if request.method == "POST":
         try:
             services.tool_delete(actor=request.user, tool=item)
         except DomainError as exc:
-            error = exc.message
+            error = error_text(exc)
         else:
             return done(request, reverse("tool_list", args=[server.pk]), f"Tool {item.name} deleted.")
     context = server_context(request, server, "tools")
@@ -107,6 +110,7 @@ def tool_delete(request, pk: int):
 
 def _yaml_errors(exc: DomainError) -> tuple[list[dict], list[int]]:
     """Errors as rows that name the line and field, and the lines to mark in the editor."""
+    error_text(exc)  # a permission error is a 403 page, not a YAML error
     rows = getattr(exc, "errors", None)
     if rows is None:
         rows = [{"line": None, "field": field, "message": str(msg)}
@@ -124,6 +128,7 @@ def _require_http_to_mcp(server):
 @require_http_methods(["GET", "POST"])
 def tool_add(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
+    require(request, server.instance.team, MANAGE_CONFIG)
     _require_http_to_mcp(server)
     example = yaml_example(server)
     form = ToolYamlForm(request.POST or None)
@@ -161,6 +166,7 @@ def tool_add(request, pk: int):
 def tool_edit(request, pk: int):
     item = fetch(selectors.tool_get, user=request.user, pk=pk)
     server = fetch(selectors.mcp_server_get, user=request.user, pk=item.mcp_server_id)
+    require(request, server.instance.team, MANAGE_CONFIG)
     form = ToolYamlForm(request.POST or None, initial={"yaml": tool_to_yaml(item)})
     errors: list[dict] = []
     error_lines: list[int] = []

@@ -28,6 +28,8 @@ def user_in(team_name: str, username: str):
 def teams():
     anna, team_a, client_a = user_in("Team A", "anna")
     ben, team_b, client_b = user_in("Team B", "ben")
+    # Start the log at the changes below: creating the teams (team.create, membership.add) is covered elsewhere.
+    AuditEvent.objects.all().delete()
     inst = services.instance_create(actor=anna, team=team_a, name="a-prod")
     server = services.mcp_server_create(actor=anna, instance=inst, name="orders")
     services.mcp_server_update(actor=anna, mcp_server=server, description="changed")
@@ -73,7 +75,8 @@ def test_every_role_reads_the_audit_log(teams, role):
     page = client.get(reverse("audit_event_list", args=[teams["team_a"].pk]))
     assert page.status_code == 200 and "mcp_server.create" in text(page)
     api = client.get("/api/v1/audit-events/")
-    assert api.status_code == 200 and api.json()["count"] == 3
+    # The three changes plus this member's own arrival (membership.add).
+    assert api.status_code == 200 and api.json()["count"] == 4
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -102,10 +105,11 @@ def test_filter_by_actor_id_and_team(teams):
     services.team_member_add(team=teams["team_b"], user=teams["anna"], role="viewer")
     client = teams["client_a"]
     both = client.get("/api/v1/audit-events/").json()
-    assert both["count"] == 4 and {e["team"] for e in both["results"]} == {teams["team_a"].pk, teams["team_b"].pk}
+    # A's three changes, B's instance and anna's arrival in B (membership.add).
+    assert both["count"] == 5 and {e["team"] for e in both["results"]} == {teams["team_a"].pk, teams["team_b"].pk}
     only_b = client.get("/api/v1/audit-events/", {"team": teams["team_b"].pk}).json()
-    assert [e["action"] for e in only_b["results"]] == ["instance.create"]
-    assert only_b["results"][0]["object_name"] == "b-secret-instance"
+    assert [e["action"] for e in only_b["results"]] == ["membership.add", "instance.create"]
+    assert only_b["results"][1]["object_name"] == "b-secret-instance"
     by_ben = client.get("/api/v1/audit-events/", {"actor": teams["ben"].pk}).json()
     assert by_ben["count"] == 1 and by_ben["results"][0]["actor_username"] == "ben"
 

@@ -1,0 +1,464 @@
+"""Every console page and API endpoint × every role × own or other team: 404 for another team's objects, 403 for
+a role that may not act (and nothing changes), success for a role that may, the sign-in page for nobody.
+
+The URLs come from the URL conf: a URL name without an entry in ENTRIES (or in PUBLIC) fails the test, so a
+new page cannot be forgotten."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.http import urlencode
+
+from console import services
+from console.models import ApiToken, AuditEvent, BackendService, Instance, Invitation, McpServer, Team, TeamMembership, Tool
+from console.permissions import ROLE_RANK
+from console.toolyaml import tool_to_yaml
+
+ROLES = ["owner", "admin", "member", "viewer"]
+OTHER_MARK = "zeta"  # every name in the other team carries it, so a leak shows in any answer
+
+# Anyone may open these (or they are the gateway's own, not a tenant's).
+PUBLIC = {
+    "login", "logout", "signup", "invitation_accept", "healthz", "api_schema",
+    "demo_api_openapi", "demo_pet_list", "demo_pet",
+}
+# Django's admin site is for staff (superusers), not for team roles.
+EXCLUDED_NAMESPACES = {"admin"}
+
+TOOL_YAML = """\
+tools:
+  - name: getPet
+    description: Fetch one pet.
+    args:
+      - {name: petId, type: integer, required: true, position: path}
+    requestTemplate:
+      url: "{{.config.baseUrl}}/pets/{petId}"
+      method: GET
+"""
+NEW_TOOL_YAML = TOOL_YAML.replace("getPet", "listPets").replace("/pets/{petId}", "/pets").replace(
+    "    args:\n      - {name: petId, type: integer, required: true, position: path}\n", "")
+
+
+# ---------------------------------------------------------------- the world every case acts in
+
+@dataclass
+class Side:
+    """One team and one of each object, for the own team or the other."""
+
+    team: Team
+    owner: Any
+    extra: Any  # a viewer to change or remove
+    instance: Instance
+    service: BackendService  # in use by the server
+    spare: BackendService  # unused, so it can be deleted
+    server: McpServer
+    tool: Tool
+    invitation: Invitation
+
+
+def _side(prefix: str, users: dict[str, Any]) -> Side:
+    owner = users["owner"]
+    team = services.team_create(name=f"{prefix.title()} Team", owner=owner)
+    for role in ("admin", "member", "viewer"):
+        if role in users:
+            services.team_member_add(team=team, user=users[role], role=role)
+    extra = get_user_model().objects.create_user(f"{prefix}-extra")
+    services.team_member_add(team=team, user=extra, role="viewer")
+    instance = services.instance_create(actor=None, team=team, name=f"{prefix}-inst")
+    service = services.service_create(actor=None, instance=instance, name=f"{prefix}-api",
+                                      base_url="http://127.0.0.1:9")
+    spare = services.service_create(actor=None, instance=instance, name=f"{prefix}-spare",
+                                    base_url="http://127.0.0.1:9/spare")
+    server = services.mcp_server_create(actor=None, instance=instance, name=f"{prefix}-pets", backend_service=service,
+                                        config={"baseUrl": service.base_url})
+    services.tools_apply_yaml(actor=None, mcp_server=server, text=TOOL_YAML)
+    invitation, _ = services.invitation_create(actor=None, team=team, role="viewer")
+    return Side(team=team, owner=owner, extra=extra, instance=instance, service=service, spare=spare, server=server,
+                tool=server.tools.get(), invitation=invitation)
+
+
+@dataclass
+class World:
+    own: Side
+    other: Side
+    users: dict[str, Any]
+    tokens: dict[str, str]  # role → secret of the own team's user with that role
+    token_rows: dict[str, ApiToken]  # role → that token; "other" → a token of the other team's owner
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Built once for the module; each case runs in a transaction that is rolled back, deletes included."""
+    with django_db_blocker.unblock():
+        first_event = (AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0)
+        user_model = get_user_model()
+        users = {role: user_model.objects.create_user(f"own-{role}") for role in ROLES}
+        own = _side("own", users)
+        other = _side(OTHER_MARK, {"owner": user_model.objects.create_user(f"{OTHER_MARK}-owner")})
+        created = {role: services.api_token_create(user=user) for role, user in users.items()}
+        created["other"] = services.api_token_create(user=other.owner)
+        yield World(own=own, other=other, users=users, tokens={role: secret for role, (_, secret) in created.items()},
+                    token_rows={role: token for role, (token, _) in created.items()})
+        for side in (own, other):
+            services.team_delete(actor=None, team=side.team)
+        user_model.objects.filter(username__startswith="own-").delete()
+        user_model.objects.filter(username__startswith=f"{OTHER_MARK}-").delete()
+        AuditEvent.objects.filter(pk__gt=first_event).delete()
+
+
+# ---------------------------------------------------------------- the table
+
+Build = Callable[[World, Side], Any]
+
+
+def row(model, pk_of: Callable[[Side], int]) -> Build:
+    """A snapshot of one row (None once deleted), to prove a refused request changed nothing."""
+    return lambda w, s: model.objects.filter(pk=pk_of(s)).values().first()
+
+
+def memberships(w: World, s: Side):
+    return sorted(TeamMembership.objects.filter(team=s.team).values_list("user_id", "role"))
+
+
+@dataclass
+class Check:
+    method: str
+    at_least: str  # the least role that may; "viewer" for anything a member of the team may
+    data: Build | None = None
+    other: bool = True  # whether the other team's variant exists (URLs without objects have none)
+    snapshot: Build | bool | None = None  # True on per-user entries: the acting user's (or other's) token row
+    overrides: dict[str, int] = field(default_factory=dict)  # role → status, where a rule other than roles applies
+
+
+@dataclass
+class Entry:
+    args: Build = lambda w, s: {}
+    checks: list[Check] = field(default_factory=list)
+    # A user's own object rather than a team's (API tokens): "own" is the acting user's, "other" someone else's.
+    per_user: bool = False
+
+
+def GET(at_least="viewer", **kw) -> Check:
+    return Check("get", at_least, **kw)
+
+
+def POST(at_least, data=None, **kw) -> Check:
+    return Check("post", at_least, data, **kw)
+
+
+def PATCH(at_least, data, **kw) -> Check:
+    return Check("patch", at_least, data, **kw)
+
+
+def PUT(at_least, data, **kw) -> Check:
+    return Check("put", at_least, data, **kw)
+
+
+def DELETE(at_least, **kw) -> Check:
+    return Check("delete", at_least, **kw)
+
+
+def team_pk(w, s):
+    return {"pk": s.team.pk}
+
+
+def instance_pk(w, s):
+    return {"pk": s.instance.pk}
+
+
+def spare_pk(w, s):
+    return {"pk": s.spare.pk}
+
+
+def server_pk(w, s):
+    return {"pk": s.server.pk}
+
+
+def tool_pk(w, s):
+    return {"pk": s.tool.pk}
+
+
+def extra_member(w, s):
+    return {"pk": s.team.pk, "user_id": s.extra.pk}
+
+
+def invitation_pk(w, s):
+    return {"pk": s.invitation.pk}
+
+
+INSTANCE_ROW = row(Instance, lambda s: s.instance.pk)
+SPARE_ROW = row(BackendService, lambda s: s.spare.pk)
+SERVER_ROW = row(McpServer, lambda s: s.server.pk)
+TOOL_ROW = row(Tool, lambda s: s.tool.pk)
+TEAM_ROW = row(Team, lambda s: s.team.pk)
+INVITATION_ROW = row(Invitation, lambda s: s.invitation.pk)
+
+
+def edited_tool_yaml(w, s):
+    return {"yaml": tool_to_yaml(s.tool).replace("Fetch one pet.", "Fetch one pet, edited.")}
+
+
+ENTRIES: dict[str, Entry] = {
+    # ---- pages: the user's own things
+    "home": Entry(checks=[GET(other=False)]),
+    # The switch names a team in the form; a team the user is not in gets a message, not a 404.
+    "team_switch": Entry(checks=[POST("viewer", lambda w, s: {"team": s.team.pk}, other=False)]),
+    "region_switch": Entry(checks=[POST("viewer", lambda w, s: {"region": "eu"}, other=False)]),
+    "api_reference": Entry(checks=[GET(other=False), POST("viewer", lambda w, s: {"name": "t"}, other=False)]),
+    "instance_list": Entry(checks=[GET(other=False)]),
+    "instance_add": Entry(checks=[GET("admin", other=False),
+                                  POST("admin", lambda w, s: {"name": "made-here", "region": "local"}, other=False)]),
+    "team_list": Entry(checks=[GET(other=False)]),
+    "team_add": Entry(checks=[GET(other=False), POST("viewer", lambda w, s: {"name": "Brand new"}, other=False)]),
+    # ---- pages: instances and what they hold
+    "instance": Entry(instance_pk, [GET()]),
+    "instance_edit": Entry(instance_pk, [GET("admin"), POST("admin", lambda w, s: {
+        "name": s.instance.name, "region": "eu-central", "description": "edited"}, snapshot=INSTANCE_ROW)]),
+    "instance_delete": Entry(instance_pk, [GET("admin"), POST("admin", snapshot=INSTANCE_ROW)]),
+    "consumer_list": Entry(instance_pk, [GET()]),
+    "service_list": Entry(instance_pk, [GET()]),
+    "service_add": Entry(instance_pk, [GET("member"), POST("member", lambda w, s: {
+        "name": "made-here", "protocol": "http", "base_url": "http://127.0.0.1:9/new"})]),
+    "service_edit": Entry(spare_pk, [GET("member"), POST("member", lambda w, s: {
+        "name": s.spare.name, "protocol": "http", "base_url": "http://127.0.0.1:9/edited"}, snapshot=SPARE_ROW)]),
+    "service_delete": Entry(spare_pk, [GET("member"), POST("member", snapshot=SPARE_ROW)]),
+    "service_reachability": Entry(spare_pk, [GET()]),
+    "mcp_server_list": Entry(instance_pk, [GET()]),
+    "mcp_server_add": Entry(instance_pk, [GET("member"), POST("member", lambda w, s: {
+        "name": "made-here", "server_type": "http_to_mcp", "backend_service": s.service.pk})]),
+    "mcp_server": Entry(server_pk, [GET()]),
+    "mcp_server_edit": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {
+        "name": s.server.name, "description": "edited", "backend_service": s.service.pk, "timeout_seconds": 20},
+        snapshot=SERVER_ROW)]),
+    "mcp_server_toggle": Entry(server_pk, [POST("member", lambda w, s: {"enabled": "0"}, snapshot=SERVER_ROW)]),
+    "mcp_server_delete": Entry(server_pk, [GET("member"), POST("member", snapshot=SERVER_ROW)]),
+    "mcp_server_backend_auth": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {
+        "kind": "bearer", "credential": "token-0123456789abcdef"}, snapshot=SERVER_ROW)]),
+    "mcp_server_debug": Entry(server_pk, [GET()]),
+    "tool_list": Entry(server_pk, [GET()]),
+    "tool_add": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {"yaml": NEW_TOOL_YAML})]),
+    "tool": Entry(tool_pk, [GET()]),
+    "tool_edit": Entry(tool_pk, [GET("member"), POST("member", edited_tool_yaml, snapshot=TOOL_ROW)]),
+    "tool_toggle": Entry(tool_pk, [POST("member", lambda w, s: {"enabled": "0"}, snapshot=TOOL_ROW)]),
+    "tool_delete": Entry(tool_pk, [GET("member"), POST("member", snapshot=TOOL_ROW)]),
+    # ---- pages: the team itself
+    "team": Entry(team_pk, [GET()]),
+    "team_edit": Entry(team_pk, [GET("owner"), POST("owner", lambda w, s: {"name": "Renamed"}, snapshot=TEAM_ROW)]),
+    "team_delete": Entry(team_pk, [GET("owner"), POST("owner", snapshot=TEAM_ROW)]),
+    "team_transfer": Entry(team_pk, [GET("owner"), POST("owner", lambda w, s: {"user": s.extra.pk},
+                                                        snapshot=memberships)]),
+    # Anyone may leave, except the last owner.
+    "team_leave": Entry(team_pk, [GET(), POST("viewer", snapshot=memberships, overrides={"owner": 400})]),
+    "team_member_edit": Entry(extra_member, [GET("admin"), POST("admin", lambda w, s: {"role": "member"},
+                                                                snapshot=memberships)]),
+    "team_member_delete": Entry(extra_member, [GET("admin"), POST("admin", snapshot=memberships)]),
+    "invitation_add": Entry(team_pk, [GET("admin"), POST("admin", lambda w, s: {"role": "viewer",
+                                                                                "expires_in_days": 7})]),
+    "invitation_delete": Entry(invitation_pk, [GET("admin"), POST("admin", snapshot=INVITATION_ROW)]),
+    "audit_event_list": Entry(team_pk, [GET()]),
+    # ---- REST API
+    "api_instance_list": Entry(checks=[GET(other=False), POST("admin", lambda w, s: {
+        "team": s.team.pk, "name": "made-by-api"})]),
+    "api_instance": Entry(instance_pk, [GET(), PATCH("admin", lambda w, s: {"description": "edited"},
+                                                     snapshot=INSTANCE_ROW), DELETE("admin", snapshot=INSTANCE_ROW)]),
+    "api_service_list": Entry(checks=[GET(other=False), POST("member", lambda w, s: {
+        "instance": s.instance.pk, "name": "made-by-api", "base_url": "http://127.0.0.1:9/api"})]),
+    "api_service": Entry(spare_pk, [GET(), PATCH("member", lambda w, s: {"description": "edited"}, snapshot=SPARE_ROW),
+                                    DELETE("member", snapshot=SPARE_ROW)]),
+    "api_service_reachability": Entry(spare_pk, [GET()]),
+    "api_mcp_server_list": Entry(checks=[GET(other=False), POST("member", lambda w, s: {
+        "instance": s.instance.pk, "name": "made-by-api"})]),
+    "api_mcp_server": Entry(server_pk, [GET(), PATCH("member", lambda w, s: {"description": "edited"},
+                                                     snapshot=SERVER_ROW), DELETE("member", snapshot=SERVER_ROW)]),
+    "api_backend_auth": Entry(server_pk, [GET(), PUT("member", lambda w, s: {
+        "kind": "bearer", "credential": "token-0123456789abcdef"}, snapshot=SERVER_ROW)]),
+    "api_tool_list": Entry(server_pk, [GET()]),
+    "api_tools_yaml": Entry(server_pk, [GET(), PUT("member", lambda w, s: (NEW_TOOL_YAML, "application/yaml"))]),
+    "api_tool": Entry(tool_pk, [GET(), PATCH("member", lambda w, s: {"enabled": False}, snapshot=TOOL_ROW),
+                                DELETE("member", snapshot=TOOL_ROW)]),
+    "api_tool_yaml": Entry(tool_pk, [GET(), PUT("member", lambda w, s: (edited_tool_yaml(w, s)["yaml"],
+                                                                        "application/yaml"), snapshot=TOOL_ROW)]),
+    "api_team_list": Entry(checks=[GET(other=False), POST("viewer", lambda w, s: {"name": "Made by API"},
+                                                          other=False)]),
+    "api_team": Entry(team_pk, [GET(), PATCH("owner", lambda w, s: {"name": "Renamed"}, snapshot=TEAM_ROW),
+                                DELETE("owner", snapshot=TEAM_ROW)]),
+    "api_team_transfer": Entry(team_pk, [POST("owner", lambda w, s: {"user": s.extra.pk}, snapshot=memberships)]),
+    "api_team_member_list": Entry(team_pk, [GET()]),
+    "api_team_member": Entry(extra_member, [PATCH("admin", lambda w, s: {"role": "member"}, snapshot=memberships),
+                                            DELETE("admin", snapshot=memberships)]),
+    "api_team_invitation_list": Entry(team_pk, [GET(), POST("admin", lambda w, s: {"role": "viewer"})]),
+    "api_invitation": Entry(invitation_pk, [GET(), DELETE("admin", snapshot=INVITATION_ROW)]),
+    "api_audit_event_list": Entry(checks=[GET(other=False)]),
+    "api_token_list": Entry(checks=[GET(other=False)]),
+    # ---- the acting user's own API tokens
+    "token_delete": Entry(checks=[GET(), POST("viewer", snapshot=True)], per_user=True),
+    "api_token": Entry(checks=[DELETE("viewer", snapshot=True)], per_user=True),
+}
+
+
+# ---------------------------------------------------------------- the URL conf
+
+def url_names(patterns=None, prefix: str = "") -> dict[str, str]:
+    """Every named route of the project (name → pattern), outside the excluded namespaces."""
+    found: dict[str, str] = {}
+    for item in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(item, URLResolver):
+            if item.namespace in EXCLUDED_NAMESPACES:
+                continue
+            found.update(url_names(item.url_patterns, prefix + str(item.pattern)))
+        elif isinstance(item, URLPattern):
+            found[item.name or f"<unnamed {prefix}{item.pattern}>"] = prefix + str(item.pattern)
+    return found
+
+
+URL_NAMES = url_names()
+
+
+def test_every_url_has_an_entry():
+    missing = sorted(name for name in URL_NAMES if name not in ENTRIES and name not in PUBLIC)
+    assert not missing, (
+        "These URLs are in the URL conf but not in the access matrix: "
+        + ", ".join(f"{name} (/{URL_NAMES[name]})" for name in missing)
+        + ". Add an entry to ENTRIES in tests/console/test_access_matrix.py (how to build its arguments, the "
+          "methods to try and the least role allowed), or put it in PUBLIC if anyone may open it; give unnamed "
+          "routes a name."
+    )
+    assert not PUBLIC & set(ENTRIES), "A URL is either public or in the matrix, not both."
+
+
+PUBLIC_ARGS = {"demo_pet": {"pet_id": "1"}, "invitation_accept": {"secret": "mgi_no-such-link"}}
+
+
+@pytest.mark.django_db
+def test_public_urls_need_no_sign_in(client):
+    for name in sorted(PUBLIC & set(URL_NAMES)):
+        if name == "logout":
+            continue  # POST only; signing out needs nobody signed in
+        url = reverse(name, kwargs=PUBLIC_ARGS.get(name, {}))
+        response = client.get(url)
+        assert response.status_code < 500, (url, response.status_code)
+        assert not response.get("Location", "").startswith(reverse("login")), f"{url} asks to sign in"
+        if name == "invitation_accept":
+            assert response.status_code == 404 and b"no invitation at this link" in response.content
+
+
+# ---------------------------------------------------------------- the cases
+
+def _cases():
+    for name, entry in ENTRIES.items():
+        if name not in URL_NAMES:
+            continue  # built on another branch; exercised once it is in the URL conf
+        for check in entry.checks:
+            for role in ROLES:
+                yield pytest.param(name, check, role, "own", id=f"{name}-{check.method}-{role}-own")
+                if check.other:
+                    yield pytest.param(name, check, role, "other", id=f"{name}-{check.method}-{role}-other")
+            yield pytest.param(name, check, None, "own", id=f"{name}-{check.method}-anonymous")
+
+
+def _is_api(url: str) -> bool:
+    return url.startswith("/api/")
+
+
+def _send(client: Client, check: Check, url: str, data: Any, api: bool):
+    method = getattr(client, check.method)
+    if check.method == "get":
+        return method(url)
+    if isinstance(data, tuple):
+        body, content_type = data
+        return method(url, body, content_type=content_type)
+    if api:
+        return method(url, json.dumps(data or {}), content_type="application/json")
+    if check.method == "post":
+        return method(url, data or {})
+    return method(url, urlencode(data or {}), content_type="application/x-www-form-urlencoded")
+
+
+def expected_status(check: Check, role: str | None, side: str) -> str:
+    if side == "other":
+        return "404"
+    if role in check.overrides:
+        return str(check.overrides[role])
+    return "success" if ROLE_RANK[role] >= ROLE_RANK[check.at_least] else "403"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, check, role, side", list(_cases()))
+def test_access(world: World, name: str, check: Check, role: str | None, side: str):
+    entry = ENTRIES[name]
+    target = world.own if side == "own" else world.other
+    snapshot = check.snapshot
+    if entry.per_user:
+        token = world.token_rows["other" if side == "other" else role or "viewer"]
+        url = reverse(name, kwargs={"pk": token.pk})
+        snapshot = row(ApiToken, lambda s: token.pk) if check.snapshot else None
+    else:
+        url = reverse(name, kwargs=entry.args(world, target))
+    api = _is_api(url)
+    data = check.data(world, target) if check.data else None
+    before = snapshot(world, target) if snapshot else None
+    client = Client()
+    if role is not None:
+        if api:
+            client = Client(headers={"Authorization": f"Bearer {world.tokens[role]}"})
+        else:
+            client.force_login(world.users[role])
+
+    response = _send(client, check, url, data, api)
+
+    if role is None:
+        if api:
+            assert response.status_code == 401, (url, response.status_code)
+        else:
+            assert response.status_code == 302 and response["Location"].startswith(reverse("login")), (
+                url, response.status_code, response.get("Location"))
+        expect = "refused"
+    else:
+        expect = expected_status(check, role, side)
+        if expect == "success":
+            assert 200 <= response.status_code < 400, (url, role, response.status_code, response.content[:600])
+            if snapshot is not None:
+                # The write really happened: a success page that changed nothing would hide a refusal.
+                assert snapshot(world, target) != before, f"{check.method.upper()} {url} as {role} did nothing"
+            if check.method == "get" and side == "own":
+                # Nothing of the other team shows in the own team's pages and answers.
+                assert OTHER_MARK not in response.content.decode(errors="replace").lower(), (url, role)
+        else:
+            assert response.status_code == int(expect), (url, role, side, response.status_code,
+                                                         response.content[:600])
+    if expect != "success" and snapshot is not None:
+        assert snapshot(world, target) == before, f"{check.method.upper()} {url} as {role} changed data"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_offer_only_what_the_role_may_do(world: World, role: str):
+    """No page links, posts or opens a panel to a URL the role would get a 403 from."""
+    own = world.own
+    forbidden: dict[str, str] = {}
+    readable: list[str] = []
+    for name, entry in ENTRIES.items():
+        if name not in URL_NAMES or entry.per_user:
+            continue
+        url = reverse(name, kwargs=entry.args(world, own))
+        if _is_api(url):
+            continue
+        for check in entry.checks:
+            if ROLE_RANK[role] < ROLE_RANK[check.at_least]:
+                forbidden[url] = name
+            elif check.method == "get":
+                readable.append(url)
+    client = Client()
+    client.force_login(world.users[role])
+    for page in readable:
+        html = client.get(page).content.decode()
+        for url, name in forbidden.items():
+            pattern = rf'(href|action|hx-get|hx-post)="{re.escape(url)}[?"]'
+            assert not re.search(pattern, html), f"{page} offers {name} ({url}) to a {role}"
