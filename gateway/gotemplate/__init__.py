@@ -18,9 +18,9 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import TemplateError, TemplateRenderError, TemplateSyntaxError
-from .render import Template, compile_source
+from .render import SliceSpent, Template, compile_source
 
-__all__ = ["compile_template", "render", "Template", "TemplateError", "TemplateSyntaxError", "TemplateRenderError"]
+__all__ = ["compile_template", "render", "Template", "SliceSpent", "TemplateError", "TemplateSyntaxError", "TemplateRenderError"]
 
 
 @lru_cache(maxsize=2048)

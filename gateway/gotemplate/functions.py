@@ -20,7 +20,6 @@ import decimal
 import hashlib
 import json
 import math
-import re
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
@@ -29,15 +28,20 @@ from typing import Any, Callable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from . import gjson as _gjson
+from . import regex as _rx
 from .errors import FuncError
 from .printf import go_quote, parse_format, sprint, sprintf, sprintln
+from .regex import MAX_REGEX_INPUT, MAX_REGEX_PATTERN, compile_regex
 from .timefmt import format_layout, now_utc
 from .values import GoTime, OwnedDict, fmt_v, go_kind, go_type, is_number, sorted_keys, to_json, truth
 
 MAX_ITEMS = 10_000  # lists grown by list/append/prepend/concat/until
 MAX_SPLIT = 100_000  # pieces from split/splitList/regexFindAll/regexSplit
-MAX_REGEX_PATTERN = 500
-MAX_REGEX_INPUT = 100_000
+# Arguments this big make one call expensive: the call reads the clock first, so that a template
+# calling it over and over stops at its time limit rather than at the next step-batch check.
+BIG_TEXT = 1 << 16
+BIG_LIST = 1 << 12
+CHUNK = 1 << 16  # characters per clock check in functions that walk text in Python
 NOT_LITERAL = object()  # in compile-time checks: an argument that is not a literal
 
 
@@ -85,10 +89,19 @@ def alias(name: str, existing: str):
 def _str(st, v: Any) -> str:
     """An argument where Go wants a string."""
     if type(v) is str:
+        if len(v) > BIG_TEXT:
+            st.check_clock()
         return v
     if v is None:
         return ""
+    st.check_clock()
     return fmt_v(v, st.max_value)
+
+
+def _many(st, items) -> None:
+    """Before a call walks a long list or map: read the clock."""
+    if len(items) > BIG_LIST:
+        st.check_clock()
 
 
 def _show(v: Any) -> str:
@@ -194,6 +207,7 @@ def _strslice(st, v: Any) -> list[str]:
     if v is None:
         return []
     if isinstance(v, (list, tuple)):
+        _many(st, v)
         return [_str(st, e) for e in v if e is not None]
     return [_str(st, v)]
 
@@ -362,7 +376,12 @@ def _js_char(c: str) -> str:
 @register("js", 0, None)
 def f_js(st, *args):
     s = _eval_args(st, args)
-    return "".join(_js_char(c) for c in s)
+    out = []
+    for at in range(0, len(s), CHUNK):
+        if at:
+            st.check_clock()
+        out.append("".join(_js_char(c) for c in s[at:at + CHUNK]))
+    return "".join(out)
 
 
 @register("urlquery", 0, None)
@@ -382,44 +401,68 @@ def _num_str(s: str) -> float | None:
         return None
 
 
-def deep_equal(a: Any, b: Any) -> bool:
-    """Equality with JSON's types kept apart (true is not 1), numbers by value."""
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if is_number(a) and is_number(b):
-        return a == b
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(deep_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(deep_equal(a[k], b[k]) for k in a)
-    if isinstance(a, GoTime) and isinstance(b, GoTime):
-        return a == b
-    return False
+def deep_equal(a: Any, b: Any, st=None) -> bool:
+    """Equality with JSON's types kept apart (true is not 1), numbers by value.
+
+    Walks both values with a stack rather than recursion, and (given the render state) reads the
+    clock as it goes: a template can build lists holding one big value many times over.
+    """
+    stack = [(a, b)]
+    seen = 0
+    while stack:
+        a, b = stack.pop()
+        seen += 1
+        if st is not None and not seen & 0xFFF:
+            st.check_clock()
+        if a is None or b is None:
+            if not (a is None and b is None):
+                return False
+        elif isinstance(a, bool) or isinstance(b, bool):
+            if not (isinstance(a, bool) and isinstance(b, bool) and a == b):
+                return False
+        elif is_number(a) and is_number(b):
+            if a != b:
+                return False
+        elif isinstance(a, str) and isinstance(b, str):
+            if a != b:
+                return False
+        elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            if a is not b:
+                if len(a) != len(b):
+                    return False
+                stack.extend(zip(a, b))
+        elif isinstance(a, dict) and isinstance(b, dict):
+            if a is not b:
+                if a.keys() != b.keys():
+                    return False
+                stack.extend((a[k], b[k]) for k in a)
+        elif isinstance(a, GoTime) and isinstance(b, GoTime):
+            if a != b:
+                return False
+        else:
+            return False
+    return True
 
 
-def _eq1(a: Any, b: Any) -> bool:
+def _eq1(st, a: Any, b: Any) -> bool:
     if is_number(a) and isinstance(b, str):
         return _num_str(b) == a
     if isinstance(a, str) and is_number(b):
         return _num_str(a) == b
-    return deep_equal(a, b)
+    return deep_equal(a, b, st)
 
 
 @register("eq", 2, None)
 def f_eq(st, a, *others):
     for b in others:
-        if _eq1(a, b):
+        if _eq1(st, a, b):
             return True
     return False
 
 
 @register("ne", 2)
 def f_ne(st, a, b):
-    return not _eq1(a, b)
+    return not _eq1(st, a, b)
 
 
 def _compare(a: Any, b: Any) -> int:
@@ -474,7 +517,7 @@ def f_gjson(st, dot, path):
     if not isinstance(path, str):
         raise FuncError(f"gjson needs a path string, not {go_type(path)}")
     try:
-        return _gjson.lookup(dot, path)
+        return _gjson.lookup(dot, path, st.check_clock)
     except _gjson.PathError as exc:
         raise FuncError(f"gjson path {go_quote(path)}: {exc}") from None
 
@@ -556,9 +599,12 @@ def f_title(st, s):
     s = _str(st, s)
     out = []
     prev_sep = True
-    for c in s:
-        out.append(c.upper() if prev_sep else c)
-        prev_sep = _is_separator(c)
+    for at in range(0, len(s), CHUNK):
+        if at:
+            st.check_clock()
+        for c in s[at:at + CHUNK]:
+            out.append(c.upper() if prev_sep else c)
+            prev_sep = _is_separator(c)
     return "".join(out)
 
 
@@ -967,7 +1013,9 @@ def _uniq_key(st, e: Any):
 def f_uniq(st, v):
     out: list = []
     seen: set = set()
-    for e in _list_arg(v, "uniq") or []:
+    for i, e in enumerate(_list_arg(v, "uniq") or []):
+        if not i & 0xFF:
+            st.check_clock()
         key = _uniq_key(st, e)
         if key not in seen:
             seen.add(key)
@@ -977,17 +1025,23 @@ def f_uniq(st, v):
 
 @register("compact", 1)
 def f_compact(st, v):
-    return [e for e in _list_arg(v, "compact") or [] if truth(e)]
+    lst = _list_arg(v, "compact") or []
+    _many(st, lst)
+    return [e for e in lst if truth(e)]
 
 
 @register("has", 2)
 def f_has(st, needle, haystack):
-    return any(deep_equal(needle, e) for e in _list_arg(haystack, "has") or [])
+    lst = _list_arg(haystack, "has") or []
+    _many(st, lst)
+    return any(deep_equal(needle, e, st) for e in lst)
 
 
 @register("without", 1, None)
 def f_without(st, v, *items):
-    return [e for e in _list_arg(v, "without") or [] if not any(deep_equal(e, i) for i in items)]
+    lst = _list_arg(v, "without") or []
+    _many(st, lst)
+    return [e for e in lst if not any(deep_equal(e, i, st) for i in items)]
 
 
 # ---------------------------------------------------------------- Sprig: maps
@@ -1042,6 +1096,7 @@ def f_keys(st, *dicts):
     for d in dicts:
         d = _dict_arg(d, "keys")
         if d:
+            _many(st, d)
             out.extend(sorted_keys(d))
     return out
 
@@ -1049,6 +1104,8 @@ def f_keys(st, *dicts):
 @register("values", 1)
 def f_values(st, d):
     d = _dict_arg(d, "values")
+    if d:
+        _many(st, d)
     return [d[k] for k in sorted_keys(d)] if d else []
 
 
@@ -1146,50 +1203,26 @@ def f_uuidv4(st):
     return str(uuid.uuid4())
 
 
-# ---------------------------------------------------------------- Sprig: regular expressions
-
-def _go_regex(pattern: str) -> str:
-    """Go (RE2) spellings Python's re lacks: \\z and (?<name>...)."""
-    if "\\z" not in pattern and "(?<" not in pattern:
-        return pattern
-    out = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            out.append("\\Z" if pattern[i + 1] == "z" else pattern[i:i + 2])
-            i += 2
-            continue
-        if pattern.startswith("(?<", i) and i + 3 < n and pattern[i + 3] not in "=!":
-            out.append("(?P<")
-            i += 3
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-@lru_cache(maxsize=256)
-def compile_regex(pattern: str) -> re.Pattern:
-    if len(pattern) > MAX_REGEX_PATTERN:
-        raise FuncError(f"regular expression longer than {MAX_REGEX_PATTERN} characters")
-    try:
-        return re.compile(_go_regex(pattern))
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise FuncError(f"error parsing regexp {go_quote(pattern)}: {exc}") from None
-
+# ---------------------------------------------------------------- Sprig: regular expressions (RE2, see regex.py)
 
 def _check_regex(pattern):
     if isinstance(pattern, str):
         compile_regex(pattern)
 
 
-def _regex_input(st, s) -> str:
+def _regex_input(st, s) -> bytes:
     s = _str(st, s)
     if len(s) > MAX_REGEX_INPUT:
         raise FuncError(f"regular expression input longer than {MAX_REGEX_INPUT} characters")
-    return s
+    return _rx.encode_input(s)
+
+
+def _ticker(st) -> Callable[[], None]:
+    """A clock check for loops inside one function call, so the time limit holds within a single step."""
+    def tick():
+        st.check_clock()
+
+    return tick
 
 
 _REGEX_CHECK = {"check": lambda lits: _check_regex(lits[0])}
@@ -1198,138 +1231,80 @@ _REGEX_CHECK = {"check": lambda lits: _check_regex(lits[0])}
 @register("regexMatch", 2, **_REGEX_CHECK)
 def f_regex_match(st, pattern, s):
     rx = compile_regex(_str(st, pattern))
-    return rx.search(_regex_input(st, s)) is not None
+    return rx.rx.search(_regex_input(st, s)) is not None
 
 
 @register("regexFind", 2, **_REGEX_CHECK)
 def f_regex_find(st, pattern, s):
-    m = compile_regex(_str(st, pattern)).search(_regex_input(st, s))
-    return m.group() if m else ""
+    rx = compile_regex(_str(st, pattern))
+    b = _regex_input(st, s)
+    m = rx.rx.search(b)
+    return _rx.decode(b[m.start():m.end()]) if m else ""
 
 
 @register("regexFindAll", 3, **_REGEX_CHECK)
 def f_regex_find_all(st, pattern, s, n):
     rx = compile_regex(_str(st, pattern))
-    s = _regex_input(st, s)
+    b = _regex_input(st, s)
     n = _int(n, "count")
     if n == 0:
         return []
     out = []
-    for m in rx.finditer(s):
-        if 0 < n <= len(out):
-            break
-        out.append(m.group())
+    for spans in _rx.all_matches(rx, b, n, _ticker(st)):
+        start, end = spans[0]
+        out.append(_rx.decode(b[start:end]))
         if len(out) > MAX_SPLIT:
             raise FuncError(f"regexFindAll found more than {MAX_SPLIT} matches")
     return out
 
 
-@lru_cache(maxsize=256)
-def _parse_expand(template: str) -> tuple:
-    """Go's Regexp.Expand template: $1, ${1}, $name, ${name}, $$ (parsed once)."""
-    parts: list = []
-    lit: list[str] = []
-    i = 0
-    n = len(template)
-    while i < n:
-        c = template[i]
-        if c != "$":
-            lit.append(c)
-            i += 1
-            continue
-        if i + 1 < n and template[i + 1] == "$":
-            lit.append("$")
-            i += 2
-            continue
-        j = i + 1
-        braced = j < n and template[j] == "{"
-        if braced:
-            j += 1
-        k = j
-        while k < n and (template[k].isalnum() or template[k] == "_"):
-            k += 1
-        name = template[j:k]
-        if not name or (braced and (k >= n or template[k] != "}")):
-            lit.append("$")
-            i += 1
-            continue
-        if lit:
-            parts.append("".join(lit))
-            lit = []
-        parts.append((int(name) if name.isdigit() else name,))
-        i = k + 1 if braced else k
-    if lit:
-        parts.append("".join(lit))
-    return tuple(parts)
-
-
-def _expander(st, parts: tuple):
-    total = 0
-
-    def expand(m: re.Match) -> str:
-        nonlocal total
-        out = []
-        groupindex = m.re.groupindex
-        for p in parts:
-            if type(p) is str:
-                out.append(p)
-                continue
-            ref = p[0]
-            if isinstance(ref, str):
-                ref = groupindex.get(ref)
-                if ref is None:
-                    continue
-            if ref <= m.re.groups:
-                out.append(m.group(ref) or "")
-        text = "".join(out)
-        total += len(text)
-        if total > st.max_value:
-            raise FuncError(f"regexReplaceAll would make more than {st.max_value} characters")
-        return text
-
-    return expand
-
-
 @register("regexReplaceAll", 3, **_REGEX_CHECK)
 def f_regex_replace_all(st, pattern, s, repl):
     rx = compile_regex(_str(st, pattern))
-    return rx.sub(_expander(st, _parse_expand(_str(st, repl))), _regex_input(st, s))
+    b = _regex_input(st, s)
+    expand = _rx.expander(rx, b, _rx.parse_expand(_str(st, repl)))
+    return _rx.decode(_rx.replace_all(rx, b, expand, st.max_value, _ticker(st), "regexReplaceAll"))
 
 
 @register("regexReplaceAllLiteral", 3, **_REGEX_CHECK)
 def f_regex_replace_all_literal(st, pattern, s, repl):
     rx = compile_regex(_str(st, pattern))
-    return rx.sub(_expander(st, (_str(st, repl),)), _regex_input(st, s))
+    b = _regex_input(st, s)
+    literal = _rx.encode_input(_str(st, repl))
+    return _rx.decode(_rx.replace_all(rx, b, lambda spans: literal, st.max_value, _ticker(st),
+                                      "regexReplaceAllLiteral"))
 
 
 @register("regexSplit", 3, **_REGEX_CHECK)
 def f_regex_split(st, pattern, s, n):
+    # Go's Regexp.Split over FindAllStringIndex.
     rx = compile_regex(_str(st, pattern))
-    s = _regex_input(st, s)
+    b = _regex_input(st, s)
     n = _int(n, "count")
     if n == 0:
         return []
-    if rx.pattern and s == "":
+    if rx.pattern and not b:
         return [""]
     out: list[str] = []
     beg = end = 0
-    for m in rx.finditer(s):
+    for spans in _rx.all_matches(rx, b, n, _ticker(st)):
         if 0 < n and len(out) == n - 1:
             break
-        end = m.start()
-        if m.end() != 0:
-            out.append(s[beg:end])
-        beg = m.end()
+        start, stop = spans[0]
+        end = start
+        if stop != 0:
+            out.append(_rx.decode(b[beg:end]))
+        beg = stop
         if len(out) > MAX_SPLIT:
             raise FuncError(f"regexSplit would make more than {MAX_SPLIT} pieces")
-    if end != len(s):
-        out.append(s[beg:])
+    if end != len(b):
+        out.append(_rx.decode(b[beg:]))
     return out
 
 
 @register("regexQuoteMeta", 1)
 def f_regex_quote_meta(st, s):
-    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", _str(st, s))
+    return _rx.quote_meta(_str(st, s))
 
 
 # ---------------------------------------------------------------- Sprig: dates

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from .values import JsonDict, JsonList
 
@@ -62,8 +62,12 @@ def parse_path(path: str) -> tuple:
     return tuple(comps)
 
 
-def get(value: Any, comps: tuple, start: int = 0) -> Any:
-    """The value at the path, or MISSING."""
+def _no_clock():
+    return None
+
+
+def get(value: Any, comps: tuple, start: int = 0, tick: Callable[[], None] = _no_clock) -> Any:
+    """The value at the path, or MISSING; `tick` is called per `#` element (a `#.#` path walks lists of lists)."""
     v = value
     for i in range(start, len(comps)):
         c = comps[i]
@@ -74,7 +78,8 @@ def get(value: Any, comps: tuple, start: int = 0) -> Any:
                 return len(v)
             out = JsonList()
             for e in v:
-                r = get(e, comps, i + 1)
+                tick()
+                r = get(e, comps, i + 1, tick)
                 if r is not MISSING:
                     out.append(r)
             return out
@@ -94,9 +99,9 @@ def get(value: Any, comps: tuple, start: int = 0) -> Any:
     return v
 
 
-def lookup(value: Any, path: str) -> Any:
+def lookup(value: Any, path: str, tick: Callable[[], None] = _no_clock) -> Any:
     """gjson "path" as a template sees it: nil when missing; objects and arrays print as JSON."""
-    r = get(value, parse_path(path))
+    r = get(value, parse_path(path), 0, tick)
     if r is MISSING:
         return None
     if isinstance(r, dict) and not isinstance(r, JsonDict):
