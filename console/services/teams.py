@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.text import slugify
 
+from ..crypto import token_hint
 from ..errors import DomainError
 from ..models import ApiToken, Team, TeamMembership
 
@@ -38,5 +39,5 @@ def team_member_add(*, team: Team, user, role: str = TeamMembership.Role.MEMBER)
 def api_token_create(*, user, name: str = "cli") -> tuple[ApiToken, str]:
     """A new token; the secret is returned once and only its digest is kept."""
     secret = ApiToken.new_secret()
-    token = ApiToken.objects.create(user=user, name=name, digest=ApiToken.digest_of(secret), hint=secret[:8])
+    token = ApiToken.objects.create(user=user, name=name, digest=ApiToken.digest_of(secret), hint=token_hint(secret, ApiToken.PREFIX))
     return token, secret
