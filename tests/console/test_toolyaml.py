@@ -862,3 +862,18 @@ def test_exported_text_that_looks_like_numbers_stays_text():
         """))
     server = _store(doc)
     assert parse_tool_yaml(export_tool_yaml(server=server, tools=server.tools.all())) == doc
+
+
+def test_a_regular_expression_go_rejects_is_reported_when_the_tool_is_saved():
+    field, line, message = _only_error("""\
+        tools:
+          - name: t
+            description: d
+            requestTemplate:
+              url: "http://127.0.0.1/x"
+              method: POST
+              body: '{{ regexReplaceAll "(a)\\\\1" .args.s "b" }}'
+        """)
+    assert (field, line) == ("tools[0].requestTemplate.body", 7)
+    assert message == ('Template error (template line 1): regexReplaceAll: error parsing regexp "(a)\\\\1": '
+                       "invalid escape sequence: `\\1` (backreferences are not supported by Go's linear-time regexp)")
