@@ -10,7 +10,8 @@ Deliberate differences from Go/Sprig, all in the direction of fewer surprises:
 - `set`/`unset` change maps the template made (dict, fromJson) in place; on input data they
   return a changed copy, so a template never alters the data it was given;
 - `date` and `now` use UTC for "Local"; `date` also accepts an ISO-8601 string;
-- `len`, `substr`, `trunc` count characters, not UTF-8 bytes.
+- `len`, `substr`, `trunc` count characters, not UTF-8 bytes;
+- a `date` layout is at most 1,000 characters; `sortAlpha` sorts at most 100,000 strings.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import math
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,7 @@ from .errors import FuncError
 from .printf import go_quote, parse_format, sprint, sprintf, sprintln
 from .regex import MAX_REGEX_INPUT, MAX_REGEX_PATTERN, compile_regex
 from .timefmt import format_layout, now_utc
-from .values import GoTime, OwnedDict, fmt_v, go_kind, go_type, is_number, sorted_keys, to_json, truth
+from .values import GoTime, OwnedDict, cache_short, fmt_v, go_kind, go_type, is_number, sorted_keys, to_json, truth
 
 MAX_ITEMS = 10_000  # lists grown by list/append/prepend/concat/until
 MAX_SPLIT = 100_000  # pieces from split/splitList/regexFindAll/regexSplit
@@ -42,6 +42,8 @@ MAX_SPLIT = 100_000  # pieces from split/splitList/regexFindAll/regexSplit
 BIG_TEXT = 1 << 16
 BIG_LIST = 1 << 12
 CHUNK = 1 << 16  # characters per clock check in functions that walk text in Python
+MAX_LAYOUT = 1000  # a date layout is parsed character by character
+MAX_SORT = 100_000  # strings sortAlpha sorts (one C call the clock cannot interrupt)
 NOT_LITERAL = object()  # in compile-time checks: an argument that is not a literal
 
 
@@ -96,6 +98,26 @@ def _str(st, v: Any) -> str:
         return ""
     st.check_clock()
     return fmt_v(v, st.max_value)
+
+
+def _by_chunks(st, s, fn: Callable) -> Any:
+    """fn over a long text (or bytes) a chunk at a time, reading the clock between chunks; fn must work piecewise."""
+    if len(s) <= CHUNK:
+        return fn(s)
+    out = []
+    for at in range(0, len(s), CHUNK):
+        if at:
+            st.check_clock()
+        out.append(fn(s[at:at + CHUNK]))
+    return out[0][:0].join(out)
+
+
+def _clocked(st, steps):
+    """The items of `steps`, reading the clock before each one after the first."""
+    for i, step in enumerate(steps):
+        if i:
+            st.check_clock()
+        yield step
 
 
 def _many(st, items) -> None:
@@ -355,7 +377,7 @@ _HTML_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#3
 
 @register("html", 0, None)
 def f_html(st, *args):
-    return _eval_args(st, args).translate(_HTML_ESCAPES)
+    return _by_chunks(st, _eval_args(st, args), lambda piece: piece.translate(_HTML_ESCAPES))
 
 
 _JS_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026",
@@ -386,7 +408,7 @@ def f_js(st, *args):
 
 @register("urlquery", 0, None)
 def f_urlquery(st, *args):
-    return urllib.parse.quote_plus(_eval_args(st, args), safe="")
+    return _by_chunks(st, _eval_args(st, args), lambda piece: urllib.parse.quote_plus(piece, safe=""))
 
 
 # -- comparisons
@@ -654,7 +676,8 @@ def f_has_suffix(st, suffix, s):
 
 @register("quote", 0, None)
 def f_quote(st, *args):
-    return " ".join(go_quote(_str(st, a)) for a in args if a is not None)
+    return " ".join('"' + _by_chunks(st, _str(st, a), lambda piece: go_quote(piece)[1:-1]) + '"'
+                    for a in args if a is not None)
 
 
 @register("squote", 0, None)
@@ -765,7 +788,10 @@ def f_split_list(st, sep, s):
 
 @register("sortAlpha", 1)
 def f_sort_alpha(st, v):
-    return sorted(_strslice(st, v))
+    items = _strslice(st, v)
+    if len(items) > MAX_SORT:
+        raise FuncError(f"sortAlpha of more than {MAX_SORT} strings")
+    return sorted(items)
 
 
 # ---------------------------------------------------------------- Sprig: numbers
@@ -1176,7 +1202,10 @@ _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 @register("b32enc", 1)
 def f_b32enc(st, s):
-    return base64.b32encode(_str(st, s).encode("utf-8")).decode("ascii")
+    # 5 bytes make 8 characters: whole groups encode piecewise.
+    data = _str(st, s).encode("utf-8")
+    return "".join(base64.b32encode(data[at:at + CHUNK * 5]).decode("ascii")
+                   for at in _clocked(st, range(0, len(data), CHUNK * 5)))
 
 
 @register("b32dec", 1)
@@ -1331,7 +1360,7 @@ def _to_datetime(v: Any) -> datetime:
     return now_utc()
 
 
-@lru_cache(maxsize=64)
+@cache_short(64)
 def _zone(name: str):
     if name in ("", "UTC", "Local"):
         return timezone.utc
@@ -1343,12 +1372,19 @@ def _zone(name: str):
 
 @register("date", 2)
 def f_date(st, layout, t):
-    return format_layout(_to_datetime(t).astimezone(timezone.utc), _str(st, layout))
+    return format_layout(_to_datetime(t).astimezone(timezone.utc), _layout(st, layout))
+
+
+def _layout(st, layout) -> str:
+    layout = _str(st, layout)
+    if len(layout) > MAX_LAYOUT:
+        raise FuncError(f"date layout longer than {MAX_LAYOUT} characters")
+    return layout
 
 
 @register("dateInZone", 3)
 def f_date_in_zone(st, layout, t, zone):
-    return format_layout(_to_datetime(t).astimezone(_zone(_str(st, zone))), _str(st, layout))
+    return format_layout(_to_datetime(t).astimezone(_zone(_str(st, zone))), _layout(st, layout))
 
 
 @register("unixEpoch", 1)

@@ -1,10 +1,9 @@
 """The basic GJSON path syntax (dotted keys, indexes, `#`, `#.key`, escapes) over decoded JSON values."""
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Callable
 
-from .values import JsonDict, JsonList
+from .values import JsonDict, JsonList, cache_short
 
 HASH = object()  # the `#` component
 MISSING = object()
@@ -14,7 +13,7 @@ class PathError(ValueError):
     """A path using GJSON syntax this implementation does not support."""
 
 
-@lru_cache(maxsize=1024)
+@cache_short(1024)
 def parse_path(path: str) -> tuple:
     """Components of a path: key strings and HASH; raises PathError for unsupported syntax."""
     if path == "":

@@ -16,6 +16,7 @@ import re2
 
 from .errors import FuncError
 from .printf import go_quote
+from .values import cache_short
 
 MAX_REGEX_PATTERN = 500
 MAX_REGEX_INPUT = 100_000
@@ -157,7 +158,7 @@ def parse_expand(template: str) -> tuple:
     return _parse_expand(template)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@cache_short(CACHE_SIZE)
 def _parse_expand(template: str) -> tuple:
     parts: list = []
     lit: list[str] = []

@@ -689,3 +689,33 @@ def test_error_classes():
     err = TemplateRenderError("boom", None)
     assert str(err) == "boom"
     assert (err.message, err.line) == ("boom", None)
+
+
+def test_long_inputs_cost_linear_time_and_keep_the_clock():
+    # Repeated calls on a long text each read the clock, so a handful of them cannot outlast the limit.
+    err = render_error("{{ range 100 }}{{ $t := title $.s }}{{ end }}", {"s": "ab " * 400_000}, timeout=0.05)
+    assert err.message == "rendering took longer than 0.05 seconds"
+    # Functions that work a chunk at a time give exactly the whole-text answer.
+    import base64
+
+    text = ('say "hi"\n\\ ' * 20_000) + "é"
+    expected = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    assert r("{{ quote .s }}", {"s": text}) == expected
+    assert r('{{ printf "%q" .s }}', {"s": text}) == expected
+    assert r("{{ b32enc .s }}", {"s": text}) == base64.b32encode(text.encode()).decode()
+    assert r("{{ html .s }}", {"s": text}) == text.replace("&", "&amp;").replace('"', "&#34;")
+    assert r('{{ printf "%x|% x|%#x|% #X" "hi" "hi" "hi" "hi" }}') == "6869|68 69|0x6869|0X68 0X69"
+    assert r('{{ date .layout 0 }}', {"layout": "2006." + "0" * 500}) == "1970.000000000"  # 9 digits at most
+    assert render_error('{{ date .layout 0 }}', {"layout": "2006" * 251}).message == \
+        "error calling date: date layout longer than 1000 characters"
+    err = render_error('{{ sortAlpha .l }}', {"l": ["x"] * 100_001})
+    assert err.message == "error calling sortAlpha: sortAlpha of more than 100000 strings"
+
+
+def test_caches_keep_only_short_keys():
+    from gateway.gotemplate import gjson
+
+    gjson.parse_path.cache_clear()
+    r("{{ gjson .p }}", {"p": "a" * 5000, "a": 1})
+    r('{{ gjson "a" }}', {"a": 1})
+    assert gjson.parse_path.cache_info().currsize == 1
