@@ -531,7 +531,7 @@ def _check_gjson(path):
         try:
             _gjson.parse_path(path)
         except _gjson.PathError as exc:
-            raise FuncError(f"gjson path {go_quote(path)}: {exc}") from None
+            raise FuncError(f"gjson path {_show(path)}: {exc}") from None
 
 
 @register("gjson", 1, wants_dot=True, check=lambda lits: _check_gjson(lits[0]))
@@ -541,7 +541,7 @@ def f_gjson(st, dot, path):
     try:
         return _gjson.lookup(dot, path, st.check_clock)
     except _gjson.PathError as exc:
-        raise FuncError(f"gjson path {go_quote(path)}: {exc}") from None
+        raise FuncError(f"gjson path {_show(path)}: {exc}") from None
 
 
 # ---------------------------------------------------------------- Sprig: defaults and logic

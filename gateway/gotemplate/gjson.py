@@ -6,6 +6,7 @@ from typing import Any, Callable
 from .values import JsonDict, JsonList, cache_short
 
 HASH = object()  # the `#` component
+MAX_PATH = 4096  # characters; a path is parsed character by character
 MISSING = object()
 
 
@@ -18,6 +19,8 @@ def parse_path(path: str) -> tuple:
     """Components of a path: key strings and HASH; raises PathError for unsupported syntax."""
     if path == "":
         raise PathError("the path is empty")
+    if len(path) > MAX_PATH:
+        raise PathError(f"the path is longer than {MAX_PATH} characters")
     if path[0] in "{[":
         raise PathError("multipaths ({...} or [...]) are not supported")
     if path.startswith(".."):

@@ -7,13 +7,13 @@ from typing import Any, Callable
 from . import parser as P
 from .errors import FuncError, TemplateRenderError, TemplateSyntaxError
 from .functions import FUNCS, NOT_LITERAL, UNSUPPORTED
-from .values import fmt_v, go_type, sorted_keys, to_text, truth
+from .values import OwnedDict, fmt_v, go_type, sorted_keys, to_text, truth
 
 MAX_TEMPLATE_DEPTH = 20  # {{template}} calls inside one another
 DEFAULT_MAX_STEPS = 1_000_000  # actions, control structures, loop iterations and template calls
 CHECK_EVERY = 256  # steps between clock readings
 MIN_VALUE_LIMIT = 1 << 20  # intermediate strings may reach max(max_output, this)
-BIG_RESULT = 1 << 16  # a function result this long also makes the call read the clock
+BIG_RESULT = 1 << 12  # a function result this long (text, list or map) also makes the call read the clock
 
 # Errors a function may raise on bad input; anything else is a bug and propagates.
 _FUNC_ERRORS = (FuncError, ArithmeticError, ValueError, TypeError, LookupError, UnicodeError)
@@ -130,9 +130,9 @@ def _at_line(exc: TemplateRenderError, line: int):
     raise exc
 
 
-def _big_result(st: _State, r: str, name: str, line: int):
-    """A long result took time to make: read the clock now, as well as checking its length."""
-    if len(r) > st.max_value:
+def _big_result(st: _State, r: Any, name: str, line: int):
+    """A long result took time to make: read the clock now, as well as checking a text's length."""
+    if type(r) is str and len(r) > st.max_value:
         raise TemplateRenderError(f"error calling {name}: result is longer than {st.max_value} characters", line)
     if time.perf_counter() > st.deadline:
         st.out_of_time(line)
@@ -567,7 +567,7 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 _call_failed(exc, name, line)
             except TemplateRenderError as exc:
                 _at_line(exc, line)
-            if type(r) is str and len(r) > BIG_RESULT:
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
                 _big_result(st, r, name, line)
             return r
 
@@ -582,7 +582,7 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 _call_failed(exc, name, line)
             except TemplateRenderError as exc:
                 _at_line(exc, line)
-            if type(r) is str and len(r) > BIG_RESULT:
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
                 _big_result(st, r, name, line)
             return r
 
@@ -595,7 +595,7 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 _call_failed(exc, name, line)
             except TemplateRenderError as exc:
                 _at_line(exc, line)
-            if type(r) is str and len(r) > BIG_RESULT:
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
                 _big_result(st, r, name, line)
             return r
 
@@ -610,7 +610,7 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 _call_failed(exc, name, line)
             except TemplateRenderError as exc:
                 _at_line(exc, line)
-            if type(r) is str and len(r) > BIG_RESULT:
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
                 _big_result(st, r, name, line)
             return r
 
@@ -623,7 +623,7 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
             _call_failed(exc, name, line)
         except TemplateRenderError as exc:
             _at_line(exc, line)
-        if type(r) is str and len(r) > BIG_RESULT:
+        if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
             _big_result(st, r, name, line)
         return r
 

@@ -716,6 +716,14 @@ def test_caches_keep_only_short_keys():
     from gateway.gotemplate import gjson
 
     gjson.parse_path.cache_clear()
-    r("{{ gjson .p }}", {"p": "a" * 5000, "a": 1})
+    r("{{ gjson .p }}", {"p": "a" * 2000, "a": 1})
     r('{{ gjson "a" }}', {"a": 1})
     assert gjson.parse_path.cache_info().currsize == 1
+    err = render_error("{{ gjson .p }}", {"p": "a" * 5000})
+    assert err.message == f'error calling gjson: gjson path "{"a" * 50}...": the path is longer than 4096 characters'
+
+
+def test_calls_making_long_lists_read_the_clock():
+    # Fewer steps than one clock batch, each copying a long list: the copies themselves stop at the limit.
+    err = render_error("{{ range 100 }}{{ $x := rest $.l }}{{ end }}", {"l": list(range(1_000_000))}, timeout=0.01)
+    assert err.message == "rendering took longer than 0.01 seconds"
