@@ -68,6 +68,8 @@ def _go_error(pattern: str, detail: str) -> FuncError:
     hint = next((h for prefix, h in _HINTS.items() if message.startswith(prefix)), None)
     if hint is None and _BACKREF.match(message):
         hint = _HINTS["invalid escape sequence: `\\1"]
+    if hint is None and "(?P=" in pattern and message.startswith("invalid or unsupported Perl syntax"):
+        hint = "named backreferences are not supported by Go's linear-time regexp"
     if hint:
         message = f"{message} ({hint})"
     return FuncError(f"error parsing regexp {go_quote(pattern)}: {message}")

@@ -475,6 +475,9 @@ def test_regex_errors_read_like_go():
     assert message('{{ regexMatch "(?<!a)b" "x" }}') == (
         'regexMatch: error parsing regexp "(?<!a)b": invalid or unsupported Perl syntax: `(?<!` '
         "(lookbehind is not supported by Go's linear-time regexp)")
+    assert message('{{ regexMatch "(?P<n>a)(?P=n)" "x" }}') == (
+        'regexMatch: error parsing regexp "(?P<n>a)(?P=n)": invalid or unsupported Perl syntax: `(?P` '
+        "(named backreferences are not supported by Go's linear-time regexp)")
     # A pattern that only arrives with the data fails when the template renders, with the same words.
     err = render_error("{{ regexMatch .p .s }}", {"p": "(?=x)", "s": "x"})
     assert err.message.startswith('error calling regexMatch: error parsing regexp "(?=x)": invalid or unsupported')
