@@ -1246,29 +1246,21 @@ def _regex_input(st, s) -> bytes:
     return _rx.encode_input(s)
 
 
-def _ticker(st) -> Callable[[], None]:
-    """A clock check for loops inside one function call, so the time limit holds within a single step."""
-    def tick():
-        st.check_clock()
-
-    return tick
-
-
 _REGEX_CHECK = {"check": lambda lits: _check_regex(lits[0])}
 
 
 @register("regexMatch", 2, **_REGEX_CHECK)
 def f_regex_match(st, pattern, s):
     rx = compile_regex(_str(st, pattern))
-    return rx.rx.search(_regex_input(st, s)) is not None
+    return rx.search(_regex_input(st, s)) is not None
 
 
 @register("regexFind", 2, **_REGEX_CHECK)
 def f_regex_find(st, pattern, s):
     rx = compile_regex(_str(st, pattern))
     b = _regex_input(st, s)
-    m = rx.rx.search(b)
-    return _rx.decode(b[m.start():m.end()]) if m else ""
+    spans = rx.search(b)
+    return _rx.decode(b[spans[0][0]:spans[0][1]]) if spans else ""
 
 
 @register("regexFindAll", 3, **_REGEX_CHECK)
@@ -1279,7 +1271,7 @@ def f_regex_find_all(st, pattern, s, n):
     if n == 0:
         return []
     out = []
-    for spans in _rx.all_matches(rx, b, n, _ticker(st)):
+    for spans in _rx.all_matches(rx, b, n, st.check_clock):
         start, end = spans[0]
         out.append(_rx.decode(b[start:end]))
         if len(out) > MAX_SPLIT:
@@ -1292,7 +1284,7 @@ def f_regex_replace_all(st, pattern, s, repl):
     rx = compile_regex(_str(st, pattern))
     b = _regex_input(st, s)
     expand = _rx.expander(rx, b, _rx.parse_expand(_str(st, repl)))
-    return _rx.decode(_rx.replace_all(rx, b, expand, st.max_value, _ticker(st), "regexReplaceAll"))
+    return _rx.decode(_rx.replace_all(rx, b, expand, st.max_value, st.check_clock, "regexReplaceAll"))
 
 
 @register("regexReplaceAllLiteral", 3, **_REGEX_CHECK)
@@ -1300,7 +1292,7 @@ def f_regex_replace_all_literal(st, pattern, s, repl):
     rx = compile_regex(_str(st, pattern))
     b = _regex_input(st, s)
     literal = _rx.encode_input(_str(st, repl))
-    return _rx.decode(_rx.replace_all(rx, b, lambda spans: literal, st.max_value, _ticker(st),
+    return _rx.decode(_rx.replace_all(rx, b, lambda spans: literal, st.max_value, st.check_clock,
                                       "regexReplaceAllLiteral"))
 
 
@@ -1316,7 +1308,7 @@ def f_regex_split(st, pattern, s, n):
         return [""]
     out: list[str] = []
     beg = end = 0
-    for spans in _rx.all_matches(rx, b, n, _ticker(st)):
+    for spans in _rx.all_matches(rx, b, n, st.check_clock):
         if 0 < n and len(out) == n - 1:
             break
         start, stop = spans[0]
