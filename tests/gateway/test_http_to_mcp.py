@@ -582,15 +582,15 @@ async def test_one_shared_session_per_loop_without_cookies_or_env_proxies(backen
 # ------------------------------------------------------------------ templates that take long, answers nested deep
 
 async def test_a_template_past_its_inline_slice_finishes_on_a_worker_with_the_same_answer(backend):
-    backend.answer("/sum", json_body={"n": 30_000})
+    backend.answer("/sum", json_body={"n": 100_000})
     # Tens of milliseconds of steps: more than the event loop's slice, well within the time limit.
     tool = make_tool(url="{{.config.baseUrl}}/sum",
                      response={"body": "{{ $t := 0 }}{{ range .n }}{{ $t = add $t 1 }}{{ end }}total {{ $t }}"})
-    assert text(await call(backend, tool)) == "total 30000"
+    assert text(await call(backend, tool)) == "total 100000"
     body = make_tool(url="{{.config.baseUrl}}/echo", method="POST",
-                     body='{{ range 20000 }}{{ if regexMatch "^a+$" "aaaa" }}a{{ end }}{{ end }}')
+                     body='{{ range 50000 }}{{ if regexMatch "^a+$" "aaaa" }}a{{ end }}{{ end }}')
     assert text(await call(backend, body)) == '{"ok": true}'
-    assert backend.last.body == b"a" * 20_000
+    assert backend.last.body == b"a" * 50_000
 
 
 async def test_a_template_past_its_time_limit_is_an_error_result(backend):
