@@ -38,13 +38,27 @@ def decrypt(stored: str) -> str:
         return ""
 
 
+MASK = "••••••••"  # also what exports carry in place of every secret (toolyaml.MASKED_CREDENTIAL)
+MASK_SHOWS_TAIL_FROM = 16  # a secret at least this long may show its last 4 characters; a shorter one nothing
+
+
 def mask(plain: str) -> str:
-    """What the console shows of a stored secret: never the whole value."""
+    """What the console shows of a stored secret: `••••••••`, then the last 4 characters only for a long one.
+
+    The end is enough for a person to tell their keys apart; the start is not shown because it is
+    often a vendor's prefix that says what the key opens. A short secret shows nothing at all: four
+    of its characters would be a large share of it.
+    """
     if not plain:
         return ""
-    if len(plain) <= 6:
-        return "••••"
-    return plain[:2] + "••••" + plain[-2:]
+    if len(plain) < MASK_SHOWS_TAIL_FROM:
+        return MASK
+    return MASK + plain[-4:]
+
+
+def token_hint(secret: str, prefix: str) -> str:
+    """What the token list may show of an API token: its public prefix and the last 4 of its 43 random characters."""
+    return prefix + "••••" + secret[-4:]
 
 
 def is_masked(value: str) -> bool:

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from ..crypto import token_hint
 from ..errors import DomainError
 from ..models import ApiToken, Instance, Invitation, McpServer, Team, TeamMembership
 from ..permissions import MANAGE_TEAM, OWN_TEAM, READ, Role, role_rank, require_role
@@ -195,7 +196,7 @@ def invitation_create(
             f"Choose between 1 and {INVITATION_DAYS_MAX} days."]})
     secret = Invitation.new_secret()
     invitation = Invitation.objects.create(
-        team=team, role=role, digest=Invitation.digest_of(secret), hint=secret[:8],
+        team=team, role=role, digest=Invitation.digest_of(secret), hint=token_hint(secret, Invitation.PREFIX),
         created_by=actor if getattr(actor, "pk", None) else None, expires_at=timezone.now() + timedelta(days=days))
     audit(actor=actor, team=team, action="invitation.create", obj=invitation,
           detail={"role": role, "expires_at": invitation.expires_at.isoformat()})
@@ -288,7 +289,8 @@ def invitation_accept_new_user(*, invitation: Invitation, username: str, passwor
 def api_token_create(*, user, name: str = "cli") -> tuple[ApiToken, str]:
     """A new token; the secret is returned once and only its digest is kept."""
     secret = ApiToken.new_secret()
-    token = ApiToken.objects.create(user=user, name=name, digest=ApiToken.digest_of(secret), hint=secret[:8])
+    token = ApiToken.objects.create(user=user, name=name, digest=ApiToken.digest_of(secret),
+                                   hint=token_hint(secret, ApiToken.PREFIX))
     # A token acts in all the user's teams, so its audit row belongs to none.
     audit(actor=user, team=None, action="api_token.create", obj=token, detail={"name": name, "hint": token.hint})
     return token, secret

@@ -29,7 +29,7 @@ def _apply_server_part(server: McpServer, doc: ToolDocument) -> None:
     server.config = spec.config or {}
     server.default_downstream_security = spec.default_downstream_security or {}
     server.default_upstream_security = spec.default_upstream_security or {}
-    if spec.default_upstream_credential:
+    if spec.default_upstream_credential and not is_masked(spec.default_upstream_credential):
         server.default_upstream_credential = spec.default_upstream_credential
     server.allow_tools = spec.allow_tools
     server.save()

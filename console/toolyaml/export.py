@@ -1,4 +1,4 @@
-"""Writing a server and its tools back out as Higress REST-to-MCP YAML, credentials masked unless asked for."""
+"""Writing a server and its tools back out as Higress REST-to-MCP YAML; a secret never leaves, only its mask."""
 from __future__ import annotations
 
 import copy
@@ -44,8 +44,9 @@ def _dump(doc: Any, *, masked: bool) -> str:
     return text
 
 
-def _secret(value: str, include: bool) -> str:
-    return value if include else MASKED_CREDENTIAL
+def _secret(value: str) -> str:
+    """Every stored secret exports as the same mask: nothing of it (not even a tail) goes into a file that gets shared."""
+    return MASKED_CREDENTIAL
 
 
 _ARG_ORDER = ("name", "description", "type", "required", "default", "enum", "items", "properties", "position")
@@ -61,7 +62,7 @@ def _ordered(mapping: dict, order: tuple[str, ...]) -> dict:
     return out
 
 
-def _tool_dict(tool: "Tool", include_credentials: bool) -> tuple[dict, bool]:
+def _tool_dict(tool: "Tool") -> tuple[dict, bool]:
     out: dict[str, Any] = {"name": tool.name}
     if tool.title:
         out["title"] = tool.title
@@ -72,8 +73,8 @@ def _tool_dict(tool: "Tool", include_credentials: bool) -> tuple[dict, bool]:
     masked = False
     security = dict(request.get("security") or {})
     if security.get("id") and tool.request_credential:
-        security["credential"] = _secret(tool.request_credential, include_credentials)
-        masked = not include_credentials
+        security["credential"] = _secret(tool.request_credential)
+        masked = True
     if security:
         request["security"] = security  # replaces the key in place, so the order above holds
     else:
@@ -93,8 +94,8 @@ def _tool_dict(tool: "Tool", include_credentials: bool) -> tuple[dict, bool]:
     return out, masked
 
 
-def export_tool_yaml(*, server: "McpServer", tools: Iterable["Tool"], include_credentials: bool = False) -> str:
-    """The server and its tools as a Higress REST-to-MCP YAML file; credentials masked unless asked for."""
+def export_tool_yaml(*, server: "McpServer", tools: Iterable["Tool"]) -> str:
+    """The server and its tools as a Higress REST-to-MCP YAML file, credentials masked (importing it keeps them)."""
     masked = False
     server_part: dict[str, Any] = {"name": server.name}
     if server.config:
@@ -108,8 +109,8 @@ def export_tool_yaml(*, server: "McpServer", tools: Iterable["Tool"], include_cr
             scheme["in"] = row.location
             scheme["name"] = row.param_name
         if row.default_credential:
-            scheme["defaultCredential"] = _secret(row.default_credential, include_credentials)
-            masked = masked or not include_credentials
+            scheme["defaultCredential"] = _secret(row.default_credential)
+            masked = True
         schemes.append(scheme)
     if schemes:
         server_part["securitySchemes"] = schemes
@@ -117,8 +118,8 @@ def export_tool_yaml(*, server: "McpServer", tools: Iterable["Tool"], include_cr
         server_part["defaultDownstreamSecurity"] = copy.deepcopy(dict(server.default_downstream_security))
     upstream = copy.deepcopy(dict(server.default_upstream_security or {}))
     if upstream.get("id") and server.default_upstream_credential:
-        upstream["credential"] = _secret(server.default_upstream_credential, include_credentials)
-        masked = masked or not include_credentials
+        upstream["credential"] = _secret(server.default_upstream_credential)
+        masked = True
     if upstream:
         server_part["defaultUpstreamSecurity"] = upstream
     doc: dict[str, Any] = {"server": server_part}
@@ -126,13 +127,13 @@ def export_tool_yaml(*, server: "McpServer", tools: Iterable["Tool"], include_cr
         doc["allowTools"] = list(server.allow_tools)  # top level, where Higress reads it
     doc["tools"] = []
     for tool in tools:
-        item, tool_masked = _tool_dict(tool, include_credentials)
+        item, tool_masked = _tool_dict(tool)
         masked = masked or tool_masked
         doc["tools"].append(item)
     return _dump(doc, masked=masked)
 
 
-def tool_to_yaml(tool: "Tool", *, include_credentials: bool = False) -> str:
-    """One tool as a `tools: [...]` document, for editing that tool's YAML."""
-    item, masked = _tool_dict(tool, include_credentials)
+def tool_to_yaml(tool: "Tool") -> str:
+    """One tool as a `tools: [...]` document, for editing that tool's YAML (its credential masked)."""
+    item, masked = _tool_dict(tool)
     return _dump({"tools": [item]}, masked=masked)

@@ -39,6 +39,7 @@ from .. import egress
 from ..backends import get_http_session
 from ..readmodel import ServerConfig, ToolConfig
 from . import response_mapper as respond
+from . import template_runs
 from .request_builder import CallError, build_request, get_plan, resolve_arguments
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -107,9 +108,11 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
     data = {"args": args, "config": server.config}
     limit = _max_response_bytes()
     if plan.direct:
-        return respond.direct(plan, data, protocol_version=protocol_version, max_output=limit)
+        return await template_runs.run(respond.direct, plan, data, protocol_version=protocol_version,
+                                       max_output=limit)
     try:
-        request = build_request(plan, server=server, args=args, data=data, request_headers=request_headers)
+        request = await template_runs.run(build_request, plan, server=server, args=args, data=data,
+                                          request_headers=request_headers)
     except CallError as exc:
         return respond.error_result(exc.message)
 
@@ -126,9 +129,9 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
             charset = response.charset
             if not 200 <= status < 300:
                 reason = response.reason or _phrase(status)
-                return respond.failure(plan, status=status, reason=reason, headers=response.headers, raw=raw,
-                                       charset=charset, method=method, url=str(request.public_url),
-                                       max_output=limit)
+                return await template_runs.run(respond.failure, plan, status=status, reason=reason,
+                                               headers=response.headers, raw=raw, charset=charset, method=method,
+                                               url=str(request.public_url), max_output=limit)
     except _TooLarge:
         return respond.error_result(f"Backend response is larger than the gateway's limit of {_size(limit)} "
                                     f"({method} {request.public_url})")
@@ -136,8 +139,9 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
         return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except aiohttp.ClientError as exc:
         return respond.error_result(_connection_message(exc, method, str(request.public_url)))
-    return respond.success(plan, raw=raw, content_type=content_type, charset=charset,
-                           url=str(request.public_url), protocol_version=protocol_version, max_output=limit)
+    return await template_runs.run(respond.success, plan, raw=raw, content_type=content_type, charset=charset,
+                                   url=str(request.public_url), protocol_version=protocol_version,
+                                   max_output=limit)
 
 
 def _phrase(status: int) -> str:

@@ -19,8 +19,9 @@ from yarl import URL
 from ..gotemplate import TemplateError, compile_template
 
 from ..readmodel import SchemeConfig, ServerConfig, ToolConfig
+from . import template_runs
 
-# Output and time limits for tenants' templates (they run on the event loop).
+# Output and time limits for tenants' templates (a slow one leaves the event loop: see template_runs).
 URL_TEMPLATE_MAX_OUTPUT = 64 * 1024
 BODY_TEMPLATE_MAX_OUTPUT = 8 * 1024 * 1024
 TEMPLATE_TIMEOUT_SECONDS = 1.0
@@ -62,7 +63,8 @@ def render(part: Part, data: Any, *, what: str, max_output: int) -> str:
     if type(part) is str:
         return part
     try:
-        return part.render(data, max_output=max_output, timeout=TEMPLATE_TIMEOUT_SECONDS)
+        return part.render(data, max_output=max_output, timeout=TEMPLATE_TIMEOUT_SECONDS,
+                           **template_runs.render_options())
     except TemplateError as exc:
         raise CallError(f"Could not render the {what}: {exc}") from None
 

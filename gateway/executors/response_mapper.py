@@ -31,7 +31,7 @@ def decode(raw: bytes, charset: str | None) -> str:
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a backend's answer nested too deeply is text, not a crash
         return _MISSING
 
 

@@ -7,9 +7,12 @@
 `data` is JSON-shaped (dict, list, str, int, float, bool, None) and is `.` and `$` in the template.
 Templates never reach Python attributes or methods: only map keys and list indexes. Rendering is
 bounded by output size, wall-clock time, a step budget (`max_steps`), {{template}} depth and the
-size of intermediate values. Differences from Go that tenants may notice: printing nil gives ""
-(not "<no value>"); a missing key, or a field of nil, is nil; `.items.0` indexes a list; gjson
-objects and arrays print as compact JSON. See functions.py for the function list and its
+size of intermediate values; the time limit holds inside one expensive call too, and a caller on
+an event loop can cut a render short (`slice_seconds`) to finish it on a thread
+(gateway/executors/template_runs.py). Regular expressions are Go's, on RE2 (regex.py).
+Differences from Go that tenants may notice: printing nil gives "" (not "<no value>"); a missing
+key, or a field of nil, is nil; `.items.0` indexes a list; gjson objects and arrays print as
+compact JSON. See functions.py for the function list and its
 deliberate differences from Sprig.
 """
 from __future__ import annotations
@@ -18,9 +21,9 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import TemplateError, TemplateRenderError, TemplateSyntaxError
-from .render import Template, compile_source
+from .render import SliceSpent, Template, compile_source
 
-__all__ = ["compile_template", "render", "Template", "TemplateError", "TemplateSyntaxError", "TemplateRenderError"]
+__all__ = ["compile_template", "render", "Template", "SliceSpent", "TemplateError", "TemplateSyntaxError", "TemplateRenderError"]
 
 
 @lru_cache(maxsize=2048)

@@ -10,7 +10,8 @@ Deliberate differences from Go/Sprig, all in the direction of fewer surprises:
 - `set`/`unset` change maps the template made (dict, fromJson) in place; on input data they
   return a changed copy, so a template never alters the data it was given;
 - `date` and `now` use UTC for "Local"; `date` also accepts an ISO-8601 string;
-- `len`, `substr`, `trunc` count characters, not UTF-8 bytes.
+- `len`, `substr`, `trunc` count characters, not UTF-8 bytes;
+- a `date` layout is at most 1,000 characters; `sortAlpha` sorts at most 100,000 strings.
 """
 from __future__ import annotations
 
@@ -20,24 +21,29 @@ import decimal
 import hashlib
 import json
 import math
-import re
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from . import gjson as _gjson
+from . import regex as _rx
 from .errors import FuncError
 from .printf import go_quote, parse_format, sprint, sprintf, sprintln
+from .regex import MAX_REGEX_INPUT, MAX_REGEX_PATTERN, compile_regex
 from .timefmt import format_layout, now_utc
-from .values import GoTime, OwnedDict, fmt_v, go_kind, go_type, is_number, sorted_keys, to_json, truth
+from .values import GoTime, OwnedDict, cache_short, fmt_v, go_kind, go_type, is_number, sorted_keys, to_json, truth
 
 MAX_ITEMS = 10_000  # lists grown by list/append/prepend/concat/until
 MAX_SPLIT = 100_000  # pieces from split/splitList/regexFindAll/regexSplit
-MAX_REGEX_PATTERN = 500
-MAX_REGEX_INPUT = 100_000
+# Arguments this big make one call expensive: the call reads the clock first, so that a template
+# calling it over and over stops at its time limit rather than at the next step-batch check.
+BIG_TEXT = 1 << 16
+BIG_LIST = 1 << 12
+CHUNK = 1 << 16  # characters per clock check in functions that walk text in Python
+MAX_LAYOUT = 1000  # a date layout is parsed character by character
+MAX_SORT = 100_000  # strings sortAlpha sorts (one C call the clock cannot interrupt)
 NOT_LITERAL = object()  # in compile-time checks: an argument that is not a literal
 
 
@@ -85,10 +91,39 @@ def alias(name: str, existing: str):
 def _str(st, v: Any) -> str:
     """An argument where Go wants a string."""
     if type(v) is str:
+        if len(v) > BIG_TEXT:
+            st.check_clock()
         return v
     if v is None:
         return ""
+    st.check_clock()
     return fmt_v(v, st.max_value)
+
+
+def _by_chunks(st, s, fn: Callable) -> Any:
+    """fn over a long text (or bytes) a chunk at a time, reading the clock between chunks; fn must work piecewise."""
+    if len(s) <= CHUNK:
+        return fn(s)
+    out = []
+    for at in range(0, len(s), CHUNK):
+        if at:
+            st.check_clock()
+        out.append(fn(s[at:at + CHUNK]))
+    return out[0][:0].join(out)
+
+
+def _clocked(st, steps):
+    """The items of `steps`, reading the clock before each one after the first."""
+    for i, step in enumerate(steps):
+        if i:
+            st.check_clock()
+        yield step
+
+
+def _many(st, items) -> None:
+    """Before a call walks a long list or map: read the clock."""
+    if len(items) > BIG_LIST:
+        st.check_clock()
 
 
 def _show(v: Any) -> str:
@@ -194,6 +229,7 @@ def _strslice(st, v: Any) -> list[str]:
     if v is None:
         return []
     if isinstance(v, (list, tuple)):
+        _many(st, v)
         return [_str(st, e) for e in v if e is not None]
     return [_str(st, v)]
 
@@ -341,7 +377,7 @@ _HTML_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#3
 
 @register("html", 0, None)
 def f_html(st, *args):
-    return _eval_args(st, args).translate(_HTML_ESCAPES)
+    return _by_chunks(st, _eval_args(st, args), lambda piece: piece.translate(_HTML_ESCAPES))
 
 
 _JS_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026",
@@ -362,12 +398,17 @@ def _js_char(c: str) -> str:
 @register("js", 0, None)
 def f_js(st, *args):
     s = _eval_args(st, args)
-    return "".join(_js_char(c) for c in s)
+    out = []
+    for at in range(0, len(s), CHUNK):
+        if at:
+            st.check_clock()
+        out.append("".join(_js_char(c) for c in s[at:at + CHUNK]))
+    return "".join(out)
 
 
 @register("urlquery", 0, None)
 def f_urlquery(st, *args):
-    return urllib.parse.quote_plus(_eval_args(st, args), safe="")
+    return _by_chunks(st, _eval_args(st, args), lambda piece: urllib.parse.quote_plus(piece, safe=""))
 
 
 # -- comparisons
@@ -382,44 +423,68 @@ def _num_str(s: str) -> float | None:
         return None
 
 
-def deep_equal(a: Any, b: Any) -> bool:
-    """Equality with JSON's types kept apart (true is not 1), numbers by value."""
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if is_number(a) and is_number(b):
-        return a == b
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(deep_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(deep_equal(a[k], b[k]) for k in a)
-    if isinstance(a, GoTime) and isinstance(b, GoTime):
-        return a == b
-    return False
+def deep_equal(a: Any, b: Any, st=None) -> bool:
+    """Equality with JSON's types kept apart (true is not 1), numbers by value.
+
+    Walks both values with a stack rather than recursion, and (given the render state) reads the
+    clock as it goes: a template can build lists holding one big value many times over.
+    """
+    stack = [(a, b)]
+    seen = 0
+    while stack:
+        a, b = stack.pop()
+        seen += 1
+        if st is not None and not seen & 0xFFF:
+            st.check_clock()
+        if a is None or b is None:
+            if not (a is None and b is None):
+                return False
+        elif isinstance(a, bool) or isinstance(b, bool):
+            if not (isinstance(a, bool) and isinstance(b, bool) and a == b):
+                return False
+        elif is_number(a) and is_number(b):
+            if a != b:
+                return False
+        elif isinstance(a, str) and isinstance(b, str):
+            if a != b:
+                return False
+        elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            if a is not b:
+                if len(a) != len(b):
+                    return False
+                stack.extend(zip(a, b))
+        elif isinstance(a, dict) and isinstance(b, dict):
+            if a is not b:
+                if a.keys() != b.keys():
+                    return False
+                stack.extend((a[k], b[k]) for k in a)
+        elif isinstance(a, GoTime) and isinstance(b, GoTime):
+            if a != b:
+                return False
+        else:
+            return False
+    return True
 
 
-def _eq1(a: Any, b: Any) -> bool:
+def _eq1(st, a: Any, b: Any) -> bool:
     if is_number(a) and isinstance(b, str):
         return _num_str(b) == a
     if isinstance(a, str) and is_number(b):
         return _num_str(a) == b
-    return deep_equal(a, b)
+    return deep_equal(a, b, st)
 
 
 @register("eq", 2, None)
 def f_eq(st, a, *others):
     for b in others:
-        if _eq1(a, b):
+        if _eq1(st, a, b):
             return True
     return False
 
 
 @register("ne", 2)
 def f_ne(st, a, b):
-    return not _eq1(a, b)
+    return not _eq1(st, a, b)
 
 
 def _compare(a: Any, b: Any) -> int:
@@ -466,7 +531,7 @@ def _check_gjson(path):
         try:
             _gjson.parse_path(path)
         except _gjson.PathError as exc:
-            raise FuncError(f"gjson path {go_quote(path)}: {exc}") from None
+            raise FuncError(f"gjson path {_show(path)}: {exc}") from None
 
 
 @register("gjson", 1, wants_dot=True, check=lambda lits: _check_gjson(lits[0]))
@@ -474,9 +539,9 @@ def f_gjson(st, dot, path):
     if not isinstance(path, str):
         raise FuncError(f"gjson needs a path string, not {go_type(path)}")
     try:
-        return _gjson.lookup(dot, path)
+        return _gjson.lookup(dot, path, st.check_clock)
     except _gjson.PathError as exc:
-        raise FuncError(f"gjson path {go_quote(path)}: {exc}") from None
+        raise FuncError(f"gjson path {_show(path)}: {exc}") from None
 
 
 # ---------------------------------------------------------------- Sprig: defaults and logic
@@ -556,9 +621,12 @@ def f_title(st, s):
     s = _str(st, s)
     out = []
     prev_sep = True
-    for c in s:
-        out.append(c.upper() if prev_sep else c)
-        prev_sep = _is_separator(c)
+    for at in range(0, len(s), CHUNK):
+        if at:
+            st.check_clock()
+        for c in s[at:at + CHUNK]:
+            out.append(c.upper() if prev_sep else c)
+            prev_sep = _is_separator(c)
     return "".join(out)
 
 
@@ -608,7 +676,8 @@ def f_has_suffix(st, suffix, s):
 
 @register("quote", 0, None)
 def f_quote(st, *args):
-    return " ".join(go_quote(_str(st, a)) for a in args if a is not None)
+    return " ".join('"' + _by_chunks(st, _str(st, a), lambda piece: go_quote(piece)[1:-1]) + '"'
+                    for a in args if a is not None)
 
 
 @register("squote", 0, None)
@@ -719,7 +788,10 @@ def f_split_list(st, sep, s):
 
 @register("sortAlpha", 1)
 def f_sort_alpha(st, v):
-    return sorted(_strslice(st, v))
+    items = _strslice(st, v)
+    if len(items) > MAX_SORT:
+        raise FuncError(f"sortAlpha of more than {MAX_SORT} strings")
+    return sorted(items)
 
 
 # ---------------------------------------------------------------- Sprig: numbers
@@ -967,7 +1039,9 @@ def _uniq_key(st, e: Any):
 def f_uniq(st, v):
     out: list = []
     seen: set = set()
-    for e in _list_arg(v, "uniq") or []:
+    for i, e in enumerate(_list_arg(v, "uniq") or []):
+        if not i & 0xFF:
+            st.check_clock()
         key = _uniq_key(st, e)
         if key not in seen:
             seen.add(key)
@@ -977,17 +1051,23 @@ def f_uniq(st, v):
 
 @register("compact", 1)
 def f_compact(st, v):
-    return [e for e in _list_arg(v, "compact") or [] if truth(e)]
+    lst = _list_arg(v, "compact") or []
+    _many(st, lst)
+    return [e for e in lst if truth(e)]
 
 
 @register("has", 2)
 def f_has(st, needle, haystack):
-    return any(deep_equal(needle, e) for e in _list_arg(haystack, "has") or [])
+    lst = _list_arg(haystack, "has") or []
+    _many(st, lst)
+    return any(deep_equal(needle, e, st) for e in lst)
 
 
 @register("without", 1, None)
 def f_without(st, v, *items):
-    return [e for e in _list_arg(v, "without") or [] if not any(deep_equal(e, i) for i in items)]
+    lst = _list_arg(v, "without") or []
+    _many(st, lst)
+    return [e for e in lst if not any(deep_equal(e, i, st) for i in items)]
 
 
 # ---------------------------------------------------------------- Sprig: maps
@@ -1042,6 +1122,7 @@ def f_keys(st, *dicts):
     for d in dicts:
         d = _dict_arg(d, "keys")
         if d:
+            _many(st, d)
             out.extend(sorted_keys(d))
     return out
 
@@ -1049,6 +1130,8 @@ def f_keys(st, *dicts):
 @register("values", 1)
 def f_values(st, d):
     d = _dict_arg(d, "values")
+    if d:
+        _many(st, d)
     return [d[k] for k in sorted_keys(d)] if d else []
 
 
@@ -1119,7 +1202,10 @@ _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 @register("b32enc", 1)
 def f_b32enc(st, s):
-    return base64.b32encode(_str(st, s).encode("utf-8")).decode("ascii")
+    # 5 bytes make 8 characters: whole groups encode piecewise.
+    data = _str(st, s).encode("utf-8")
+    return "".join(base64.b32encode(data[at:at + CHUNK * 5]).decode("ascii")
+                   for at in _clocked(st, range(0, len(data), CHUNK * 5)))
 
 
 @register("b32dec", 1)
@@ -1146,50 +1232,18 @@ def f_uuidv4(st):
     return str(uuid.uuid4())
 
 
-# ---------------------------------------------------------------- Sprig: regular expressions
-
-def _go_regex(pattern: str) -> str:
-    """Go (RE2) spellings Python's re lacks: \\z and (?<name>...)."""
-    if "\\z" not in pattern and "(?<" not in pattern:
-        return pattern
-    out = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            out.append("\\Z" if pattern[i + 1] == "z" else pattern[i:i + 2])
-            i += 2
-            continue
-        if pattern.startswith("(?<", i) and i + 3 < n and pattern[i + 3] not in "=!":
-            out.append("(?P<")
-            i += 3
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-@lru_cache(maxsize=256)
-def compile_regex(pattern: str) -> re.Pattern:
-    if len(pattern) > MAX_REGEX_PATTERN:
-        raise FuncError(f"regular expression longer than {MAX_REGEX_PATTERN} characters")
-    try:
-        return re.compile(_go_regex(pattern))
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise FuncError(f"error parsing regexp {go_quote(pattern)}: {exc}") from None
-
+# ---------------------------------------------------------------- Sprig: regular expressions (RE2, see regex.py)
 
 def _check_regex(pattern):
     if isinstance(pattern, str):
         compile_regex(pattern)
 
 
-def _regex_input(st, s) -> str:
+def _regex_input(st, s) -> bytes:
     s = _str(st, s)
     if len(s) > MAX_REGEX_INPUT:
         raise FuncError(f"regular expression input longer than {MAX_REGEX_INPUT} characters")
-    return s
+    return _rx.encode_input(s)
 
 
 _REGEX_CHECK = {"check": lambda lits: _check_regex(lits[0])}
@@ -1203,133 +1257,75 @@ def f_regex_match(st, pattern, s):
 
 @register("regexFind", 2, **_REGEX_CHECK)
 def f_regex_find(st, pattern, s):
-    m = compile_regex(_str(st, pattern)).search(_regex_input(st, s))
-    return m.group() if m else ""
+    rx = compile_regex(_str(st, pattern))
+    b = _regex_input(st, s)
+    spans = rx.search(b)
+    return _rx.decode(b[spans[0][0]:spans[0][1]]) if spans else ""
 
 
 @register("regexFindAll", 3, **_REGEX_CHECK)
 def f_regex_find_all(st, pattern, s, n):
     rx = compile_regex(_str(st, pattern))
-    s = _regex_input(st, s)
+    b = _regex_input(st, s)
     n = _int(n, "count")
     if n == 0:
         return []
     out = []
-    for m in rx.finditer(s):
-        if 0 < n <= len(out):
-            break
-        out.append(m.group())
+    for spans in _rx.all_matches(rx, b, n, st.check_clock):
+        start, end = spans[0]
+        out.append(_rx.decode(b[start:end]))
         if len(out) > MAX_SPLIT:
             raise FuncError(f"regexFindAll found more than {MAX_SPLIT} matches")
     return out
 
 
-@lru_cache(maxsize=256)
-def _parse_expand(template: str) -> tuple:
-    """Go's Regexp.Expand template: $1, ${1}, $name, ${name}, $$ (parsed once)."""
-    parts: list = []
-    lit: list[str] = []
-    i = 0
-    n = len(template)
-    while i < n:
-        c = template[i]
-        if c != "$":
-            lit.append(c)
-            i += 1
-            continue
-        if i + 1 < n and template[i + 1] == "$":
-            lit.append("$")
-            i += 2
-            continue
-        j = i + 1
-        braced = j < n and template[j] == "{"
-        if braced:
-            j += 1
-        k = j
-        while k < n and (template[k].isalnum() or template[k] == "_"):
-            k += 1
-        name = template[j:k]
-        if not name or (braced and (k >= n or template[k] != "}")):
-            lit.append("$")
-            i += 1
-            continue
-        if lit:
-            parts.append("".join(lit))
-            lit = []
-        parts.append((int(name) if name.isdigit() else name,))
-        i = k + 1 if braced else k
-    if lit:
-        parts.append("".join(lit))
-    return tuple(parts)
-
-
-def _expander(st, parts: tuple):
-    total = 0
-
-    def expand(m: re.Match) -> str:
-        nonlocal total
-        out = []
-        groupindex = m.re.groupindex
-        for p in parts:
-            if type(p) is str:
-                out.append(p)
-                continue
-            ref = p[0]
-            if isinstance(ref, str):
-                ref = groupindex.get(ref)
-                if ref is None:
-                    continue
-            if ref <= m.re.groups:
-                out.append(m.group(ref) or "")
-        text = "".join(out)
-        total += len(text)
-        if total > st.max_value:
-            raise FuncError(f"regexReplaceAll would make more than {st.max_value} characters")
-        return text
-
-    return expand
-
-
 @register("regexReplaceAll", 3, **_REGEX_CHECK)
 def f_regex_replace_all(st, pattern, s, repl):
     rx = compile_regex(_str(st, pattern))
-    return rx.sub(_expander(st, _parse_expand(_str(st, repl))), _regex_input(st, s))
+    b = _regex_input(st, s)
+    expand = _rx.expander(rx, b, _rx.parse_expand(_str(st, repl)))
+    return _rx.decode(_rx.replace_all(rx, b, expand, st.max_value, st.check_clock, "regexReplaceAll"))
 
 
 @register("regexReplaceAllLiteral", 3, **_REGEX_CHECK)
 def f_regex_replace_all_literal(st, pattern, s, repl):
     rx = compile_regex(_str(st, pattern))
-    return rx.sub(_expander(st, (_str(st, repl),)), _regex_input(st, s))
+    b = _regex_input(st, s)
+    literal = _rx.encode_input(_str(st, repl))
+    return _rx.decode(_rx.replace_all(rx, b, lambda spans: literal, st.max_value, st.check_clock,
+                                      "regexReplaceAllLiteral"))
 
 
 @register("regexSplit", 3, **_REGEX_CHECK)
 def f_regex_split(st, pattern, s, n):
+    # Go's Regexp.Split over FindAllStringIndex.
     rx = compile_regex(_str(st, pattern))
-    s = _regex_input(st, s)
+    b = _regex_input(st, s)
     n = _int(n, "count")
     if n == 0:
         return []
-    if rx.pattern and s == "":
+    if rx.pattern and not b:
         return [""]
     out: list[str] = []
     beg = end = 0
-    for m in rx.finditer(s):
+    for spans in _rx.all_matches(rx, b, n, st.check_clock):
         if 0 < n and len(out) == n - 1:
             break
-        end = m.start()
-        if m.end() != 0:
-            out.append(s[beg:end])
-        beg = m.end()
+        start, stop = spans[0]
+        end = start
+        if stop != 0:
+            out.append(_rx.decode(b[beg:end]))
+        beg = stop
         if len(out) > MAX_SPLIT:
             raise FuncError(f"regexSplit would make more than {MAX_SPLIT} pieces")
-    if end != len(s):
-        out.append(s[beg:])
+    if end != len(b):
+        out.append(_rx.decode(b[beg:]))
     return out
 
 
 @register("regexQuoteMeta", 1)
 def f_regex_quote_meta(st, s):
-    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", _str(st, s))
+    return _rx.quote_meta(_str(st, s))
 
 
 # ---------------------------------------------------------------- Sprig: dates
@@ -1356,7 +1352,7 @@ def _to_datetime(v: Any) -> datetime:
     return now_utc()
 
 
-@lru_cache(maxsize=64)
+@cache_short(64)
 def _zone(name: str):
     if name in ("", "UTC", "Local"):
         return timezone.utc
@@ -1368,12 +1364,19 @@ def _zone(name: str):
 
 @register("date", 2)
 def f_date(st, layout, t):
-    return format_layout(_to_datetime(t).astimezone(timezone.utc), _str(st, layout))
+    return format_layout(_to_datetime(t).astimezone(timezone.utc), _layout(st, layout))
+
+
+def _layout(st, layout) -> str:
+    layout = _str(st, layout)
+    if len(layout) > MAX_LAYOUT:
+        raise FuncError(f"date layout longer than {MAX_LAYOUT} characters")
+    return layout
 
 
 @register("dateInZone", 3)
 def f_date_in_zone(st, layout, t, zone):
-    return format_layout(_to_datetime(t).astimezone(_zone(_str(st, zone))), _str(st, layout))
+    return format_layout(_to_datetime(t).astimezone(_zone(_str(st, zone))), _layout(st, layout))
 
 
 @register("unixEpoch", 1)

@@ -1,12 +1,12 @@
 """The basic GJSON path syntax (dotted keys, indexes, `#`, `#.key`, escapes) over decoded JSON values."""
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
-from .values import JsonDict, JsonList
+from .values import JsonDict, JsonList, cache_short
 
 HASH = object()  # the `#` component
+MAX_PATH = 4096  # characters; a path is parsed character by character
 MISSING = object()
 
 
@@ -14,11 +14,13 @@ class PathError(ValueError):
     """A path using GJSON syntax this implementation does not support."""
 
 
-@lru_cache(maxsize=1024)
+@cache_short(1024)
 def parse_path(path: str) -> tuple:
     """Components of a path: key strings and HASH; raises PathError for unsupported syntax."""
     if path == "":
         raise PathError("the path is empty")
+    if len(path) > MAX_PATH:
+        raise PathError(f"the path is longer than {MAX_PATH} characters")
     if path[0] in "{[":
         raise PathError("multipaths ({...} or [...]) are not supported")
     if path.startswith(".."):
@@ -62,8 +64,12 @@ def parse_path(path: str) -> tuple:
     return tuple(comps)
 
 
-def get(value: Any, comps: tuple, start: int = 0) -> Any:
-    """The value at the path, or MISSING."""
+def _no_clock():
+    return None
+
+
+def get(value: Any, comps: tuple, start: int = 0, tick: Callable[[], None] = _no_clock) -> Any:
+    """The value at the path, or MISSING; `tick` is called per `#` element (a `#.#` path walks lists of lists)."""
     v = value
     for i in range(start, len(comps)):
         c = comps[i]
@@ -74,7 +80,8 @@ def get(value: Any, comps: tuple, start: int = 0) -> Any:
                 return len(v)
             out = JsonList()
             for e in v:
-                r = get(e, comps, i + 1)
+                tick()
+                r = get(e, comps, i + 1, tick)
                 if r is not MISSING:
                     out.append(r)
             return out
@@ -94,9 +101,9 @@ def get(value: Any, comps: tuple, start: int = 0) -> Any:
     return v
 
 
-def lookup(value: Any, path: str) -> Any:
+def lookup(value: Any, path: str, tick: Callable[[], None] = _no_clock) -> Any:
     """gjson "path" as a template sees it: nil when missing; objects and arrays print as JSON."""
-    r = get(value, parse_path(path))
+    r = get(value, parse_path(path), 0, tick)
     if r is MISSING:
         return None
     if isinstance(r, dict) and not isinstance(r, JsonDict):

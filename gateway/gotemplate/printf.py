@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from .errors import FuncError
-from .values import GoTime, JsonDict, JsonList, fmt_v, go_float, go_type, sorted_keys, to_json
+from .values import GoTime, JsonDict, JsonList, cache_short, fmt_v, go_float, go_type, sorted_keys, to_json
 
 MAX_WIDTH = 10_000  # width or precision in a verb; Go has no limit, we do
 
@@ -33,7 +32,7 @@ def _arg_index(fmt: str, i: int) -> tuple[int | None, int]:
     return None, i
 
 
-@lru_cache(maxsize=512)
+@cache_short(512)
 def parse_format(fmt: str) -> tuple:
     """Literal strings and Specs, parsed once per format string."""
     out: list = []
@@ -360,11 +359,15 @@ def _format_str(s: str, verb: str, f: _Flags) -> str:
         data = s.encode("utf-8")
         if f.prec is not None:
             data = data[:f.prec]
-        fmt = "02x" if verb == "x" else "02X"
         prefix = ("0x" if verb == "x" else "0X") if f.sharp else ""
-        if f.space:
-            return _pad(" ".join(prefix + format(b, fmt) for b in data), f)
-        return _pad(prefix + "".join(format(b, fmt) for b in data), f)
+        if not data:
+            return _pad("" if f.space else prefix, f)
+        digits = data.hex(" ") if f.space else data.hex()
+        if verb == "X":
+            digits = digits.upper()
+        if f.space and prefix:
+            digits = digits.replace(" ", " " + prefix)
+        return _pad(prefix + digits, f)
     return _bad_verb(s, verb)
 
 
@@ -389,11 +392,31 @@ def _escape_rune(ch: str, quote: str, ascii_only: bool) -> str:
     return f"\\U{o:08x}"
 
 
+class _EscapeTable(dict):
+    """str.translate table for strconv.Quote that fills itself: each distinct character is worked out once."""
+
+    MAX_ENTRIES = 4096  # beyond this, characters are still escaped, just not remembered
+
+    def __init__(self, quote: str, ascii_only: bool):
+        super().__init__()
+        self.quote = quote
+        self.ascii_only = ascii_only
+
+    def __missing__(self, o: int) -> str:
+        text = _escape_rune(chr(o), self.quote, self.ascii_only)
+        if len(self) < self.MAX_ENTRIES:
+            self[o] = text
+        return text
+
+
+_QUOTE_TABLES = {False: _EscapeTable('"', False), True: _EscapeTable('"', True)}
+
+
 def go_quote(s: str, ascii_only: bool = False) -> str:
     """strconv.Quote: a double-quoted Go string literal."""
     if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
         return '"' + s + '"'
-    return '"' + "".join(_escape_rune(c, '"', ascii_only) for c in s) + '"'
+    return '"' + s.translate(_QUOTE_TABLES[ascii_only]) + '"'
 
 
 def go_quote_rune(n: int, ascii_only: bool = False) -> str:

@@ -7,12 +7,13 @@ from typing import Any, Callable
 from . import parser as P
 from .errors import FuncError, TemplateRenderError, TemplateSyntaxError
 from .functions import FUNCS, NOT_LITERAL, UNSUPPORTED
-from .values import fmt_v, go_type, sorted_keys, to_text, truth
+from .values import OwnedDict, fmt_v, go_type, sorted_keys, to_text, truth
 
 MAX_TEMPLATE_DEPTH = 20  # {{template}} calls inside one another
 DEFAULT_MAX_STEPS = 1_000_000  # actions, control structures, loop iterations and template calls
 CHECK_EVERY = 256  # steps between clock readings
 MIN_VALUE_LIMIT = 1 << 20  # intermediate strings may reach max(max_output, this)
+BIG_RESULT = 1 << 12  # a function result this long (text, list or map) also makes the call read the clock
 
 # Errors a function may raise on bad input; anything else is a bug and propagates.
 _FUNC_ERRORS = (FuncError, ArithmeticError, ValueError, TypeError, LookupError, UnicodeError)
@@ -25,17 +26,34 @@ class _State:
     """One render: the output so far and the budgets left."""
 
     __slots__ = ("out", "size", "max_output", "max_value", "ticks", "steps_left", "max_steps", "deadline",
-                 "timeout", "depth")
+                 "timeout", "depth", "slice_end", "yield_gil")
 
     def refill(self, line: int | None):
         """Called every CHECK_EVERY steps: enforce the clock and the step budget."""
         if time.perf_counter() > self.deadline:
-            raise TemplateRenderError(f"rendering took longer than {self.timeout:g} seconds", line)
+            self.out_of_time(line)
         if self.steps_left <= 0:
             raise TemplateRenderError(f"rendering took more than {self.max_steps} steps", line)
         batch = min(CHECK_EVERY, self.steps_left)
         self.steps_left -= batch
         self.ticks = batch - 1
+        if self.yield_gil:
+            # Off the event loop: hand the GIL to the loop's thread now rather than after the switch interval.
+            time.sleep(0)
+
+    def check_clock(self):
+        """For functions whose single call loops (over matches, items): the time limit holds inside one step."""
+        if time.perf_counter() > self.deadline:
+            self.out_of_time(None)
+
+    def out_of_time(self, line: int | None):
+        if self.slice_end is not None and self.deadline == self.slice_end:
+            raise SliceSpent
+        raise TemplateRenderError(f"rendering took longer than {self.timeout:g} seconds", line)
+
+
+class SliceSpent(Exception):
+    """The render used up its slice (see Template.render) before finishing or failing; run it again elsewhere."""
 
 
 class _Break(Exception):
@@ -106,8 +124,18 @@ def _call_failed(exc: Exception, name: str, line: int):
     raise TemplateRenderError(f"error calling {name}: {detail}", line) from None
 
 
-def _too_long(st: _State, name: str, line: int):
-    raise TemplateRenderError(f"error calling {name}: result is longer than {st.max_value} characters", line)
+def _at_line(exc: TemplateRenderError, line: int):
+    if exc.line is None:
+        exc.line = line
+    raise exc
+
+
+def _big_result(st: _State, r: Any, name: str, line: int):
+    """A long result took time to make: read the clock now, as well as checking a text's length."""
+    if type(r) is str and len(r) > st.max_value:
+        raise TemplateRenderError(f"error calling {name}: result is longer than {st.max_value} characters", line)
+    if time.perf_counter() > st.deadline:
+        st.out_of_time(line)
 
 
 def _describe(node: P.Node) -> str:
@@ -537,8 +565,10 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 r = fn(st, g0(st, dot, frame))
             except _FUNC_ERRORS as exc:
                 _call_failed(exc, name, line)
-            if type(r) is str and len(r) > st.max_value:
-                _too_long(st, name, line)
+            except TemplateRenderError as exc:
+                _at_line(exc, line)
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
+                _big_result(st, r, name, line)
             return r
 
         return call1
@@ -550,8 +580,10 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 r = fn(st, g0(st, dot, frame), g1(st, dot, frame))
             except _FUNC_ERRORS as exc:
                 _call_failed(exc, name, line)
-            if type(r) is str and len(r) > st.max_value:
-                _too_long(st, name, line)
+            except TemplateRenderError as exc:
+                _at_line(exc, line)
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
+                _big_result(st, r, name, line)
             return r
 
         return call2
@@ -561,8 +593,10 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 r = fn(st, final)
             except _FUNC_ERRORS as exc:
                 _call_failed(exc, name, line)
-            if type(r) is str and len(r) > st.max_value:
-                _too_long(st, name, line)
+            except TemplateRenderError as exc:
+                _at_line(exc, line)
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
+                _big_result(st, r, name, line)
             return r
 
         return call_final0
@@ -574,8 +608,10 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
                 r = fn(st, g0(st, dot, frame), final)
             except _FUNC_ERRORS as exc:
                 _call_failed(exc, name, line)
-            if type(r) is str and len(r) > st.max_value:
-                _too_long(st, name, line)
+            except TemplateRenderError as exc:
+                _at_line(exc, line)
+            if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
+                _big_result(st, r, name, line)
             return r
 
         return call_final1
@@ -585,8 +621,10 @@ def _make_call(fn, getters: tuple, has_final: bool, wants_dot: bool, name: str, 
             r = fn(st, dot, *args) if wants_dot else fn(st, *args)
         except _FUNC_ERRORS as exc:
             _call_failed(exc, name, line)
-        if type(r) is str and len(r) > st.max_value:
-            _too_long(st, name, line)
+        except TemplateRenderError as exc:
+            _at_line(exc, line)
+        if (type(r) is str or type(r) is list or type(r) is OwnedDict) and len(r) > BIG_RESULT:
+            _big_result(st, r, name, line)
         return r
 
     if has_final:
@@ -619,8 +657,15 @@ class Template:
         return f"<Template {head!r}>"
 
     def render(self, data: Any, *, max_output: int = 1_000_000, timeout: float = 0.5,
-               max_steps: int = DEFAULT_MAX_STEPS) -> str:
-        """The template's output for `data` (seen as `.` and `$`); TemplateRenderError on any failure."""
+               max_steps: int = DEFAULT_MAX_STEPS, slice_seconds: float | None = None,
+               yield_gil: bool = False, started: float | None = None) -> str:
+        """The template's output for `data` (seen as `.` and `$`); TemplateRenderError on any failure.
+
+        With `slice_seconds`, a render still running after that long (and before `timeout`) stops with
+        SliceSpent, so that a caller on an event loop can run it again in a thread; `yield_gil` is for
+        that thread, to keep handing the GIL back while it renders. `started` (a time.perf_counter()
+        reading) lets a re-run count the time already spent against `timeout`.
+        """
         static = self._static
         if static is not None:
             if len(static) > max_output:
@@ -632,7 +677,12 @@ class Template:
         st.max_output = max_output
         st.max_value = max_output if max_output > MIN_VALUE_LIMIT else MIN_VALUE_LIMIT
         st.timeout = timeout
-        st.deadline = time.perf_counter() + timeout
+        now = time.perf_counter()
+        st.deadline = (now if started is None else started) + timeout
+        st.slice_end = None
+        if slice_seconds is not None and now + slice_seconds < st.deadline:
+            st.slice_end = st.deadline = now + slice_seconds
+        st.yield_gil = yield_gil
         st.max_steps = max_steps
         batch = CHECK_EVERY if max_steps > CHECK_EVERY else max_steps
         st.ticks = batch

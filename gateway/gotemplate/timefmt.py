@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+
+from .values import cache_short
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
@@ -27,7 +28,7 @@ def _starts_lower(s: str) -> bool:
     return bool(s) and "a" <= s[0] <= "z"
 
 
-@lru_cache(maxsize=256)
+@cache_short(256)
 def parse_layout(layout: str) -> tuple:
     """A layout as (literal text | (code, arg)) chunks, following Go's time.nextStdChunk."""
     chunks: list = []
@@ -45,7 +46,7 @@ def parse_layout(layout: str) -> tuple:
 
     while i < n:
         c = layout[i]
-        rest = layout[i:]
+        rest = layout[i:i + 10]  # enough for the longest element; a slice to the end made this quadratic
         if c == "J" and rest.startswith("Jan"):
             if rest.startswith("January"):
                 emit(LONG_MONTH, 7)
@@ -119,11 +120,11 @@ def parse_layout(layout: str) -> tuple:
             continue
         elif c in ".," and len(rest) > 1 and rest[1] in "09":
             ch = rest[1]
-            j = 1
-            while j < len(rest) and rest[j] == ch:
+            j = i + 1
+            while j < n and layout[j] == ch:
                 j += 1
-            if not (j < len(rest) and rest[j].isdigit()):
-                emit(FRAC0 if ch == "0" else FRAC9, j, (c, j - 1))
+            if not (j < n and layout[j].isdigit()):
+                emit(FRAC0 if ch == "0" else FRAC9, j - i, (c, j - i - 1))
                 continue
         i += 1
     if lit_start < n:

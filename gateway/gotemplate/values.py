@@ -3,12 +3,30 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache, wraps
 from json.encoder import encode_basestring
 from typing import Any
 
 from .errors import FuncError
 
 MAX_VALUE_DEPTH = 100  # nesting printed or encoded before giving up (also stops self-referencing maps)
+CACHED_KEY_LENGTH = 1024  # longer strings are parsed every time rather than kept
+
+
+def cache_short(maxsize: int):
+    """lru_cache for a function of one string that skips long strings: data could fill it with megabytes."""
+    def wrap(fn):
+        cached = lru_cache(maxsize=maxsize)(fn)
+
+        @wraps(fn)
+        def call(s):
+            return cached(s) if len(s) <= CACHED_KEY_LENGTH else fn(s)
+
+        call.cache_info = cached.cache_info
+        call.cache_clear = cached.cache_clear
+        return call
+
+    return wrap
 
 
 class OwnedDict(dict):

@@ -157,7 +157,7 @@ def test_invitation_role_ceiling_and_expiry_bounds(team):
         assert "between 1 and 30" in bad.value.details["expires_in_days"][0]
     invitation, secret = services.invitation_create(actor=people["owner"], team=team, role="owner",
                                                     expires_in_days=30)
-    assert secret.startswith("mgi_") and secret not in invitation.digest and invitation.hint == secret[:8]
+    assert secret.startswith("mgi_") and secret not in invitation.digest and invitation.hint == "mgi_••••" + secret[-4:]
     assert Invitation.objects.filter(digest=Invitation.digest_of(secret)).exists()
     assert timedelta(days=29, hours=23) < invitation.expires_at - timezone.now() <= timedelta(days=30)
     default, _ = services.invitation_create(actor=people["admin"], team=team, role="admin")

@@ -1,6 +1,7 @@
 """The REST-to-MCP tool YAML: what loads, what is refused (with field and line), and what an export looks like."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import textwrap
 
@@ -712,14 +713,49 @@ def _ordered_tools(server):
     return [tools[n] for n in names]
 
 
+def _masked(doc: ToolDocument) -> ToolDocument:
+    """The document as an export carries it: every credential replaced by the mask."""
+    doc = copy.deepcopy(doc)
+    if doc.server.default_upstream_credential:
+        doc.server.default_upstream_credential = MASKED_CREDENTIAL
+    for scheme in doc.server.security_schemes:
+        if scheme.default_credential:
+            scheme.default_credential = MASKED_CREDENTIAL
+    for tool in doc.tools:
+        if tool.request_credential:
+            tool.request_credential = MASKED_CREDENTIAL
+    return doc
+
+
 @pytest.mark.django_db
 def test_export_round_trips_through_the_parser():
+    # Exports never carry a secret (there is no way to ask for one), so the round trip is exact but for the masks.
     doc = parse_tool_yaml(HIGRESS_FILE)
     server = _store(doc)
-    text = export_tool_yaml(server=server, tools=_ordered_tools(server), include_credentials=True)
+    text = export_tool_yaml(server=server, tools=_ordered_tools(server))
     again = parse_tool_yaml(text, require_server=True)
-    assert again == doc
-    assert [t.content_hash() for t in again.tools] == [t.content_hash for t in _ordered_tools(server)]
+    assert again == _masked(doc)
+    assert [t.content_hash() for t in again.tools if not t.request_credential] == [
+        t.content_hash for t in _ordered_tools(server) if not t.request_credential]
+
+
+@pytest.mark.django_db
+def test_importing_an_export_keeps_the_stored_secrets():
+    from django.contrib.auth import get_user_model
+
+    from console import services
+    from console.models import TeamMembership
+
+    server = _store(parse_tool_yaml(HIGRESS_FILE))
+    user = get_user_model().objects.create_user("owner", password="pw-123456")
+    TeamMembership.objects.create(team=server.instance.team, user=user, role=TeamMembership.Role.OWNER)
+    text = export_tool_yaml(server=server, tools=_ordered_tools(server))
+    services.tools_apply_yaml(actor=user, mcp_server=server, text=text)
+    server.refresh_from_db()
+    assert server.default_upstream_credential == "admin:pw"
+    assert {s.scheme_id: s.default_credential for s in server.security_schemes.all()} == {
+        "BasicAuth": "svc:s3cret", "BearerAuth": "", "QueryKey": "k-123"}
+    assert server.tools.get(name="getContact").request_credential == "tool-key"
 
 
 @pytest.mark.django_db
@@ -811,8 +847,7 @@ def test_one_tool_exports_as_a_tools_only_document():
     masked = tool_to_yaml(get_contact)
     assert "tool-key" not in masked
     assert masked.startswith(f"# Credentials are shown as {MASKED_CREDENTIAL}")
-    assert parse_tool_yaml(tool_to_yaml(get_contact, include_credentials=True)).tools == [
-        parse_tool_yaml(HIGRESS_FILE).tools[1]]
+    assert parse_tool_yaml(masked).tools == _masked(parse_tool_yaml(HIGRESS_FILE)).tools[1:2]
 
 
 @pytest.mark.django_db
@@ -827,3 +862,18 @@ def test_exported_text_that_looks_like_numbers_stays_text():
         """))
     server = _store(doc)
     assert parse_tool_yaml(export_tool_yaml(server=server, tools=server.tools.all())) == doc
+
+
+def test_a_regular_expression_go_rejects_is_reported_when_the_tool_is_saved():
+    field, line, message = _only_error("""\
+        tools:
+          - name: t
+            description: d
+            requestTemplate:
+              url: "http://127.0.0.1/x"
+              method: POST
+              body: '{{ regexReplaceAll "(a)\\\\1" .args.s "b" }}'
+        """)
+    assert (field, line) == ("tools[0].requestTemplate.body", 7)
+    assert message == ('Template error (template line 1): regexReplaceAll: error parsing regexp "(a)\\\\1": '
+                       "invalid escape sequence: `\\1` (backreferences are not supported by Go's linear-time regexp)")

@@ -59,7 +59,7 @@ def test_backend_auth_api(alice):
     assert saved.status_code == 200, saved.content
     body = saved.json()
     assert body == {"kind": "api_key", "scheme_id": "BackendAuth", "location": "query", "param_name": "api_key",
-                    "credential": "ab••••56", "has_credential": True}
+                    "credential": "••••••••", "has_credential": True}  # 13 characters: nothing of it shows
     assert "abcdef-123456" not in api.get(url).content.decode()
     scheme = SecurityScheme.objects.get(mcp_server=server, scheme_id="BackendAuth")
     assert scheme.default_credential == "abcdef-123456"

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gateway.gotemplate import (Template, TemplateError, TemplateRenderError, TemplateSyntaxError, compile_template,
-                                render)
+from gateway.gotemplate import (SliceSpent, Template, TemplateError, TemplateRenderError, TemplateSyntaxError,
+                                compile_template, render)
 
 
 def r(src: str, data=None, **limits) -> str:
@@ -433,6 +433,106 @@ def test_regex_functions():
     assert err.message == "error calling regexMatch: regular expression longer than 500 characters"
 
 
+def test_regex_functions_have_gos_semantics():
+    # Go's regexp is RE2: these are the answers Go gives, several of which Python's re does not.
+    # (Raw strings: the template's own string literals need "\\d" for the pattern \d.)
+    assert r('{{ regexMatch "(?i)ABC" "xabcx" }} {{ regexMatch "ABC" "xabcx" }}') == "true false"
+    assert r(r'{{ regexFindAll "\\pL+" "héllo wörld 42" -1 }}') == '["héllo","wörld"]'
+    assert r('{{ regexFind "a|ab" "ab" }} {{ regexFind "ab|a" "ab" }}') == "a ab"  # leftmost-first, not longest
+    assert r(r'{{ regexMatch "^a$" "a\n" }} {{ regexMatch "^a\\z" "a" }}') == "false true"  # $ ends the text
+    assert r(r'{{ regexMatch "(?m)^a$" "a\nb" }}') == "true"
+    assert r('{{ regexFind "a+?" "aaa" }} {{ regexFind "(?U)a+" "aaa" }} {{ regexFind "a+" "aaa" }}') == "a a aaa"
+    assert r('{{ regexFindAll "a*" "baaac" -1 }}') == '["","aaa",""]'  # no empty match right after a match
+    assert r('{{ regexReplaceAll "a*" "baaac" "-" }}') == "-b-c-"
+    assert r('{{ regexSplit "a*" "baaac" -1 }}') == '["b","c"]'
+    assert r('{{ regexFindAll "^a" "aaa" -1 }} {{ regexFindAll "a" "aaa" 2 }}') == '["a"] ["a","a"]'
+    assert r('{{ regexFindAll "." "日本語" -1 }} {{ regexReplaceAll "" "日本" "-" }}') == '["日","本","語"] -日-本-'
+    assert r('{{ regexReplaceAll "(?<w>o+)" "foo boo" "<${w}>" }}') == "f<oo> b<oo>"
+    assert r('{{ regexReplaceAll "(a)|(b)" "ab" "[$1$2]" }} {{ regexReplaceAll "a" "aa" "$$" }}') == "[a][b] $$"
+    assert r(r'{{ regexMatch "\\d" "٣" }} {{ regexMatch "\\s" "\v" }} {{ regexMatch "\\bx\\b" "a x" }}') == \
+        "false false true"
+    assert r('{{ regexQuoteMeta "a.b*c[d]" }}') == r"a\.b\*c\[d\]"
+    assert r('{{ regexMatch "a" .s }}', {"s": "\ud800a"}) == "true"  # a lone surrogate reads as U+FFFD, as in Go
+
+
+def test_regex_errors_read_like_go():
+    def message(src):
+        return syntax_error(src).message
+
+    assert message('{{ regexFind "(" "x" }}') == 'regexFind: error parsing regexp "(": missing closing ): `(`'
+    assert message('{{ regexMatch "a**" "x" }}') == \
+        'regexMatch: error parsing regexp "a**": invalid nested repetition operator: `**`'
+    assert message('{{ regexMatch "a{1001}" "x" }}') == \
+        'regexMatch: error parsing regexp "a{1001}": invalid repeat count: `{1001}`'
+    assert message(r'{{ regexMatch "\\C" "x" }}') == \
+        r'regexMatch: error parsing regexp "\\C": invalid escape sequence: `\C`'
+    assert message(r'{{ regexMatch "(a)\\1" "x" }}') == (
+        r'regexMatch: error parsing regexp "(a)\\1": invalid escape sequence: `\1` '
+        "(backreferences are not supported by Go's linear-time regexp)")
+    assert message('{{ regexMatch "a(?=b)" "x" }}') == (
+        'regexMatch: error parsing regexp "a(?=b)": invalid or unsupported Perl syntax: `(?=` '
+        "(lookahead is not supported by Go's linear-time regexp)")
+    assert message('{{ regexMatch "(?<!a)b" "x" }}') == (
+        'regexMatch: error parsing regexp "(?<!a)b": invalid or unsupported Perl syntax: `(?<!` '
+        "(lookbehind is not supported by Go's linear-time regexp)")
+    assert message('{{ regexMatch "(?P<n>a)(?P=n)" "x" }}') == (
+        'regexMatch: error parsing regexp "(?P<n>a)(?P=n)": invalid or unsupported Perl syntax: `(?P` '
+        "(named backreferences are not supported by Go's linear-time regexp)")
+    # A pattern that only arrives with the data fails when the template renders, with the same words.
+    err = render_error("{{ regexMatch .p .s }}", {"p": "(?=x)", "s": "x"})
+    assert err.message.startswith('error calling regexMatch: error parsing regexp "(?=x)": invalid or unsupported')
+
+
+def test_a_pathological_regex_answers_in_linear_time():
+    # Python's re backtracks for ever on this; RE2 answers well inside the render's own time limit.
+    hostile = "a" * 99_999 + "!"
+    assert r('{{ regexMatch "^(a+)+$" .s }}', {"s": hostile}, timeout=0.5) == "false"
+    assert r('{{ regexMatch "^(a|aa)+$" .s }}', {"s": "a" * 100_000}, timeout=0.5) == "true"
+    assert r('{{ len (regexReplaceAll "(a*)*b" .s "x") }}', {"s": hostile}, timeout=0.5) == "100000"
+
+
+def test_compiled_patterns_are_cached_and_bounded():
+    from gateway.gotemplate import regex
+
+    regex.compile_regex.cache_clear()
+    for i in range(regex.CACHE_SIZE + 50):
+        regex.compile_regex(f"x{i}")
+    info = regex.compile_regex.cache_info()
+    assert info.currsize == regex.CACHE_SIZE
+    assert regex.compile_regex("x299") is regex.compile_regex("x299")
+
+
+def test_the_time_limit_holds_inside_one_expensive_call():
+    # One regexFindAll call whose searches add up to quadratic work: stopped by the clock, not after it.
+    err = render_error('{{ regexFindAll "a.*b|a" .s -1 }}', {"s": "a" * 100_000}, timeout=0.05)
+    assert (err.message, err.line) == ("rendering took longer than 0.05 seconds", 1)
+    # uniq over a list holding one big map many times: each element is encoded to compare it.
+    big = {f"k{i}": "v" * 50 for i in range(2000)}
+    src = "{{ $l := list }}{{ range 3000 }}{{ $l = append $l $.big }}{{ end }}\n{{ len (uniq $l) }}"
+    err = render_error(src, {"big": big}, timeout=0.05, max_steps=10**9)
+    assert err.message == "rendering took longer than 0.05 seconds"
+    # Deep comparison of two such lists, and a gjson path over lists of lists.
+    src = ("{{ $a := list }}{{ $b := list }}{{ range 3000 }}{{ $a = append $a $.big }}"
+           "{{ $b = append $b (fromJson (toJson $.big)) }}{{ end }}{{ eq $a $b }}")
+    err = render_error(src, {"big": {"k": list(range(3000))}}, timeout=0.2, max_steps=10**9)
+    assert err.message == "rendering took longer than 0.2 seconds"
+    row = list(range(3000))
+    err = render_error('{{ len (gjson "#.#.0") }}', [[row] * 3000] * 300, timeout=0.05)
+    assert (err.message, err.line) == ("rendering took longer than 0.05 seconds", 1)
+
+
+def test_a_render_can_stop_at_a_slice_and_run_again():
+    slow = compile_template("{{ range 1000000 }}{{ end }}done")
+    with pytest.raises(SliceSpent):
+        slow.render({}, timeout=10, max_steps=10**9, slice_seconds=0.001)
+    assert slow.render({}, timeout=10, max_steps=10**9, yield_gil=True) == "done"
+    assert compile_template("{{ 1 }}").render({}, slice_seconds=0.001) == "1"
+    # A re-run counts the time already spent: past its limit it stops with the limit's message.
+    with pytest.raises(TemplateRenderError) as info:
+        slow.render({}, timeout=0.5, max_steps=10**9, started=time.perf_counter() - 1)
+    assert info.value.message == "rendering took longer than 0.5 seconds"
+
+
 def test_date_functions():
     assert r('{{ date "2006-01-02 15:04:05" 0 }}') == "1970-01-01 00:00:00"
     assert r('{{ date "Mon Jan _2 3:04PM MST" 1700000000 }}') == "Tue Nov 14 10:13PM UTC"
@@ -592,3 +692,41 @@ def test_error_classes():
     err = TemplateRenderError("boom", None)
     assert str(err) == "boom"
     assert (err.message, err.line) == ("boom", None)
+
+
+def test_long_inputs_cost_linear_time_and_keep_the_clock():
+    # Repeated calls on a long text each read the clock, so a handful of them cannot outlast the limit.
+    err = render_error("{{ range 100 }}{{ $t := title $.s }}{{ end }}", {"s": "ab " * 400_000}, timeout=0.05)
+    assert err.message == "rendering took longer than 0.05 seconds"
+    # Functions that work a chunk at a time give exactly the whole-text answer.
+    import base64
+
+    text = ('say "hi"\n\\ ' * 20_000) + "é"
+    expected = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    assert r("{{ quote .s }}", {"s": text}) == expected
+    assert r('{{ printf "%q" .s }}', {"s": text}) == expected
+    assert r("{{ b32enc .s }}", {"s": text}) == base64.b32encode(text.encode()).decode()
+    assert r("{{ html .s }}", {"s": text}) == text.replace("&", "&amp;").replace('"', "&#34;")
+    assert r('{{ printf "%x|% x|%#x|% #X" "hi" "hi" "hi" "hi" }}') == "6869|68 69|0x6869|0X68 0X69"
+    assert r('{{ date .layout 0 }}', {"layout": "2006." + "0" * 500}) == "1970.000000000"  # 9 digits at most
+    assert render_error('{{ date .layout 0 }}', {"layout": "2006" * 251}).message == \
+        "error calling date: date layout longer than 1000 characters"
+    err = render_error('{{ sortAlpha .l }}', {"l": ["x"] * 100_001})
+    assert err.message == "error calling sortAlpha: sortAlpha of more than 100000 strings"
+
+
+def test_caches_keep_only_short_keys():
+    from gateway.gotemplate import gjson
+
+    gjson.parse_path.cache_clear()
+    r("{{ gjson .p }}", {"p": "a" * 2000, "a": 1})
+    r('{{ gjson "a" }}', {"a": 1})
+    assert gjson.parse_path.cache_info().currsize == 1
+    err = render_error("{{ gjson .p }}", {"p": "a" * 5000})
+    assert err.message == f'error calling gjson: gjson path "{"a" * 50}...": the path is longer than 4096 characters'
+
+
+def test_calls_making_long_lists_read_the_clock():
+    # Fewer steps than one clock batch, each copying a long list: the copies themselves stop at the limit.
+    err = render_error("{{ range 100 }}{{ $x := rest $.l }}{{ end }}", {"l": list(range(1_000_000))}, timeout=0.01)
+    assert err.message == "rendering took longer than 0.01 seconds"

@@ -577,3 +577,33 @@ async def test_one_shared_session_per_loop_without_cookies_or_env_proxies(backen
     await call(backend, make_tool())
     assert "Cookie" not in backend.last.headers
     assert len(session.cookie_jar) == 0
+
+
+# ------------------------------------------------------------------ templates that take long, answers nested deep
+
+async def test_a_template_past_its_inline_slice_finishes_on_a_worker_with_the_same_answer(backend):
+    backend.answer("/sum", json_body={"n": 100_000})
+    # Tens of milliseconds of steps: more than the event loop's slice, well within the time limit.
+    tool = make_tool(url="{{.config.baseUrl}}/sum",
+                     response={"body": "{{ $t := 0 }}{{ range .n }}{{ $t = add $t 1 }}{{ end }}total {{ $t }}"})
+    assert text(await call(backend, tool)) == "total 100000"
+    body = make_tool(url="{{.config.baseUrl}}/echo", method="POST",
+                     body='{{ range 50000 }}{{ if regexMatch "^a+$" "aaaa" }}a{{ end }}{{ end }}')
+    assert text(await call(backend, body)) == '{"ok": true}'
+    assert backend.last.body == b"a" * 50_000
+
+
+async def test_a_template_past_its_time_limit_is_an_error_result(backend):
+    tool = make_tool(url="{{.config.baseUrl}}/x", method="POST",
+                     body='{{ range 100000000 }}{{ if regexMatch "a$" $.args.s }}x{{ end }}{{ end }}')
+    result = await call(backend, tool, {"s": "a" * 99_999 + "!"})
+    assert result == {"isError": True, "content": [{"type": "text", "text": (
+        "Could not render the body template: line 1: rendering took longer than 1 seconds")}]}
+    assert backend.requests == []
+
+
+async def test_a_deeply_nested_backend_answer_reaches_the_template_as_text(backend):
+    nested = "[" * 100_000 + "]" * 100_000
+    backend.answer("/deep", body=nested)
+    tool = make_tool(url="{{.config.baseUrl}}/deep", response={"body": "{{ len ._body }} characters"})
+    assert text(await call(backend, tool)) == "200000 characters"
