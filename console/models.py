@@ -82,6 +82,17 @@ class BackendService(models.Model):
         return self.name
 
 
+class ConsumerAuthMethod(models.TextChoices):
+    API_KEY = "api_key", "API Key"
+    JWT = "jwt", "JWT"
+
+
+class CredentialSource(models.TextChoices):
+    BEARER = "bearer", "Authorization: Bearer"
+    HEADER = "header", "Header"
+    QUERY = "query", "Query parameter"
+
+
 class McpServer(models.Model):
     class Type(models.TextChoices):
         HTTP_TO_MCP = "http_to_mcp", "HTTP to MCP"
@@ -109,6 +120,13 @@ class McpServer(models.Model):
     default_upstream_credential = EncryptedTextField(blank=True, default="")
     allow_tools = models.JSONField(null=True, blank=True)
     timeout_seconds = models.PositiveIntegerField(default=30)
+    # Consumer Authentication: who may call this server's endpoint, and where the gateway reads the credential.
+    consumer_auth_enabled = models.BooleanField(default=False)
+    consumer_auth_method = models.CharField(max_length=8, choices=ConsumerAuthMethod.choices,
+                                            default=ConsumerAuthMethod.API_KEY)
+    consumer_auth_source = models.CharField(max_length=8, choices=CredentialSource.choices,
+                                            default=CredentialSource.BEARER)
+    consumer_auth_name = models.CharField(max_length=200, blank=True)  # header or query parameter name
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -186,6 +204,101 @@ class Tool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Consumer(models.Model):
+    """A client identity of a team (an app, an agent, a laptop) that MCP servers may authorize."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="consumers")
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="uniq_consumer_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConsumerApiKey(models.Model):
+    """An API key of a consumer: a prefix plus 32 random bytes, shown once, stored only as its SHA-256 digest."""
+
+    PREFIX = "mck_"
+
+    consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    digest = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=16)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # Written by the gateway off the request path (batched), so it lags by up to a flush interval.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    @classmethod
+    def new_secret(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    @staticmethod
+    def digest_of(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class JwtCredential(models.Model):
+    """How a consumer's JWTs are verified: an HMAC secret, a PEM public key or a JWKS URL, plus the claims."""
+
+    class Algorithm(models.TextChoices):
+        HS256 = "HS256"
+        HS384 = "HS384"
+        HS512 = "HS512"
+        RS256 = "RS256"
+        RS384 = "RS384"
+        RS512 = "RS512"
+        PS256 = "PS256"
+        PS384 = "PS384"
+        PS512 = "PS512"
+        ES256 = "ES256"
+        ES384 = "ES384"
+        ES512 = "ES512"
+        EDDSA = "EdDSA"
+
+    consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="jwt_credentials")
+    algorithm = models.CharField(max_length=8, choices=Algorithm.choices)
+    secret = EncryptedTextField(blank=True, default="")  # HS* only
+    public_key = models.TextField(blank=True)  # PEM, asymmetric algorithms
+    jwks_url = models.URLField(max_length=500, blank=True)  # asymmetric algorithms, fetched through the egress policy
+    issuer = models.CharField(max_length=500, blank=True)  # required `iss` when set
+    audience = models.CharField(max_length=500, blank=True)  # required in `aud` when set
+    # The claim whose value is the consumer's name (e.g. sub = "billing-agent").
+    consumer_claim = models.CharField(max_length=100, default="sub")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+
+class ConsumerAuthorization(models.Model):
+    """A consumer allowed to call an MCP server; `tools` limits it to those tool names (null: all tools)."""
+
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="authorizations")
+    consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="authorizations")
+    tools = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["consumer__name"]
+        constraints = [models.UniqueConstraint(fields=["mcp_server", "consumer"], name="uniq_authorization")]
 
 
 class ApiToken(models.Model):

@@ -57,6 +57,46 @@ class ToolConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyConfig:
+    """A consumer API key as the gateway knows it: found by the SHA-256 digest of the presented key."""
+
+    id: int
+    consumer_id: int
+    expires_at: float | None = None  # Unix time; None never expires
+
+
+@dataclass(frozen=True, slots=True)
+class JwtCredentialConfig:
+    """How one consumer's JWTs are verified (console model JwtCredential), secrets already decrypted."""
+
+    id: int
+    consumer_id: int
+    consumer_name: str
+    algorithm: str  # HS256 … EdDSA: the only algorithm accepted for this credential
+    secret: str = ""  # HS*
+    public_key: str = ""  # PEM
+    jwks_url: str = ""
+    issuer: str = ""
+    audience: str = ""
+    consumer_claim: str = "sub"  # its value must equal consumer_name
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerAuthConfig:
+    """A server's Consumer Authentication with everything needed to decide a request without a query."""
+
+    enabled: bool
+    method: str  # "api_key" | "jwt"
+    source: str  # "bearer" | "header" | "query"
+    name: str = ""  # header or query parameter name (source header/query)
+    consumers: dict[int, str] = field(default_factory=dict)  # enabled consumers of the server's team: id -> name
+    api_keys: dict[str, ApiKeyConfig] = field(default_factory=dict)  # digest -> key (live keys of those consumers)
+    jwt_credentials: tuple[JwtCredentialConfig, ...] = ()
+    # consumer id -> the tool names it may use (None: all tools); absent: not authorized for this server
+    authorizations: dict[int, frozenset[str] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     id: int
     instance: str
@@ -73,6 +113,7 @@ class ServerConfig:
     backend_transport: str = ""
     backend_path: str = ""
     version: int = 0
+    consumer_auth: ConsumerAuthConfig | None = None  # None or enabled=False: the endpoint is open
 
     @property
     def key(self) -> str:
