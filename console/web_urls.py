@@ -63,6 +63,8 @@ urlpatterns = [
     path("console/instances/<int:pk>/consumers/<int:consumer_id>/jwt/<int:credential_id>/delete/",
          consumers.jwt_credential_delete, name="jwt_credential_delete"),
     path("console/mcp/<int:pk>/consumer-auth/", consumers.mcp_server_consumer_auth, name="mcp_server_consumer_auth"),
+    path("console/mcp/<int:pk>/consumer-auth/edit/", consumers.mcp_server_consumer_auth_edit,
+         name="mcp_server_consumer_auth_edit"),
     path("console/mcp/<int:pk>/authorizations/add/", consumers.authorization_add, name="authorization_add"),
     path("console/mcp/<int:pk>/authorizations/<int:consumer_id>/edit/", consumers.authorization_edit,
          name="authorization_edit"),

@@ -231,14 +231,30 @@ def _tool_names(server: McpServer) -> list[str]:
     return list(server.tools.order_by("name").values_list("name", flat=True))
 
 
+def _consumer_auth_page(request, server, form, *, status: int = 200):
+    context = server_context(request, server, "consumer_auth")
+    context.update({"auth_form": form, "consumer_auth": selectors.consumer_auth_get(mcp_server=server),
+                    "authorizations": selectors.authorization_list(user=request.user, mcp_server=server)})
+    return render_page(request, "console/mcp_server_consumer_auth.html", context, status=status)
+
+
+def _consumer_auth_form(server, data=None) -> ConsumerAuthForm:
+    return ConsumerAuthForm(data, initial=selectors.consumer_auth_get(mcp_server=server).as_dict())
+
+
+@login_required
+def mcp_server_consumer_auth(request, pk: int):
+    """The Consumer Authentication tab: the settings (a form for admins) and the authorized consumers."""
+    server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
+    return _consumer_auth_page(request, server, _consumer_auth_form(server))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
-def mcp_server_consumer_auth(request, pk: int):
+def mcp_server_consumer_auth_edit(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
-    if request.method == "POST":
-        require(request, server.instance.team, MANAGE_TEAM)
-    current = selectors.consumer_auth_get(mcp_server=server)
-    form = ConsumerAuthForm(request.POST or None, initial=current.as_dict())
+    require(request, server.instance.team, MANAGE_TEAM)
+    form = _consumer_auth_form(server, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             services.mcp_server_set_consumer_auth(actor=request.user, mcp_server=server, **form.cleaned_data)
@@ -249,12 +265,7 @@ def mcp_server_consumer_auth(request, pk: int):
                      else "off: anyone who reaches the endpoint may call it")
             return done(request, reverse("mcp_server_consumer_auth", args=[pk]),
                         f"Consumer Authentication is {state}.")
-    context = server_context(request, server, "consumer_auth")
-    context.update({"auth_form": form, "consumer_auth": current,
-                    "authorizations": selectors.authorization_list(user=request.user, mcp_server=server),
-                    "tool_count": len(_tool_names(server))})
-    return render_page(request, "console/mcp_server_consumer_auth.html", context,
-                       status=400 if form.errors else 200)
+    return _consumer_auth_page(request, server, form, status=400 if form.errors else 200)
 
 
 def _authorization_context(request, server, form, **extra) -> dict:
