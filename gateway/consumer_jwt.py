@@ -85,7 +85,6 @@ class _Jwks:
     attempted_at: float = -math.inf  # monotonic time the last fetch started
     error: str = ""  # why the last fetch failed ("" when it succeeded)
     inflight: asyncio.Future | None = None
-    fetches: int = 0
     prepared: dict[tuple[int, str], jwt.PyJWK | None] = field(default_factory=dict)  # (key index, alg) -> key
 
 
@@ -439,7 +438,6 @@ async def _refresh(entry: _Jwks, url: str) -> None:
 
 async def _fetch_into(entry: _Jwks, url: str) -> None:
     try:
-        entry.fetches += 1
         keys = await _fetch(url)
     except JwtRejected as exc:
         entry.error = exc.reason

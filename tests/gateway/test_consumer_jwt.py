@@ -199,6 +199,9 @@ async def test_hs_rs_key_confusion_is_refused(keys):
     signature = hmac.new(pem.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     forged = f"{header}.{payload}.{_b64(signature)}"
     assert await rejected(forged, [cred("RS256", public_key=pem)]) == "algorithm HS256 is not allowed (expected RS256)"
+    # The consumer's own HS256 credential is verified with its own secret, never with another credential's PEM.
+    both = [cred("RS256", id=1, public_key=pem), cred("HS256", id=2)]
+    assert await rejected(forged, both) == "the signature does not verify with consumer billing's key"
     # Even a credential that (wrongly) holds the PEM as its HMAC secret does not verify it.
     assert await rejected(forged, [cred("HS256", secret=pem)]) == \
         "consumer billing's HS256 secret is an asymmetric key or not usable as an HMAC secret"
