@@ -55,6 +55,8 @@ def parse_args() -> argparse.Namespace:
                              "probe); e.g. --quick --only auth")
     parser.add_argument("--auth-transports", help="transports of the auth scenario (default stateless,session; "
                                                   "quick stateless)")
+    parser.add_argument("--auth-rounds", type=int, help="rounds of the auth scenario: each runs off, API key, JWT "
+                                                        "HS256, JWT RS256 once (default 3; quick 2)")
     parser.add_argument("--idle-sse", type=int, default=1000, help="idle SSE sessions to hold (0: skip)")
     parser.add_argument("--idle-hold", type=float, default=5.0, help="seconds to hold them while sampling RSS")
     parser.add_argument("--config-repeats", type=int, help="configuration changes to time (default 5; quick 3; 0: skip)")
@@ -99,6 +101,7 @@ def parse_args() -> argparse.Namespace:
     args.config_repeats = args.config_repeats if args.config_repeats is not None else (3 if quick else 5)
     if args.only == "auth":
         args.scenarios, args.idle_sse, args.config_repeats = ["auth"], 0, 0
+    args.auth_rounds = max(1, args.auth_rounds or (2 if quick else 3))
     args.auth_transports = [t for t in (args.auth_transports or ("stateless" if quick else ",".join(AUTH_TRANSPORTS)))
                             .split(",") if t]
     unknown = (set(args.scenarios) - set(ALL_SCENARIOS) or set(args.profiles) - {"embedded", "production"}
@@ -202,7 +205,7 @@ def run_measured(args, **kw) -> dict:
 
 
 def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, peer_python: str,
-            auth: str | None = None) -> dict:
+            auth: str | None = None, round: int = 0) -> dict:
     """One measured run; `auth` (a variant of AUTH_VARIANTS) drives that variant's server with its credential."""
     processes = len(target.procs) if isinstance(target, Gateway) else target.processes
     redis_pids = pid_of("redis-server") if isinstance(target, Gateway) and target.profile == "production" else []
@@ -237,7 +240,7 @@ def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, pe
            "profile": target.profile if isinstance(target, Gateway) else "peer",
            "processes": processes, "scenario": scenario, "concurrency": concurrency, **result}
     if auth is not None:
-        row.update(group="auth", auth=auth)
+        row.update(group="auth", auth=auth, round=round)
     label = f"{scenario}/{auth}" if auth is not None else scenario
     log(f"  {row['target']:4} {row['profile']:10} x{processes} {label:9} c={concurrency:<4} "
         f"{row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f}  p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  "
@@ -308,7 +311,7 @@ def main() -> int:
                          "wrk": tool_version(["wrk", "-v"]), "nginx": tool_version(["nginx", "-v"])},
             "options": {"duration": args.duration, "warmup": args.warmup, "concurrency": args.concurrency,
                         "processes": args.processes, "profiles": args.profiles, "scenarios": args.scenarios,
-                        "auth_transports": args.auth_transports,
+                        "auth_transports": args.auth_transports, "auth_rounds": args.auth_rounds,
                         "server_cores": args.server_cores, "load_cores": args.load_cores},
         },
         "scenarios": [], "idle_sse": [], "config_change": [], "notes": [],
@@ -369,15 +372,18 @@ def main() -> int:
                     runs = []
                     for scenario in scenarios:
                         if scenario != "auth":
-                            runs.append((scenario, None))
+                            runs.append((scenario, None, 0))
                             continue
-                        # Off before and after the variants: the baseline is their mean, so drift shows.
+                        # Rounds of every variant back to back: a change of the machine's load during the run
+                        # touches all variants alike, and the least disturbed run of each is compared.
                         for transport in args.auth_transports:
-                            runs += [(transport, variant) for variant in (*AUTH_VARIANTS, "off")]
-                    for scenario, auth in runs:
+                            runs += [(transport, variant, r) for r in range(args.auth_rounds)
+                                     for variant in AUTH_VARIANTS]
+                    for scenario, auth, round_ in runs:
                         try:
                             row = run_measured(args, target=target, scenario=scenario, concurrency=c,
-                                               nginx_pid=nginx.pid, peer_python=peer_python, auth=auth)
+                                               nginx_pid=nginx.pid, peer_python=peer_python, auth=auth,
+                                               round=round_)
                         except Exception as exc:
                             failed = True
                             name = getattr(target, "profile", "peer")
