@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
+
+from . import boundedjson
 from .protocol import INVALID_REQUEST, PARSE_ERROR
 
 Message = dict[str, Any]
@@ -35,11 +38,12 @@ def result_response(msg_id: Any, result: Any) -> Message:
 
 
 def parse_body(body: bytes) -> Any:
+    """The body's JSON within MCP_MAX_JSON_DEPTH and MCP_MAX_JSON_VALUES; RpcError -32700 (HTTP 400) otherwise."""
     if not body.strip():
         raise RpcError(PARSE_ERROR, "Parse error: the request body is empty.")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return boundedjson.loads(body, max_depth=settings.MCP_MAX_JSON_DEPTH, max_values=settings.MCP_MAX_JSON_VALUES)
+    except ValueError as exc:
         raise RpcError(PARSE_ERROR, f"Parse error: {exc}") from None
 
 
@@ -87,4 +91,9 @@ def _id(message: dict) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a client may send the escape \\ud800) has no UTF-8 form; an ASCII-only dump escapes it.
+        return json.dumps(obj, separators=(",", ":")).encode()
