@@ -15,15 +15,16 @@ Message = dict[str, Any]
 class RpcError(Exception):
     """A JSON-RPC error to answer with; `http_status` is used when it ends the whole HTTP exchange."""
 
-    def __init__(self, code: int, message: str, data: Any = None, *, http_status: int = 400):
+    def __init__(self, code: int, message: str, data: Any = None, *, http_status: int = 400, msg_id: Any = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
         self.http_status = http_status
+        self.msg_id = msg_id  # the offending message's id when it has a valid one
 
     def response(self, msg_id: Any = None) -> Message:
-        return error_response(msg_id, self.code, self.message, self.data)
+        return error_response(self.msg_id if msg_id is None else msg_id, self.code, self.message, self.data)
 
 
 def error_response(msg_id: Any, code: int, message: str, data: Any = None) -> Message:
@@ -52,12 +53,13 @@ def kind(message: Any) -> str:
     if not isinstance(message, dict):
         raise RpcError(INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object.")
     if message.get("jsonrpc") != "2.0":
-        raise RpcError(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0".', _id(message))
+        raise RpcError(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0".', msg_id=_id(message))
     if "method" in message:
         if not isinstance(message["method"], str) or not message["method"]:
-            raise RpcError(INVALID_REQUEST, 'Invalid request: "method" must be a non-empty string.', _id(message))
+            raise RpcError(INVALID_REQUEST, 'Invalid request: "method" must be a non-empty string.',
+                           msg_id=_id(message))
         if "params" in message and not isinstance(message["params"], (dict, list)):
-            raise RpcError(INVALID_REQUEST, 'Invalid request: "params" must be an object.', _id(message))
+            raise RpcError(INVALID_REQUEST, 'Invalid request: "params" must be an object.', msg_id=_id(message))
         if "id" not in message:
             return "notification"
         if not _valid_id(message["id"]):
@@ -65,7 +67,8 @@ def kind(message: Any) -> str:
         return "request"
     if "id" in message and ("result" in message or "error" in message):
         return "response"
-    raise RpcError(INVALID_REQUEST, 'Invalid request: no "method", and not a response.', _id(message))
+    raise RpcError(INVALID_REQUEST, 'Invalid request: no "method", and not a response.',
+                   msg_id=_id(message))
 
 
 def params_of(message: Any) -> dict[str, Any]:

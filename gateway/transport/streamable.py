@@ -111,7 +111,7 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
             if not batch:
                 await respond_rpc_error(req, exc)
                 return
-            responses.append(exc.response(message.get("id") if isinstance(message, dict) else None))
+            responses.append(exc.response())  # the message's id only when it is a valid one, else null
     if not requests and not responses:
         await respond(req, 202)  # notifications and responses only
         return
