@@ -42,12 +42,13 @@ def decode_text(data: bytes | str) -> str:
     try:
         return data.decode()
     except UnicodeDecodeError as exc:
-        raise JsonLimitError(f"the body is not valid UTF-8 (byte {exc.start})") from None
+        raise JsonLimitError(f"the body is not valid UTF-8 (at byte offset {exc.start})") from None
 
 
-def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
+def loads(data: bytes | str, *, max_depth: int, max_values: int, forbid_nul: bool = False) -> Any:
     """Parse JSON no deeper than `max_depth` containers and with at most `max_values` values in all.
 
+    `forbid_nul` also refuses U+0000 in strings (PostgreSQL can store it neither in text nor in jsonb).
     Raises JsonLimitError (a ValueError) naming the limit, or ValueError for a syntax error.
     """
     text = decode_text(data)
@@ -61,6 +62,8 @@ def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
         check(value, max_depth=max_depth, max_values=max_values)
     if "\\ud" in text or "\\uD" in text:
         _check_surrogates(value)
+    if forbid_nul and "\\u0000" in text and "\\u0000" in json.dumps(value).replace("\\\\", ""):
+        raise JsonLimitError("a string contains the NUL character (\\u0000)")
     return value
 
 
