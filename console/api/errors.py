@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import status
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
@@ -29,4 +30,7 @@ def exception_handler(exc, context):
     response = drf_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
         response.data = {"detail": "Please correct the errors below.", "code": "invalid", "errors": response.data}
+    elif response is not None and isinstance(exc, (ParseError, UnsupportedMediaType)):
+        # A body DRF could not read (a broken multipart form, an unknown media type): the same shape as ours.
+        response.data = {"detail": str(exc.detail), "code": exc.default_code, "errors": {}}
     return response

@@ -94,7 +94,11 @@ def compose(text: str | bytes, *, max_bytes: int) -> Node | None:
         except UnicodeDecodeError as exc:
             raise fail(f"The document is not UTF-8 text (byte {exc.start}).") from None
 
-    loader = _Loader(text)
+    try:
+        # The reader checks the characters as the loader is built: a NUL or other control character fails here.
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:
+        raise fail(f"YAML syntax: {exc}") from None
     try:
         return loader.get_single_node()
     except _Refused as exc:

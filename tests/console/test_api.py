@@ -216,3 +216,21 @@ def test_hostile_yaml_documents_get_a_400_with_a_message(alice, doc, message):
     # The same document sent as a JSON string.
     as_json = api.put(f"/api/v1/mcp-servers/{server.pk}/tools/yaml", {"yaml": doc}, format="json")
     assert as_json.status_code == 400 and message in [e["message"] for e in as_json.json()["errors"]]
+
+
+def test_yaml_with_control_characters_is_a_400_not_a_500(alice):
+    user, team, api = alice
+    server = services.mcp_server_create(actor=user, instance=services.instance_create(actor=user, team=team,
+                                                                                      name="i1"), name="s1")
+    response = api.put(f"/api/v1/mcp-servers/{server.pk}/tools/yaml", "\x00tools: []\n",
+                       content_type="application/yaml")
+    assert response.status_code == 400
+    assert "unacceptable character #x0000" in response.json()["errors"][0]["message"]
+
+
+def test_a_broken_multipart_body_is_a_400_in_the_api_shape(alice):
+    _, _, api = alice
+    response = api.post("/api/v1/instances/", b"--b\r\ngarbage", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Multipart form parse error - Invalid boundary in multipart: None",
+                               "code": "parse_error", "errors": {}}
