@@ -94,7 +94,8 @@ class Gen:
             params["cursor"] = r.choice(["", "bzox", "bzotMQ", "o:1", self.value()])
         elif method == "initialize":
             params = {"protocolVersion": r.choice(ALL_VERSIONS + ["bogus", ""]), "capabilities": {},
-                      "clientInfo": {"name": "fuzz", "version": "1"}}
+                      "clientInfo": r.choice([{"name": "fuzz", "version": "1"}, self.value(),
+                                              {"name": self.text(), "version": self.value(), "x": self.value()}])}
         if version == p.V2026_07_28:
             params["_meta"] = {p.META_PROTOCOL_VERSION: version}
         elif self.chance(0.1):
