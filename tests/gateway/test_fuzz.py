@@ -463,6 +463,7 @@ async def test_fuzz_in_process(demo_backend, caplog):
         return answer.headers.get("mcp-session-id") if answer else None
 
     sessions = {v: await open_session(v) for v in p.HANDSHAKE_VERSIONS}
+    ended: list[str] = ["ended-long-ago"]
     assert all(sessions.values()), sessions
     sent = 0
     while sent < MESSAGES:
@@ -474,7 +475,7 @@ async def test_fuzz_in_process(demo_backend, caplog):
                 base = stateless_headers(msg)
             else:
                 msg = gen.batch(version) if gen.chance(0.08) else gen.message(version)
-                sid = gen.r.choice([sessions[version]] * 6 + [None, "unknown", "x" * 300,
+                sid = gen.r.choice([sessions[version]] * 6 + [None, "unknown", "x" * 300, gen.r.choice(ended),
                                                               sessions[gen.r.choice(p.HANDSHAKE_VERSIONS)]])
                 base = base_headers(version if gen.chance(0.8) else None, sid)
             body = gen.raw_body(msg)
@@ -497,6 +498,7 @@ async def test_fuzz_in_process(demo_backend, caplog):
             if version in sessions and gen.chance(0.5):
                 sid = sessions[version]
                 await exchange("DELETE session", "DELETE", PATH, list(base_headers(version, sid).items()))
+                ended.append(sid)
                 sessions[version] = await open_session(version)
                 sent += 2
 
@@ -750,3 +752,17 @@ async def test_fuzz_live_daphne(demo_server):
     print(f"refused by the HTTP server itself (oversized or unparsable): {refused}")
     assert not failures, f"{len(failures)} bad answers (seed {SEED + 1}):\n" + "\n".join(failures)
     assert "Traceback" not in log, log[-3000:]
+
+
+async def test_a_session_keeps_only_the_identifying_strings_of_client_info(demo_backend):
+    """The session is read back on every request, so a megabyte of clientInfo must not ride along with it."""
+    from gateway.asgi import app
+    from gateway.sessions import session_get
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": p.LATEST_HANDSHAKE, "capabilities": {},
+        "clientInfo": {"name": "n" * 300, "version": "1.0", "title": 7, "extra": ["x" * 1000] * 1000}}}).encode()
+    answer = await asgi_exchange(app, "POST", PATH, list(base_headers(None, None).items()), body)
+    assert answer.status == 200
+    session = await session_get(answer.headers["mcp-session-id"])
+    assert session.client == {"name": "n" * 200, "version": "1.0"}
