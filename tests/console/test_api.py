@@ -234,3 +234,19 @@ def test_a_broken_multipart_body_is_a_400_in_the_api_shape(alice):
     assert response.status_code == 400
     assert response.json() == {"detail": "Multipart form parse error - Invalid boundary in multipart: None",
                                "code": "parse_error", "errors": {}}
+
+
+@pytest.mark.live
+def test_oversized_bodies_are_refused_before_django_reads_them(demo_server, api):
+    # Without a cap Django's ASGI handler would spool a body of any size to a temporary file before any view runs.
+    import httpx
+
+    big = b"x" * (5 * 1024 * 1024)
+    response = api.post("/instances/", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is larger than the limit of 4,194,304 bytes.",
+                               "code": "too_large", "errors": {"body": ["At most 4,194,304 bytes."]}}
+    page = httpx.post(demo_server.url + "/login/", content=big,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert (page.status_code, page.text) == (413, "The request body is larger than the limit of 4,194,304 bytes.")
+    assert api.get("/instances/").status_code == 200
