@@ -10,7 +10,7 @@ FRAMING_BYTES = 64 * 1024
 
 
 def limit_request_bodies(app):
-    """Answer 413 to a declared Content-Length over the limit; end an undeclared (chunked) body that grows past it."""
+    """Answer 413 to a body over the limit: at once for a declared Content-Length, else once it grows past it."""
 
     async def limited(scope, receive, send):
         if scope["type"] != "http":
@@ -24,20 +24,26 @@ def limit_request_bodies(app):
                     declared = 0
                 if declared > limit:
                     return await _too_large(scope, send)
-                break
-        received = 0
-
-        async def counting_receive():
-            nonlocal received
+                return await app(scope, receive, send)  # the server holds the body to its declared length
+        # No declared length (a chunked body): read it here, within the limit, and hand it on as it came. Django
+        # would have read it whole before the view anyway; an answer is only possible from out here.
+        messages = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    # Nothing can be answered from inside Django's body reading: the exchange ends here.
-                    return {"type": "http.disconnect"}
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > limit:
+                return await _too_large(scope, send)
+            if not message.get("more_body", False):
+                break
 
-        return await app(scope, counting_receive, send)
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        return await app(scope, replay, send)
 
     return limited
 

@@ -249,4 +249,11 @@ def test_oversized_bodies_are_refused_before_django_reads_them(demo_server, api)
     page = httpx.post(demo_server.url + "/login/", content=big,
                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
     assert (page.status_code, page.text) == (413, "The request body is larger than the limit of 4,194,304 bytes.")
+    # Without a Content-Length (chunked) the answer comes once the body has grown past the limit.
+    chunked = httpx.post(demo_server.url + "/login/", content=iter([b"x" * 65536] * 80),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert chunked.status_code == 413
+    small = httpx.post(demo_server.url + "/login/", content=iter([b"username=a&", b"password=b"]),
+                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert small.status_code == 403  # a small chunked body still reaches Django (its CSRF check answers)
     assert api.get("/instances/").status_code == 200
