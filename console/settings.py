@@ -178,6 +178,8 @@ MCP_SSE_KEEPALIVE_SECONDS = env_int("MCP_SSE_KEEPALIVE_SECONDS", 15)
 GATEWAY_BACKEND_TIMEOUT = env_int("GATEWAY_BACKEND_TIMEOUT", 30)
 GATEWAY_MAX_BACKEND_RESPONSE_BYTES = env_int("GATEWAY_MAX_BACKEND_RESPONSE_BYTES", 10 * 1024 * 1024)
 GATEWAY_CONFIG_POLL_SECONDS = float(env("GATEWAY_CONFIG_POLL_SECONDS", "0.25"))
+# Consumer API keys' "last used": each gateway process writes the keys it saw in one UPDATE this often.
+GATEWAY_KEY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_KEY_USAGE_FLUSH_SECONDS", "5"))
 # Egress policy (gateway/egress.py): comma-separated addresses, CIDR networks and host names (*.example.com for
 # subdomains). Public addresses are allowed; loopback, private, link-local, CGNAT and reserved ranges are denied
 # unless ALLOW names them; a DENY entry always wins. `make run` allows 127.0.0.1 for the built-in demo API.

@@ -6,11 +6,11 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from . import routing
+from . import consumer_auth, routing
 from .config import get_config_cache
 from .jsonrpc import RpcError
 from .transport import sse, streamable
-from .transport.http import Request, respond, respond_error
+from .transport.http import JSON, Request, respond, respond_error
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,13 @@ async def _serve(req: Request) -> None:
     if not server.enabled:
         await respond_error(req, 503, f"MCP server {server.name} is disabled.")
         return
+    auth = server.consumer_auth
+    if auth is not None and auth.enabled:
+        try:
+            req.consumer = await consumer_auth.authenticate(req, server)
+        except consumer_auth.Refused as refused:
+            await respond(req, refused.status, refused.body, content_type=JSON, headers=refused.headers)
+            return
     if endpoint.kind == "streamable":
         await streamable.handle(req, server)
     elif endpoint.kind == "sse":

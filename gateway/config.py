@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from .readmodel import SchemeConfig, ServerConfig, ToolConfig, UpstreamSecurity
+from .consumer_auth import identities_of
+from .readmodel import ApiKeyConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, ToolConfig, \
+    UpstreamSecurity
 from .state import get_state
 from .state.memory import MemoryState
 
@@ -42,6 +44,44 @@ def _load_routes() -> Routes:
 def _scheme(row) -> SchemeConfig:
     return SchemeConfig(id=row.scheme_id, type=row.type, scheme=row.scheme.lower(), location=row.location,
                         name=row.param_name, default_credential=row.default_credential)
+
+
+def _load_consumer_auth(server) -> ConsumerAuthConfig:
+    """Everything needed to authenticate a request to this server: four queries, only when authentication is on."""
+    from console.models import Consumer, ConsumerApiKey, ConsumerAuthorization, JwtCredential
+
+    name = server.consumer_auth_name.strip()
+    source = server.consumer_auth_source if name else "bearer"  # a header or parameter needs its name
+    auth = ConsumerAuthConfig(enabled=server.consumer_auth_enabled, method=server.consumer_auth_method,
+                              source=source, name=name)
+    if not auth.enabled:
+        return auth
+    team_id = server.instance.team_id
+    consumers = dict(Consumer.objects.filter(team_id=team_id, enabled=True).values_list("pk", "name"))
+    api_keys: dict[str, ApiKeyConfig] = {}
+    jwt_credentials: tuple[JwtCredentialConfig, ...] = ()
+    if auth.method == "jwt":
+        jwt_credentials = tuple(
+            JwtCredentialConfig(id=c.pk, consumer_id=c.consumer_id, consumer_name=consumers[c.consumer_id],
+                                algorithm=c.algorithm, secret=c.secret, public_key=c.public_key, jwks_url=c.jwks_url,
+                                issuer=c.issuer, audience=c.audience, consumer_claim=c.consumer_claim or "sub")
+            for c in JwtCredential.objects.filter(consumer__team_id=team_id, consumer__enabled=True).order_by("pk")
+            if c.consumer_id in consumers
+        )
+    else:
+        rows = ConsumerApiKey.objects.filter(consumer__team_id=team_id, consumer__enabled=True,
+                                             revoked_at__isnull=True).values_list("pk", "consumer_id", "digest",
+                                                                                  "expires_at")
+        api_keys = {digest: ApiKeyConfig(id=pk, consumer_id=cid,
+                                         expires_at=expires.timestamp() if expires is not None else None)
+                    for pk, cid, digest, expires in rows if cid in consumers}
+    authorizations = {
+        cid: (frozenset(str(t) for t in tools) if isinstance(tools, list) else None)
+        for cid, tools in ConsumerAuthorization.objects.filter(mcp_server=server).values_list("consumer_id", "tools")
+    }
+    return ConsumerAuthConfig(enabled=True, method=auth.method, source=auth.source, name=auth.name,
+                              consumers=consumers, api_keys=api_keys, jwt_credentials=jwt_credentials,
+                              authorizations=authorizations, identities=identities_of(consumers, authorizations))
 
 
 def _load_server(server_id: int, version: int) -> ServerConfig | None:
@@ -113,6 +153,7 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
         backend_transport=server.backend_transport,
         backend_path=server.backend_path,
         version=version,
+        consumer_auth=_load_consumer_auth(server),
     )
 
 

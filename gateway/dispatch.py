@@ -23,7 +23,7 @@ class CallContext:
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased request headers
     session_id: str | None = None
     stateless: bool = False
-    # Who is calling: filled by consumer authentication at the edge (a later capability).
+    # Who is calling (gateway.consumer_auth.ConsumerIdentity), set at the edge; None while the server is open.
     consumer: Any = None
 
 
@@ -103,9 +103,14 @@ class HttpToMcpExecutor:
         server = await get_config_cache().latest(ctx.server) or ctx.server
         offset = _decode_cursor(params["cursor"]) if "cursor" in params else 0
         size = max(1, settings.MCP_TOOLS_PAGE_SIZE)
-        names = server.tool_order[offset:offset + size]
+        order = server.tool_order
+        consumer = ctx.consumer
+        if consumer is not None and consumer.tools is not None:
+            # A consumer limited to some tools sees only those; the others are not there for it.
+            order = tuple(name for name in order if name in consumer.tools)
+        names = order[offset:offset + size]
         result: dict[str, Any] = {"tools": [server.tools[n].listing() for n in names]}
-        if offset + size < len(server.tool_order):
+        if offset + size < len(order):
             result["nextCursor"] = _encode_cursor(offset + size)
         return result
 
@@ -116,7 +121,8 @@ class HttpToMcpExecutor:
         if not isinstance(name, str) or not name:
             raise RpcError(p.INVALID_PARAMS, 'Invalid params: "name" must name a tool.')
         tool = ctx.server.tools.get(name)
-        if tool is None:
+        consumer = ctx.consumer
+        if tool is None or (consumer is not None and not consumer.may_use(name)):
             raise RpcError(p.INVALID_PARAMS, f"Unknown tool: {name}")
         arguments = params.get("arguments")
         if arguments is None:
@@ -126,7 +132,7 @@ class HttpToMcpExecutor:
                 return {"content": [{"type": "text", "text": '"arguments" must be an object.'}], "isError": True}
             raise RpcError(p.INVALID_PARAMS, 'Invalid params: "arguments" must be an object.')
         return await call_tool(server=ctx.server, tool=tool, arguments=arguments, request_headers=ctx.headers,
-                               protocol_version=ctx.version)
+                               protocol_version=ctx.version, consumer=consumer)
 
 
 class UnavailableExecutor:

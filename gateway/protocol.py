@@ -28,6 +28,9 @@ INTERNAL_ERROR = -32603
 HEADER_MISMATCH = -32020
 MISSING_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+# Consumer Authentication refusals (HTTP 401 and 403), in the implementation-defined server-error range.
+UNAUTHORIZED = -32001
+FORBIDDEN = -32003
 
 SERVER_NAME = "mcp-gateway"
 SERVER_VERSION = "0.1.0"

@@ -94,6 +94,9 @@ class ConsumerAuthConfig:
     jwt_credentials: tuple[JwtCredentialConfig, ...] = ()
     # consumer id -> the tool names it may use (None: all tools); absent: not authorized for this server
     authorizations: dict[int, frozenset[str] | None] = field(default_factory=dict)
+    # consumer id -> gateway.consumer_auth.ConsumerIdentity, for the enabled and authorized ones: built once per
+    # config version so a request only looks one up
+    identities: dict[int, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

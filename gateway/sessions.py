@@ -17,6 +17,8 @@ class Session:
     version: str
     transport: str  # "streamable" | "sse"
     client: dict[str, Any]
+    # The consumer that opened it (None: opened while the server was open); only that consumer may use it.
+    consumer: int | None = None
 
     def stream_channel(self) -> str:
         return f"mcpgw:stream:{self.id}"
@@ -29,15 +31,15 @@ def new_session_id() -> str:
 
 async def _store(session: Session) -> Session:
     data = {"server": session.server, "version": session.version, "transport": session.transport,
-            "client": session.client}
+            "client": session.client, "consumer": session.consumer}
     await get_state().session_put(session.id, data, settings.MCP_SESSION_TTL)
     return session
 
 
 async def session_create(*, server: str, version: str, transport: str,
-                         client: dict[str, Any] | None = None) -> Session:
+                         client: dict[str, Any] | None = None, consumer: int | None = None) -> Session:
     return await _store(Session(id=new_session_id(), server=server, version=version, transport=transport,
-                                client=client or {}))
+                                client=client or {}, consumer=consumer))
 
 
 async def session_update(session: Session, *, version: str, client: dict[str, Any] | None = None) -> Session:
@@ -50,7 +52,23 @@ async def session_get(sid: str) -> Session | None:
     if data is None:
         return None
     return Session(id=sid, server=data["server"], version=data["version"], transport=data["transport"],
-                   client=data.get("client") or {})
+                   client=data.get("client") or {}, consumer=data.get("consumer"))
+
+
+async def session_for(sid: str, *, server: str, consumer, transport: str | None = None) -> Session | None:
+    """The session if this caller may use it on this endpoint, else None (answered as an unknown session).
+
+    `consumer` is the authenticated ConsumerIdentity, None while the server is open (then any caller may). A
+    session opened before authentication was turned on goes to the first consumer that authenticates on it.
+    """
+    session = await session_get(sid)
+    if session is None or session.server != server or (transport is not None and session.transport != transport):
+        return None
+    if consumer is None or session.consumer == consumer.id:
+        return session
+    if session.consumer is None:
+        return await _store(replace(session, consumer=consumer.id))
+    return None
 
 
 async def session_end(sid: str) -> bool:

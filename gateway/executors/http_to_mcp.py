@@ -19,6 +19,8 @@ Call-time behaviour beyond the YAML reference (gateway decisions, kept compatibl
   with a message rather than reaching the backend unauthenticated. No other client header is forwarded.
 - Redirects are not followed (a credential in a custom header or the query must not reach another host);
   a 3xx is reported with its Location.
+- Request templates see `.args`, `.config` and `.consumer` (`.consumer.name`, `.consumer.id`: the authenticated
+  consumer, both empty while the server's Consumer Authentication is off).
 - Response templates see the decoded JSON body as their root; a body that is not JSON is `{"_body": text}`.
   Error templates see the decoded JSON object (or `{}`) plus `_headers` (lower-case names, and ":status"
   as Higress has it), `_status` and `_body`; if one renders to blank text the plain account is used.
@@ -37,6 +39,7 @@ from django.conf import settings
 
 from .. import egress
 from ..backends import get_http_session
+from ..consumer_auth import OPEN_TEMPLATE, ConsumerIdentity
 from ..readmodel import ServerConfig, ToolConfig
 from . import response_mapper as respond
 from . import template_runs
@@ -93,7 +96,7 @@ async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
 async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict | None,
                     request_headers: Mapping[str, str] | None = None,
-                    protocol_version: str = "2025-11-25") -> dict[str, Any]:
+                    protocol_version: str = "2025-11-25", consumer: ConsumerIdentity | None = None) -> dict[str, Any]:
     """Call one tool's backend and answer with an MCP CallToolResult.
 
     Backend, argument and template problems become results with isError true and a message a person
@@ -105,7 +108,8 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
     args, errors = resolve_arguments(plan, arguments or {})
     if errors:
         return respond.error_result("\n".join(errors))
-    data = {"args": args, "config": server.config}
+    data = {"args": args, "config": server.config,
+            "consumer": consumer.template if consumer is not None else OPEN_TEMPLATE}
     limit = _max_response_bytes()
     if plan.direct:
         return await template_runs.run(respond.direct, plan, data, protocol_version=protocol_version,

@@ -23,7 +23,7 @@ class BodyTooLarge(Exception):
 
 
 class Request:
-    __slots__ = ("scope", "receive", "send", "method", "path", "headers", "_query", "cors")
+    __slots__ = ("scope", "receive", "send", "method", "path", "headers", "_query", "cors", "consumer")
 
     def __init__(self, scope: dict, receive: Receive, send: Send):
         self.scope = scope
@@ -39,6 +39,8 @@ class Request:
         self.headers = headers
         self._query: dict[str, list[str]] | None = None
         self.cors: list[tuple[bytes, bytes]] = []
+        # The authenticated consumer (gateway.consumer_auth.ConsumerIdentity); None while the server is open.
+        self.consumer = None
 
     @property
     def query(self) -> dict[str, list[str]]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import parse_qs, urlencode
 
 from django.conf import settings
 
@@ -10,7 +11,7 @@ from .. import protocol as p
 from ..dispatch import CallContext, dispatch, initialize, is_stateless
 from ..jsonrpc import Message, RpcError, dumps, kind
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_get, session_update
+from ..sessions import Session, session_create, session_end, session_for, session_get, session_update
 from ..state import get_state
 from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
 
@@ -25,9 +26,18 @@ async def open_stream(req: Request, server: ServerConfig, message_path: str) -> 
         await respond_error(req, 405, "Method Not Allowed: open the SSE stream with GET.",
                             headers=[(b"allow", b"GET, OPTIONS")])
         return
-    session = await session_create(server=server.key, version=p.V2024_11_05, transport="sse")
+    consumer = req.consumer
+    session = await session_create(server=server.key, version=p.V2024_11_05, transport="sse",
+                                   consumer=consumer.id if consumer is not None else None)
     subscription = await get_state().subscribe(session.stream_channel())
-    endpoint = f"{message_path}?sessionId={session.id}".encode()
+    endpoint = f"{message_path}?sessionId={session.id}"
+    auth = server.consumer_auth
+    if consumer is not None and auth.source == "query":
+        # Clients post to the announced URL as given: a credential read from the query has to travel in it.
+        # (The edge took it out of the parsed query only; the raw query string still has it.)
+        presented = parse_qs(req.scope.get("query_string", b"").decode("latin-1")).get(auth.name)
+        if presented:
+            endpoint += "&" + urlencode({auth.name: presented[0]})
 
     async def closed() -> None:
         # The stream is the session in this transport: when it goes, so does the session.
@@ -35,7 +45,7 @@ async def open_stream(req: Request, server: ServerConfig, message_path: str) -> 
 
     await stream_subscription(
         req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS,
-        first=[sse_event(endpoint, event="endpoint")],
+        first=[sse_event(endpoint.encode(), event="endpoint")],
         frame=lambda data: sse_event(data, event="message"), on_close=closed,
         on_idle=lambda: session_get(session.id),
     )
@@ -50,8 +60,8 @@ async def post_message(req: Request, server: ServerConfig) -> None:
     if not sid:
         await respond_error(req, 400, "Bad Request: the sessionId query parameter is required.")
         return
-    session = await session_get(sid)
-    if session is None or session.server != server.key or session.transport != "sse":
+    session = await session_for(sid, server=server.key, consumer=req.consumer, transport="sse")
+    if session is None:
         await respond_error(req, 404, "Session not found: the SSE stream ended; open a new one.")
         return
     try:
@@ -65,12 +75,13 @@ async def post_message(req: Request, server: ServerConfig) -> None:
         return
     await respond(req, 202, b"Accepted", content_type=b"text/plain")
     if message_kind == "request":
-        task = asyncio.ensure_future(_answer(session, server, payload, dict(req.headers)))
+        task = asyncio.ensure_future(_answer(session, server, payload, dict(req.headers), req.consumer))
         _background.add(task)
         task.add_done_callback(_background.discard)
 
 
-async def _answer(session: Session, server: ServerConfig, message: Message, headers: dict[str, str]) -> None:
+async def _answer(session: Session, server: ServerConfig, message: Message, headers: dict[str, str],
+                  consumer) -> None:
     try:
         if message["method"] == "initialize":
             response, version, client = initialize(server, message)
@@ -79,7 +90,7 @@ async def _answer(session: Session, server: ServerConfig, message: Message, head
             # A client speaking 2026-07-28 over this transport tags each request; answer in that revision's shape.
             stateless = is_stateless(message)
             ctx = CallContext(server=server, version=p.V2026_07_28 if stateless else session.version,
-                              headers=headers, session_id=session.id, stateless=stateless)
+                              headers=headers, session_id=session.id, stateless=stateless, consumer=consumer)
             response = await dispatch(message, ctx)
         if response is not None:
             delivered = await get_state().publish(session.stream_channel(), dumps(response))

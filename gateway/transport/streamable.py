@@ -11,7 +11,7 @@ from .. import protocol as p
 from ..dispatch import CallContext, dispatch, initialize, is_stateless
 from ..jsonrpc import Message, RpcError, dumps, error_response, kind, meta_of, params_of
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_get
+from ..sessions import Session, session_create, session_end, session_for, session_get
 from ..state import get_state
 from .http import (JSON, Request, read_payload, respond, respond_error, respond_json, respond_rpc_error, send_chunk,
                    sse_event, start_sse, stream_subscription)
@@ -79,11 +79,11 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
         return
 
     sid = req.headers.get("mcp-session-id")
-    session = await session_get(sid) if sid else None
     if not sid:
         await respond_error(req, 400, "Bad Request: the Mcp-Session-Id header is required; send initialize first.")
         return
-    if session is None or session.server != server.key:
+    session = await session_for(sid, server=server.key, consumer=req.consumer)
+    if session is None:
         await respond_error(req, 404, "Session not found: it ended or expired; initialize a new one.")
         return
     version = session.version
@@ -96,7 +96,8 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
                                       f"{version} (only in {p.V2025_03_26}).")
         return
 
-    ctx = CallContext(server=server, version=version, headers=req.headers, session_id=session.id)
+    ctx = CallContext(server=server, version=version, headers=req.headers, session_id=session.id,
+                      consumer=req.consumer)
     responses: list[Message | None] = []
     requests: list[Message] = []
     for message in messages:
@@ -125,7 +126,8 @@ async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
         await respond_rpc_error(req, exc)
         return
     response, version, client = initialize(server, message)
-    session = await session_create(server=server.key, version=version, transport="streamable", client=client)
+    session = await session_create(server=server.key, version=version, transport="streamable", client=client,
+                                   consumer=req.consumer.id if req.consumer is not None else None)
     await _answer(req, response, session_id=session.id, version=version)
 
 
@@ -163,7 +165,8 @@ async def _post_stateless(req: Request, server: ServerConfig, payload: Any, vers
     except RpcError as exc:
         await respond_rpc_error(req, exc, msg_id)
         return
-    ctx = CallContext(server=server, version=p.V2026_07_28, headers=req.headers, stateless=True)
+    ctx = CallContext(server=server, version=p.V2026_07_28, headers=req.headers, stateless=True,
+                      consumer=req.consumer)
     response = await dispatch(payload, ctx)
     status = 200
     error = response.get("error") if response else None
@@ -210,8 +213,8 @@ async def _session_from_header(req: Request, server: ServerConfig) -> Session | 
     if not sid:
         await respond_error(req, 400, "Bad Request: the Mcp-Session-Id header is required.")
         return None
-    session = await session_get(sid)
-    if session is None or session.server != server.key:
+    session = await session_for(sid, server=server.key, consumer=req.consumer)
+    if session is None:
         await respond_error(req, 404, "Session not found: it ended or expired; initialize a new one.")
         return None
     return session
