@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -15,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from playwright.sync_api import expect
 
+from ..node_tools import require_node_tools
 from .conftest import shot
 from .test_console_flow import sign_in
 
@@ -46,7 +48,17 @@ def set_consumer_auth(page, server_id: int, *, enabled: bool) -> None:
     expect(page.get_by_role("status").first).to_contain_text("Consumer Authentication is " + ("on" if enabled else "off"))
 
 
-def test_consumer_auth_flow(page, console_server):
+def run_inspector_line(line: str, key: str, home) -> dict:
+    """One line of the copied Inspector configuration, run as written (the placeholder replaced by the key)."""
+    argv = shlex.split(line.replace("<YOUR_API_KEY>", key))
+    assert argv[:3] == ["npx", "@modelcontextprotocol/inspector", "--cli"], line
+    tools = require_node_tools()
+    done = tools.run(tools.inspector, *argv[2:], "--format", "json", home=home, timeout=60)
+    assert done.returncode == 0, (line, done.returncode, done.stdout, done.stderr)
+    return json.loads(done.stdout)["result"]
+
+
+def test_consumer_auth_flow(page, console_server, tmp_path):
     drawer = page.locator("#drawer .drawer")
     sign_in(page)
     page.get_by_role("link", name="default", exact=True).click()
@@ -105,12 +117,19 @@ def test_consumer_auth_flow(page, console_server):
         assert entry["headers"] == {"Authorization": "Bearer <YOUR_API_KEY>"}
         expect(page.locator("#cfg-claude")).to_contain_text('"--header"')
         expect(page.locator("#cfg-inspector")).to_contain_text('--header "Authorization: Bearer <YOUR_API_KEY>"')
+        page.get_by_role("tab", name="MCP Inspector").click()
+        page.get_by_role("button", name="Copy MCP Inspector configuration").click()
+        inspector_lines = page.evaluate("navigator.clipboard.readText()").splitlines()
         shot(page, "consumer-auth-04-client-config")
         url = entry["url"]
         headers = {name: value.replace("<YOUR_API_KEY>", key) for name, value in entry["headers"].items()}
 
         # The SDK client connects with the header from the configuration...
         assert "listPets" in list_tools(url, headers)
+        # So does the Inspector CLI, over both transports, with the commands as the page gave them.
+        for line in inspector_lines[:2]:
+            listed = run_inspector_line(line, key, tmp_path)
+            assert "listPets" in {tool["name"] for tool in listed["tools"]}, line
         # ...and without it (or with a wrong key) the endpoint answers 401 and says how to send the credential.
         accept = {"Accept": "application/json, text/event-stream"}
         for sent in ({}, {"Authorization": "Bearer mck_" + "x" * 43}):
@@ -122,6 +141,25 @@ def test_consumer_auth_flow(page, console_server):
         with pytest.raises(Exception) as failed:
             list_tools(url, {})
         assert "requires an API key: send it as Authorization: Bearer" in repr(failed.value), repr(failed.value)
+
+        # Debug: an admin picks the consumer; the console issues a one-hour key and the panel calls as it.
+        page.goto(f"/console/mcp/{server_id}/debug/")
+        expect(page.locator("#debug-credential")).to_contain_text("Consumer Authentication is on")
+        page.get_by_role("button", name="Connect and list tools").click()
+        expect(page.locator("#debug-status")).to_contain_text("HTTP 401")
+        page.get_by_label("Consumer", exact=True).select_option(label="e2e-laptop")
+        page.get_by_role("button", name="Use this consumer").click()
+        expect(page.locator("#debug-credential-state")).to_contain_text("Calling as e2e-laptop (for 60 minutes)")
+        expect(page.locator("#debug-status")).to_contain_text("Connected to petstore")
+        expect(page.locator("#debug-tools button", has_text="listPets")).to_be_visible()
+        shot(page, "consumer-auth-05-debug")
+        # A pasted key works too; a wrong one gets the 401 explained.
+        page.get_by_label("Or paste a key").fill("mck_" + "y" * 43)
+        page.get_by_role("button", name="Use it").click()
+        expect(page.locator("#debug-status")).to_contain_text("HTTP 401")
+        page.get_by_label("Or paste a key").fill(key)
+        page.get_by_role("button", name="Use it").click()
+        expect(page.locator("#debug-status")).to_contain_text("Connected to petstore")
         assert page.js_errors == []
     finally:
         # Other browser tests share this live server and its petstore: open it again.
