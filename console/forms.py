@@ -153,3 +153,75 @@ class InviteSignupForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.TextInput(
         attrs={"autocomplete": "username", "autocapitalize": "none"}))
     password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+
+# ---------------------------------------------------------------- consumers and Consumer Authentication
+
+class ConsumerForm(forms.Form):
+    name = forms.CharField(max_length=63, help_text="Lowercase letters, digits, - and _; unique in the team. A JWT's "
+                                                    "consumer claim carries it.")
+    description = forms.CharField(required=False, max_length=2000,
+                                  widget=forms.Textarea(attrs={"rows": TEXTAREA_ROWS}))
+    enabled = forms.BooleanField(required=False, initial=True,
+                                 help_text="A disabled consumer's keys and tokens are refused.")
+
+
+class ConsumerApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, help_text="To tell keys apart, e.g. laptop or ci.")
+    expires_at = forms.DateTimeField(required=False, label="Expires at (UTC)", help_text="Empty: never expires.",
+                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+
+class JwtCredentialForm(forms.Form):
+    from .models import JwtCredential as _Jwt
+
+    algorithm = forms.ChoiceField(choices=_Jwt.Algorithm.choices, initial="RS256")
+    secret = forms.CharField(required=False, strip=False, max_length=4096, label="HMAC secret",
+                             help_text="HS256/384/512 only: at least 32 bytes.",
+                             widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+    public_key = forms.CharField(required=False, max_length=16000, label="Public key (PEM)",
+                                 help_text="RS*, PS*, ES*, EdDSA: -----BEGIN PUBLIC KEY----- …",
+                                 widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}))
+    jwks_url = forms.CharField(required=False, max_length=500, label="JWKS URL",
+                               help_text="Instead of a public key: the identity provider's JWKS document.",
+                               widget=forms.URLInput(attrs={"placeholder": "https://login.example.com/jwks.json"}))
+    issuer = forms.CharField(required=False, max_length=500, help_text="Required iss, when given.")
+    audience = forms.CharField(required=False, max_length=500, help_text="Required in aud, when given.")
+    consumer_claim = forms.CharField(max_length=100, initial="sub", label="Consumer claim",
+                                     help_text="The claim whose value is this consumer's name.")
+    del _Jwt
+
+
+class ConsumerAuthForm(forms.Form):
+    from .models import ConsumerAuthMethod as _Method, CredentialSource as _Source
+
+    enabled = forms.BooleanField(required=False, label="Enable Status",
+                                 help_text="Off: anyone who reaches the endpoint may call it.")
+    method = forms.ChoiceField(choices=_Method.choices, label="Authentication Method", widget=forms.RadioSelect)
+    source = forms.ChoiceField(choices=[("bearer", "Authorization: Bearer (recommended)"),
+                                        ("header", "A named header"), ("query", "A query parameter")],
+                               label="Credential source", widget=forms.RadioSelect)
+    name = forms.CharField(max_length=200, required=False, label="Header or query parameter name",
+                           widget=forms.TextInput(attrs={"placeholder": "X-API-Key"}))
+    del _Method, _Source
+
+
+class AuthorizationForm(forms.Form):
+    NEW = "new"
+
+    consumer = forms.ChoiceField(label="Consumer")
+    new_name = forms.CharField(max_length=63, required=False, label="New consumer name")
+    new_description = forms.CharField(max_length=2000, required=False, label="New consumer description")
+    all_tools = forms.BooleanField(required=False, initial=True, label="All tools",
+                                   help_text="Off: only the tools ticked below.")
+    tools = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, consumers=(), tools=(), editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(str(c.pk), c.name) for c in consumers]
+        if editing:
+            del self.fields["new_name"], self.fields["new_description"]
+        else:
+            choices.append((self.NEW, "Create Consumer"))
+        self.fields["consumer"].choices = choices
+        self.fields["tools"].choices = [(t, t) for t in tools]

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from .crypto import mask
 
 from .errors import NotFound
 from .models import (
-    ApiToken, AuditEvent, BackendService, Instance, Invitation, McpServer, SecurityScheme, Team, TeamMembership, Tool,
+    ApiToken, AuditEvent, BackendService, Consumer, ConsumerApiKey, ConsumerAuthorization, Instance, Invitation,
+    JwtCredential, McpServer, SecurityScheme, Team, TeamMembership, Tool,
 )
 from .permissions import ROLE_RANK, role_of
 
@@ -199,3 +200,88 @@ def audit_event_list(*, user, team: Team | None = None) -> QuerySet[AuditEvent]:
     if team is not None:
         qs = qs.filter(team=team)
     return qs.order_by("-created_at", "-pk")
+
+
+# ---------------------------------------------------------------- consumers and Consumer Authentication
+
+def consumer_list(*, user, team: Team | None = None) -> QuerySet[Consumer]:
+    """The consumers of the user's teams (or of one), with how many keys, credentials and servers each has."""
+    qs = Consumer.objects.filter(team__in=team_list(user=user)).select_related("team")
+    if team is not None:
+        qs = qs.filter(team=team)
+    return qs.annotate(
+        api_key_count=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True), distinct=True),
+        jwt_credential_count=Count("jwt_credentials", distinct=True),
+        authorization_count=Count("authorizations", distinct=True),
+    ).order_by("name")
+
+
+def consumer_get(*, user, pk: int) -> Consumer:
+    consumer = consumer_list(user=user).filter(pk=pk).first()
+    if consumer is None:
+        raise NotFound("No such consumer.")
+    return consumer
+
+
+def consumer_api_key_list(*, user, consumer: Consumer) -> QuerySet[ConsumerApiKey]:
+    """A consumer's API keys, newest first (revoked ones too, so the list shows when)."""
+    return (ConsumerApiKey.objects.filter(consumer=consumer, consumer__team__in=team_list(user=user))
+            .select_related("created_by"))
+
+
+def consumer_api_key_get(*, user, pk: int) -> ConsumerApiKey:
+    key = (ConsumerApiKey.objects.filter(pk=pk, consumer__team__in=team_list(user=user))
+           .select_related("consumer__team").first())
+    if key is None:
+        raise NotFound("No such API key.")
+    return key
+
+
+def jwt_credential_list(*, user, consumer: Consumer) -> QuerySet[JwtCredential]:
+    return JwtCredential.objects.filter(consumer=consumer, consumer__team__in=team_list(user=user))
+
+
+def jwt_credential_get(*, user, pk: int) -> JwtCredential:
+    credential = (JwtCredential.objects.filter(pk=pk, consumer__team__in=team_list(user=user))
+                  .select_related("consumer__team").first())
+    if credential is None:
+        raise NotFound("No such JWT credential.")
+    return credential
+
+
+def authorization_list(*, user, mcp_server: McpServer) -> QuerySet[ConsumerAuthorization]:
+    """The consumers authorized on a server, by consumer name."""
+    return (ConsumerAuthorization.objects.filter(mcp_server=mcp_server,
+                                                 mcp_server__instance__team__in=team_list(user=user))
+            .select_related("consumer"))
+
+
+def consumer_authorization_list(*, user, consumer: Consumer) -> QuerySet[ConsumerAuthorization]:
+    """The servers a consumer is authorized on."""
+    return (ConsumerAuthorization.objects.filter(consumer=consumer, consumer__team__in=team_list(user=user))
+            .select_related("mcp_server__instance").order_by("mcp_server__instance__name", "mcp_server__name"))
+
+
+def authorization_get(*, user, mcp_server: McpServer, consumer_id: int) -> ConsumerAuthorization:
+    authorization = authorization_list(user=user, mcp_server=mcp_server).filter(consumer_id=consumer_id).first()
+    if authorization is None:
+        raise NotFound("This consumer is not authorized on this server.")
+    return authorization
+
+
+@dataclass(frozen=True)
+class ConsumerAuth:
+    """A server's Consumer Authentication settings as the console and the API show them."""
+
+    enabled: bool
+    method: str
+    source: str
+    name: str
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return {"enabled": self.enabled, "method": self.method, "source": self.source, "name": self.name}
+
+
+def consumer_auth_get(*, mcp_server: McpServer) -> ConsumerAuth:
+    return ConsumerAuth(enabled=mcp_server.consumer_auth_enabled, method=mcp_server.consumer_auth_method,
+                        source=mcp_server.consumer_auth_source, name=mcp_server.consumer_auth_name)

@@ -1,7 +1,9 @@
 """Routes of the console's pages (not under /mcp-servers/ or /instances/…/mcp-servers/, which are the gateway's)."""
 from django.urls import path
 
-from .views import api_docs, audit, auth, backend_services, instances, invitations, mcp_servers, teams, tools
+from .views import (
+    api_docs, audit, auth, backend_services, consumers, instances, invitations, mcp_servers, teams, tools,
+)
 
 urlpatterns = [
     path("login/", auth.login, name="login"),
@@ -18,7 +20,6 @@ urlpatterns = [
     path("console/instances/<int:pk>/", instances.instance, name="instance"),
     path("console/instances/<int:pk>/edit/", instances.instance_edit, name="instance_edit"),
     path("console/instances/<int:pk>/delete/", instances.instance_delete, name="instance_delete"),
-    path("console/instances/<int:pk>/consumers/", instances.consumer_list, name="consumer_list"),
 
     path("console/instances/<int:pk>/services/", backend_services.service_list, name="service_list"),
     path("console/instances/<int:pk>/services/add/", backend_services.service_add, name="service_add"),
@@ -42,6 +43,35 @@ urlpatterns = [
     path("console/tools/<int:pk>/edit/", tools.tool_edit, name="tool_edit"),
     path("console/tools/<int:pk>/toggle/", tools.tool_toggle, name="tool_toggle"),
     path("console/tools/<int:pk>/delete/", tools.tool_delete, name="tool_delete"),
+
+    # Consumers (the team's, shown in an instance's navigation) and a server's Consumer Authentication
+    path("console/instances/<int:pk>/consumers/", consumers.consumer_list, name="consumer_list"),
+    path("console/instances/<int:pk>/consumers/add/", consumers.consumer_add, name="consumer_add"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/", consumers.consumer, name="consumer"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/edit/", consumers.consumer_edit,
+         name="consumer_edit"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/toggle/", consumers.consumer_toggle,
+         name="consumer_toggle"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/delete/", consumers.consumer_delete,
+         name="consumer_delete"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/api-keys/add/", consumers.consumer_api_key_add,
+         name="consumer_api_key_add"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/api-keys/<int:key_id>/delete/",
+         consumers.consumer_api_key_delete, name="consumer_api_key_delete"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/jwt/add/", consumers.jwt_credential_add,
+         name="jwt_credential_add"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/jwt/<int:credential_id>/delete/",
+         consumers.jwt_credential_delete, name="jwt_credential_delete"),
+    path("console/mcp/<int:pk>/consumer-auth/", consumers.mcp_server_consumer_auth, name="mcp_server_consumer_auth"),
+    path("console/mcp/<int:pk>/consumer-auth/edit/", consumers.mcp_server_consumer_auth_edit,
+         name="mcp_server_consumer_auth_edit"),
+    path("console/mcp/<int:pk>/authorizations/add/", consumers.authorization_add, name="authorization_add"),
+    path("console/mcp/<int:pk>/authorizations/<int:consumer_id>/edit/", consumers.authorization_edit,
+         name="authorization_edit"),
+    path("console/mcp/<int:pk>/authorizations/<int:consumer_id>/delete/", consumers.authorization_delete,
+         name="authorization_delete"),
+    path("console/mcp/<int:pk>/debug/credential/", consumers.mcp_server_debug_credential,
+         name="mcp_server_debug_credential"),
 
     # Teams, members and invitations
     path("console/teams/", teams.team_list, name="team_list"),

@@ -18,4 +18,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("", include("console.api.actions")),
     path("", include("console.api.teams")),
+    path("", include("console.api.consumers")),
 ]

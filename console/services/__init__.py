@@ -1,5 +1,10 @@
 """Every write to configuration goes through these functions (views, API, tasks and commands call them)."""
 from .backend_auth import BackendAuth, mcp_server_set_backend_auth
+from .consumers import (
+    consumer_api_key_issue, consumer_api_key_revoke, consumer_authorization_revoke, consumer_authorize,
+    consumer_create, consumer_debug_credential_issue, consumer_delete, consumer_update, jwt_credential_create,
+    jwt_credential_delete, mcp_server_set_consumer_auth,
+)
 from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
 from .services import service_create, service_delete, service_update
@@ -17,6 +22,17 @@ __all__ = [
     "ToolsApplyResult",
     "api_token_create",
     "api_token_revoke",
+    "consumer_api_key_issue",
+    "consumer_api_key_revoke",
+    "consumer_authorization_revoke",
+    "consumer_authorize",
+    "consumer_create",
+    "consumer_debug_credential_issue",
+    "consumer_delete",
+    "consumer_update",
+    "jwt_credential_create",
+    "jwt_credential_delete",
+    "mcp_server_set_consumer_auth",
     "instance_create",
     "invitation_accept",
     "invitation_accept_new_user",

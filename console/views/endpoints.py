@@ -50,23 +50,67 @@ def primary_endpoint(server: McpServer, base_url: str) -> Endpoint:
     return items[-1]
 
 
+def credential_placeholder(server: McpServer) -> str:
+    return "<YOUR_JWT>" if server.consumer_auth_method == "jwt" else "<YOUR_API_KEY>"
+
+
+def credential_header(server: McpServer) -> tuple[str, str] | None:
+    """The header a client sends its credential in when Consumer Authentication is on (None: none, or a query)."""
+    if not server.consumer_auth_enabled or server.consumer_auth_source == "query":
+        return None
+    placeholder = credential_placeholder(server)
+    if server.consumer_auth_source == "header":
+        return server.consumer_auth_name, placeholder
+    return "Authorization", f"Bearer {placeholder}"
+
+
+def with_credential_query(server: McpServer, url: str) -> str:
+    if not server.consumer_auth_enabled or server.consumer_auth_source != "query":
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{server.consumer_auth_name}={credential_placeholder(server)}"
+
+
 def client_configs(server: McpServer, endpoint: Endpoint) -> list[dict[str, str]]:
-    url = endpoint.streamable_http
+    """Ready-to-paste configurations; with Consumer Authentication on they carry the credential's header (or query
+    parameter) with a placeholder for the key."""
+    url = with_credential_query(server, endpoint.streamable_http)
+    sse = with_credential_query(server, endpoint.sse)
     name = server.name
-    claude = {"mcpServers": {name: {"command": "npx", "args": ["-y", "mcp-remote", url]}}}
-    cursor = {"mcpServers": {name: {"url": url}}}
-    vscode = {"servers": {name: {"type": "http", "url": url}}}
+    header = credential_header(server)
+    remote_args = ["-y", "mcp-remote", url]
+    cursor_entry: dict = {"url": url}
+    vscode_entry: dict = {"type": "http", "url": url}
+    cli_header = ""
+    if header is not None:
+        header_name, header_value = header
+        remote_args += ["--header", f"{header_name}: {header_value}"]
+        cursor_entry["headers"] = {header_name: header_value}
+        vscode_entry["headers"] = {header_name: header_value}
+        cli_header = f' --header "{header_name}: {header_value}"'
+    claude = {"mcpServers": {name: {"command": "npx", "args": remote_args}}}
+    cursor = {"mcpServers": {name: cursor_entry}}
+    vscode = {"servers": {name: vscode_entry}}
+    ui_hint = ""
+    if header is not None:
+        ui_hint = f", and add the header {header[0]}: {header[1]}"
+    def shell(u: str) -> str:
+        return f"'{u}'" if "?" in u else u  # a query string's & and ? mean something to the shell
+
     inspector = "\n".join([
-        f"npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list",
-        f"npx @modelcontextprotocol/inspector --cli {endpoint.sse} --transport sse --method tools/list",
-        f"npx @modelcontextprotocol/inspector   # the web UI: choose Streamable HTTP and paste {url}",
+        f"npx @modelcontextprotocol/inspector --cli {shell(url)} --transport http{cli_header} --method tools/list",
+        f"npx @modelcontextprotocol/inspector --cli {shell(sse)} --transport sse{cli_header} --method tools/list",
+        f"npx @modelcontextprotocol/inspector   # the web UI: choose Streamable HTTP and paste {url}{ui_hint}",
     ])
+    secret_note = ""
+    if server.consumer_auth_enabled:
+        secret_note = f"Replace {credential_placeholder(server)} with a consumer's key."
     return [
         {"id": "claude", "label": "Claude Desktop", "file": "claude_desktop_config.json",
-         "note": "Claude Desktop reaches remote servers through mcp-remote.", "text": json.dumps(claude, indent=2)},
-        {"id": "cursor", "label": "Cursor", "file": "~/.cursor/mcp.json", "note": "",
+         "note": " ".join(filter(None, ["Claude Desktop reaches remote servers through mcp-remote.", secret_note])),
+         "text": json.dumps(claude, indent=2)},
+        {"id": "cursor", "label": "Cursor", "file": "~/.cursor/mcp.json", "note": secret_note,
          "text": json.dumps(cursor, indent=2)},
-        {"id": "vscode", "label": "VS Code", "file": ".vscode/mcp.json", "note": "",
+        {"id": "vscode", "label": "VS Code", "file": ".vscode/mcp.json", "note": secret_note,
          "text": json.dumps(vscode, indent=2)},
-        {"id": "inspector", "label": "MCP Inspector", "file": "command line", "note": "", "text": inspector},
+        {"id": "inspector", "label": "MCP Inspector", "file": "command line", "note": secret_note, "text": inspector},
     ]

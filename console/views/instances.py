@@ -131,8 +131,3 @@ def instance(request, pk: int):
     })
     return render_page(request, "console/instance_overview.html", context)
 
-
-@login_required
-def consumer_list(request, pk: int):
-    inst = fetch(selectors.instance_get, user=request.user, pk=pk)
-    return render_page(request, "console/consumer_list.html", instance_context(request, inst, "consumers"))

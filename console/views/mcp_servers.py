@@ -218,5 +218,8 @@ def mcp_server_debug(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
     context = server_context(request, server, "debug")
     # Same origin as the page, so the browser may call it; the no-DNS form works for every instance.
-    context.update({"debug_endpoint": no_dns_path(server)})
+    context.update({"debug_endpoint": no_dns_path(server),
+                    "consumer_auth": selectors.consumer_auth_get(mcp_server=server),
+                    "debug_consumers": (selectors.consumer_list(user=request.user, team=server.instance.team)
+                                        if server.consumer_auth_enabled else [])})
     return render_page(request, "console/mcp_server_debug.html", context)

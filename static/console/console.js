@@ -55,6 +55,12 @@
     if (form) form.requestSubmit ? form.requestSubmit() : form.submit();
     if (event.target.closest("[data-server-form]")) syncServerForm(event.target.closest("[data-server-form]"));
     if (event.target.closest("[data-auth-form]")) syncAuthForm(event.target.closest("[data-auth-form]"));
+    if (event.target.closest("[data-authorization-form]")) {
+      syncAuthorizationForm(event.target.closest("[data-authorization-form]"));
+    }
+    if (event.target.closest("[data-consumer-auth-form]")) {
+      syncConsumerAuthForm(event.target.closest("[data-consumer-auth-form]"));
+    }
   });
 
   document.body.addEventListener("htmx:beforeRequest", (event) => {
@@ -185,6 +191,25 @@
     }
   }
 
+  // ------------------------------------------------------------ Consumer Authentication
+  // "Create Consumer" (the drop-down's last entry) shows the new consumer's fields; "All tools" hides the subset.
+  function syncAuthorizationForm(form) {
+    const pick = form.querySelector("select[name=consumer]");
+    const fresh = form.querySelector("[data-new-consumer]");
+    const all = form.querySelector("input[name=all_tools]");
+    const subset = form.querySelector("[data-tool-subset]");
+    if (pick && fresh) fresh.hidden = pick.value !== "new";
+    if (all && subset) subset.hidden = all.checked;
+  }
+
+  function syncConsumerAuthForm(form) {
+    const checked = form.querySelector("input[name=source]:checked");
+    const field = form.querySelector("#field-name");
+    if (field) field.hidden = !checked || checked.value === "bearer";
+    const input = form.querySelector("input[name=name]");
+    if (input && checked) input.placeholder = checked.value === "query" ? "api_key" : "X-API-Key";
+  }
+
   // ------------------------------------------------------------ YAML editor
   function updateGutter(area) {
     const gutter = area.parentElement.querySelector(".gutter");
@@ -214,6 +239,8 @@
     root = root || document;
     root.querySelectorAll("[data-server-form]").forEach(syncServerForm);
     root.querySelectorAll("[data-auth-form]").forEach(syncAuthForm);
+    root.querySelectorAll("[data-authorization-form]").forEach(syncAuthorizationForm);
+    root.querySelectorAll("[data-consumer-auth-form]").forEach(syncConsumerAuthForm);
     root.querySelectorAll("textarea.code-editor").forEach((area) => {
       updateGutter(area);
       if (area.dataset.ready) return;

@@ -7,7 +7,21 @@
   const endpoint = root.dataset.endpoint;
   const PROTOCOL = "2025-11-25";
   const $ = (id) => document.getElementById(id);
-  const state = { session: null, protocol: null, nextId: 1, tools: [], current: null };
+  const state = { session: null, protocol: null, nextId: 1, tools: [], current: null, credential: null };
+  // With Consumer Authentication on, every request carries the chosen consumer's credential where the server reads it.
+  const authSource = root.dataset.authSource || "";
+  const authName = root.dataset.authName || "";
+
+  function withCredential(headers) {
+    let url = endpoint;
+    if (!state.credential) return url;
+    if (authSource === "bearer") headers["Authorization"] = "Bearer " + state.credential;
+    else if (authSource === "header") headers[authName] = state.credential;
+    else if (authSource === "query") {
+      url += (url.includes("?") ? "&" : "?") + encodeURIComponent(authName) + "=" + encodeURIComponent(state.credential);
+    }
+    return url;
+  }
 
   function setStatus(text, isError) {
     const el = $("debug-status");
@@ -41,7 +55,8 @@
     const headers = { "Content-Type": "application/json", "Accept": "application/json, text/event-stream" };
     if (state.session) headers["Mcp-Session-Id"] = state.session;
     if (state.protocol) headers["MCP-Protocol-Version"] = state.protocol;
-    return fetch(endpoint, { method: "POST", headers, body: JSON.stringify(body), credentials: "omit" });
+    const url = withCredential(headers);
+    return fetch(url, { method: "POST", headers, body: JSON.stringify(body), credentials: "omit" });
   }
 
   async function rpc(method, params) {
@@ -57,6 +72,14 @@
     }
     const message = await readAnswer(response, id).catch(() => null);
     const latency = Math.round(performance.now() - started);
+    if (response.status === 401 || response.status === 403) {
+      // The gateway's answer says how to send the credential (401) or that this consumer may not (403).
+      const said = message && message.error ? ": " + message.error.message : "";
+      const error = new Error(`HTTP ${response.status}${said}` + (response.status === 401
+        ? " Choose a consumer or paste a key above." : ""));
+      error.request = request;
+      throw error;
+    }
     if (!response.ok && !message) {
       const error = new Error(`HTTP ${response.status} from ${endpoint}` +
         (response.status === 404 ? " (is the server enabled?)" : ""));
@@ -279,6 +302,39 @@
     badge.textContent = isError ? "isError" : "OK";
   }
 
+  function useCredential(value, label) {
+    state.credential = value || null;
+    state.session = null;  // a session belongs to the consumer that opened it
+    $("debug-credential-state").textContent = value ? `Calling as ${label}.` : "No credential: the endpoint answers 401.";
+    if (value) connect();
+  }
+
+  const useConsumer = $("debug-use-consumer");
+  if (useConsumer) {
+    useConsumer.addEventListener("click", async () => {
+      const pick = $("debug-consumer");
+      useConsumer.disabled = true;
+      try {
+        const response = await fetch(useConsumer.dataset.url, {
+          method: "POST", credentials: "same-origin",
+          headers: { "X-CSRFToken": useConsumer.dataset.csrf, "Content-Type": "application/x-www-form-urlencoded" },
+          body: "consumer=" + encodeURIComponent(pick.value),
+        });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(answer.detail || `HTTP ${response.status}`);
+        useCredential(answer.credential, `${answer.consumer} (for ${Math.round(answer.expires_in / 60)} minutes)`);
+      } catch (error) {
+        $("debug-credential-state").textContent = "Could not get a credential: " + error.message;
+      } finally {
+        useConsumer.disabled = false;
+      }
+    });
+  }
+  const usePaste = $("debug-use-paste");
+  if (usePaste) {
+    usePaste.addEventListener("click", () => useCredential($("debug-paste").value.trim(), "the pasted credential"));
+  }
+
   $("debug-connect").addEventListener("click", connect);
   if (root.dataset.autoconnect) connect();
   $("debug-form").addEventListener("submit", async (event) => {
@@ -301,8 +357,9 @@
   });
   window.addEventListener("pagehide", () => {
     if (state.session) {
-      fetch(endpoint, { method: "DELETE", keepalive: true, credentials: "omit",
-        headers: { "Mcp-Session-Id": state.session, "MCP-Protocol-Version": state.protocol || PROTOCOL } });
+      const headers = { "Mcp-Session-Id": state.session, "MCP-Protocol-Version": state.protocol || PROTOCOL };
+      const url = withCredential(headers);
+      fetch(url, { method: "DELETE", keepalive: true, credentials: "omit", headers });
     }
   });
 })();

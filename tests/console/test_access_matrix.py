@@ -17,7 +17,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.http import urlencode
 
 from console import services
-from console.models import ApiToken, AuditEvent, BackendService, Instance, Invitation, McpServer, Team, TeamMembership, Tool
+from console.models import (
+    ApiToken, AuditEvent, BackendService, Consumer, ConsumerApiKey, ConsumerAuthorization, Instance, Invitation,
+    JwtCredential, McpServer, Team, TeamMembership, Tool,
+)
 from console.permissions import ROLE_RANK
 from console.toolyaml import tool_to_yaml
 
@@ -61,6 +64,9 @@ class Side:
     server: McpServer
     tool: Tool
     invitation: Invitation
+    consumer: Consumer  # authorized on the server, with an API key and a JWT credential
+    api_key: ConsumerApiKey
+    jwt_credential: JwtCredential
 
 
 def _side(prefix: str, users: dict[str, Any]) -> Side:
@@ -80,8 +86,14 @@ def _side(prefix: str, users: dict[str, Any]) -> Side:
                                         config={"baseUrl": service.base_url})
     services.tools_apply_yaml(actor=None, mcp_server=server, text=TOOL_YAML)
     invitation, _ = services.invitation_create(actor=None, team=team, role="viewer")
+    consumer = services.consumer_create(actor=None, team=team, name=f"{prefix}-agent")
+    api_key, _ = services.consumer_api_key_issue(actor=None, consumer=consumer, name=f"{prefix}-key")
+    jwt_credential = services.jwt_credential_create(actor=None, consumer=consumer, algorithm="HS256",
+                                                    secret="s" * 40)
+    services.consumer_authorize(actor=None, mcp_server=server, consumer=consumer)
     return Side(team=team, owner=owner, extra=extra, instance=instance, service=service, spare=spare, server=server,
-                tool=server.tools.get(), invitation=invitation)
+                tool=server.tools.get(), invitation=invitation, consumer=consumer, api_key=api_key,
+                jwt_credential=jwt_credential)
 
 
 @dataclass
@@ -193,6 +205,35 @@ def invitation_pk(w, s):
     return {"pk": s.invitation.pk}
 
 
+def consumer_args(w, s):
+    return {"pk": s.instance.pk, "consumer_id": s.consumer.pk}
+
+
+def api_key_args(w, s):
+    return {**consumer_args(w, s), "key_id": s.api_key.pk}
+
+
+def jwt_args(w, s):
+    return {**consumer_args(w, s), "credential_id": s.jwt_credential.pk}
+
+
+def authorization_args(w, s):
+    return {"pk": s.server.pk, "consumer_id": s.consumer.pk}
+
+
+def consumer_pk(w, s):
+    return {"pk": s.consumer.pk}
+
+
+CONSUMER_ROW = row(Consumer, lambda s: s.consumer.pk)
+API_KEY_ROW = row(ConsumerApiKey, lambda s: s.api_key.pk)
+JWT_ROW = row(JwtCredential, lambda s: s.jwt_credential.pk)
+
+
+def authorization_row(w, s):
+    return ConsumerAuthorization.objects.filter(mcp_server=s.server, consumer=s.consumer).values().first()
+
+
 INSTANCE_ROW = row(Instance, lambda s: s.instance.pk)
 SPARE_ROW = row(BackendService, lambda s: s.spare.pk)
 SERVER_ROW = row(McpServer, lambda s: s.server.pk)
@@ -223,6 +264,18 @@ ENTRIES: dict[str, Entry] = {
         "name": s.instance.name, "region": "eu-central", "description": "edited"}, snapshot=INSTANCE_ROW)]),
     "instance_delete": Entry(instance_pk, [GET("admin"), POST("admin", snapshot=INSTANCE_ROW)]),
     "consumer_list": Entry(instance_pk, [GET()]),
+    "consumer_add": Entry(instance_pk, [GET("admin"), POST("admin", lambda w, s: {"name": "made-here",
+                                                                                  "enabled": "on"})]),
+    "consumer": Entry(consumer_args, [GET()]),
+    "consumer_edit": Entry(consumer_args, [GET("admin"), POST("admin", lambda w, s: {
+        "name": s.consumer.name, "description": "edited", "enabled": "on"}, snapshot=CONSUMER_ROW)]),
+    "consumer_toggle": Entry(consumer_args, [POST("admin", lambda w, s: {"enabled": "0"}, snapshot=CONSUMER_ROW)]),
+    "consumer_delete": Entry(consumer_args, [GET("admin"), POST("admin", snapshot=CONSUMER_ROW)]),
+    "consumer_api_key_add": Entry(consumer_args, [GET("admin"), POST("admin", lambda w, s: {"name": "made-here"})]),
+    "consumer_api_key_delete": Entry(api_key_args, [GET("admin"), POST("admin", snapshot=API_KEY_ROW)]),
+    "jwt_credential_add": Entry(consumer_args, [GET("admin"), POST("admin", lambda w, s: {
+        "algorithm": "HS512", "secret": "t" * 64, "consumer_claim": "sub"})]),
+    "jwt_credential_delete": Entry(jwt_args, [GET("admin"), POST("admin", snapshot=JWT_ROW)]),
     "service_list": Entry(instance_pk, [GET()]),
     "service_add": Entry(instance_pk, [GET("member"), POST("member", lambda w, s: {
         "name": "made-here", "protocol": "http", "base_url": "http://127.0.0.1:9/new"})]),
@@ -242,6 +295,15 @@ ENTRIES: dict[str, Entry] = {
     "mcp_server_backend_auth": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {
         "kind": "bearer", "credential": "token-0123456789abcdef"}, snapshot=SERVER_ROW)]),
     "mcp_server_debug": Entry(server_pk, [GET()]),
+    "mcp_server_debug_credential": Entry(server_pk, [POST("admin", lambda w, s: {"consumer": s.consumer.pk})]),
+    "mcp_server_consumer_auth": Entry(server_pk, [GET()]),
+    "mcp_server_consumer_auth_edit": Entry(server_pk, [GET("admin"), POST("admin", lambda w, s: {
+        "enabled": "on", "method": "api_key", "source": "header", "name": "X-API-Key"}, snapshot=SERVER_ROW)]),
+    "authorization_add": Entry(server_pk, [GET("admin"), POST("admin", lambda w, s: {
+        "consumer": "new", "new_name": "made-here", "all_tools": "on"})]),
+    "authorization_edit": Entry(authorization_args, [GET("admin"), POST("admin", lambda w, s: {
+        "consumer": s.consumer.pk, "tools": "getPet"}, snapshot=authorization_row)]),
+    "authorization_delete": Entry(authorization_args, [GET("admin"), POST("admin", snapshot=authorization_row)]),
     "tool_list": Entry(server_pk, [GET()]),
     "tool_add": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {"yaml": NEW_TOOL_YAML})]),
     "tool": Entry(tool_pk, [GET()]),
@@ -296,6 +358,20 @@ ENTRIES: dict[str, Entry] = {
     "api_team_invitation_list": Entry(team_pk, [GET(), POST("admin", lambda w, s: {"role": "viewer"})]),
     "api_invitation": Entry(invitation_pk, [GET(), DELETE("admin", snapshot=INVITATION_ROW)]),
     "api_audit_event_list": Entry(checks=[GET(other=False)]),
+    "api_consumer_list": Entry(checks=[GET(other=False), POST("admin", lambda w, s: {
+        "team": s.team.pk, "name": "made-by-api"})]),
+    "api_consumer": Entry(consumer_pk, [GET(), PATCH("admin", lambda w, s: {"description": "edited"},
+                                                     snapshot=CONSUMER_ROW), DELETE("admin", snapshot=CONSUMER_ROW)]),
+    "api_consumer_api_key_list": Entry(consumer_pk, [GET(), POST("admin", lambda w, s: {"name": "made-by-api"})]),
+    "api_consumer_api_key": Entry(lambda w, s: {"pk": s.api_key.pk}, [DELETE("admin", snapshot=API_KEY_ROW)]),
+    "api_jwt_credential_list": Entry(consumer_pk, [GET(), POST("admin", lambda w, s: {
+        "algorithm": "HS256", "secret": "u" * 32})]),
+    "api_jwt_credential": Entry(lambda w, s: {"pk": s.jwt_credential.pk}, [DELETE("admin", snapshot=JWT_ROW)]),
+    "api_consumer_auth": Entry(server_pk, [GET(), PUT("admin", lambda w, s: {
+        "enabled": True, "method": "jwt", "source": "bearer"}, snapshot=SERVER_ROW)]),
+    "api_authorization_list": Entry(server_pk, [GET(), POST("admin", lambda w, s: {
+        "consumer": s.consumer.pk, "tools": ["getPet"]}, snapshot=authorization_row)]),
+    "api_authorization": Entry(authorization_args, [DELETE("admin", snapshot=authorization_row)]),
     "api_token_list": Entry(checks=[GET(other=False)]),
     # ---- the acting user's own API tokens
     "token_delete": Entry(checks=[GET(), POST("viewer", snapshot=True)], per_user=True),

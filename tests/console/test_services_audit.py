@@ -90,6 +90,35 @@ SCENARIOS = {
     "api_token_revoke": lambda w: services.api_token_revoke(
         actor=w.owner, token=services.api_token_create(user=w.owner, name="old")[0]),
     "user_signup": lambda w: services.user_signup(username="newcomer", password="violet-harbour-42"),
+    "consumer_create": lambda w: services.consumer_create(actor=w.owner, team=w.team, name="agent"),
+    "consumer_update": lambda w: services.consumer_update(
+        actor=w.owner, consumer=services.consumer_create(actor=w.owner, team=w.team, name="agent"), enabled=False),
+    "consumer_delete": lambda w: services.consumer_delete(
+        actor=w.owner, consumer=services.consumer_create(actor=w.owner, team=w.team, name="agent")),
+    "consumer_api_key_issue": lambda w: services.consumer_api_key_issue(
+        actor=w.owner, consumer=services.consumer_create(actor=w.owner, team=w.team, name="agent"), name="laptop"),
+    "consumer_api_key_revoke": lambda w: services.consumer_api_key_revoke(
+        actor=w.owner, api_key=services.consumer_api_key_issue(
+            actor=w.owner, consumer=services.consumer_create(actor=w.owner, team=w.team, name="agent"))[0]),
+    "jwt_credential_create": lambda w: services.jwt_credential_create(
+        actor=w.owner, consumer=services.consumer_create(actor=w.owner, team=w.team, name="agent"),
+        algorithm="HS256", secret="k" * 32),
+    "jwt_credential_delete": lambda w: services.jwt_credential_delete(
+        actor=w.owner, credential=services.jwt_credential_create(
+            actor=w.owner, consumer=services.consumer_create(actor=w.owner, team=w.team, name="agent"),
+            algorithm="HS256", secret="k" * 32)),
+    "mcp_server_set_consumer_auth": lambda w: services.mcp_server_set_consumer_auth(
+        actor=w.owner, mcp_server=w.server, enabled=True, method="api_key"),
+    "consumer_authorize": lambda w: services.consumer_authorize(
+        actor=w.owner, mcp_server=w.server, consumer=services.consumer_create(actor=w.owner, team=w.team, name="a"),
+        tools=["listPets"]),
+    "consumer_authorization_revoke": lambda w: (
+        c := services.consumer_create(actor=w.owner, team=w.team, name="agent"),
+        services.consumer_authorize(actor=w.owner, mcp_server=w.server, consumer=c),
+        services.consumer_authorization_revoke(actor=w.owner, mcp_server=w.server, consumer=c)),
+    "consumer_debug_credential_issue": lambda w: (
+        c := services.consumer_create(actor=w.owner, team=w.team, name="agent"),
+        services.consumer_debug_credential_issue(actor=w.owner, mcp_server=w.server, consumer=c)),
 }
 
 # Writes whose row has no team: tokens belong to a user, and a deleted team's row keeps its id in `detail`.
