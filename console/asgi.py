@@ -7,6 +7,10 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_app = get_asgi_application()  # before anything that imports models
 
+from .bodylimit import limit_request_bodies  # noqa: E402
+
+django_app = limit_request_bodies(django_app)
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 

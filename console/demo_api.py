@@ -15,6 +15,7 @@ from .models import DemoPet
 STATUSES = ("available", "pending", "sold")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+PARAM_MAX = 2**31 - 1
 NAME_MAX = DemoPet._meta.get_field("name").max_length
 TAG_MAX = DemoPet._meta.get_field("tag").max_length
 
@@ -89,6 +90,9 @@ def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, e
         return default
     if value < minimum:
         errors[name] = [f"Ensure this value is greater than or equal to {minimum}."]
+    elif value > PARAM_MAX:  # beyond a 64-bit integer the database cannot take it as a LIMIT/OFFSET
+        errors[name] = [f"Ensure this value is less than or equal to {PARAM_MAX}."]
+        return default
     return value
 
 

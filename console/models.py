@@ -18,6 +18,20 @@ slug_validator = RegexValidator(
 TOOL_NAME_RE = r"^[A-Za-z0-9_.-]{1,128}$"
 
 
+class DigestedSecret:
+    """A secret shown once and kept only as its SHA-256 digest: a recognisable prefix plus 32 random bytes."""
+
+    PREFIX = ""
+
+    @classmethod
+    def new_secret(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    @staticmethod
+    def digest_of(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=63, unique=True)
@@ -224,7 +238,7 @@ class Consumer(models.Model):
         return self.name
 
 
-class ConsumerApiKey(models.Model):
+class ConsumerApiKey(DigestedSecret, models.Model):
     """An API key of a consumer: a prefix plus 32 random bytes, shown once, stored only as its SHA-256 digest."""
 
     PREFIX = "mck_"
@@ -243,14 +257,6 @@ class ConsumerApiKey(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-
-    @classmethod
-    def new_secret(cls) -> str:
-        return cls.PREFIX + secrets.token_urlsafe(32)
-
-    @staticmethod
-    def digest_of(secret: str) -> str:
-        return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class JwtCredential(models.Model):
@@ -301,7 +307,7 @@ class ConsumerAuthorization(models.Model):
         constraints = [models.UniqueConstraint(fields=["mcp_server", "consumer"], name="uniq_authorization")]
 
 
-class ApiToken(models.Model):
+class ApiToken(DigestedSecret, models.Model):
     """A REST API token: shown once, stored only as its SHA-256 digest."""
 
     PREFIX = "mgc_"
@@ -313,16 +319,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
-    @classmethod
-    def new_secret(cls) -> str:
-        return cls.PREFIX + secrets.token_urlsafe(32)
 
-    @staticmethod
-    def digest_of(secret: str) -> str:
-        return hashlib.sha256(secret.encode()).hexdigest()
-
-
-class Invitation(models.Model):
+class Invitation(DigestedSecret, models.Model):
     """A link that lets one person join a team with a role; the secret is shown once, stored as a digest."""
 
     PREFIX = "mgi_"
@@ -347,14 +345,6 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-
-    @classmethod
-    def new_secret(cls) -> str:
-        return cls.PREFIX + secrets.token_urlsafe(32)
-
-    @staticmethod
-    def digest_of(secret: str) -> str:
-        return hashlib.sha256(secret.encode()).hexdigest()
 
     def status_at(self, now) -> str:
         if self.accepted_at is not None:

@@ -139,7 +139,20 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "console.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # JSON bodies within API_MAX_JSON_DEPTH / API_MAX_JSON_VALUES; Django bounds the form parsers (below).
+    "DEFAULT_PARSER_CLASSES": [
+        "console.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# Request bodies of the console and its API (the gateway has its own MCP_MAX_* limits). A tool YAML document
+# may be 2,000,000 bytes; sent as a JSON string it grows by its escapes, hence 4 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_REQUEST_BYTES", 4 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("API_MAX_FORM_FIELDS", 1000)
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 64)
+API_MAX_JSON_VALUES = env_int("API_MAX_JSON_VALUES", 100_000)
 SPECTACULAR_SETTINGS = {
     "TITLE": "MCP Gateway Console API",
     "DESCRIPTION": "Configure instances, backend services, MCP servers and their tools.",
@@ -174,6 +187,10 @@ MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS")
 MCP_SESSION_TTL = env_int("MCP_SESSION_TTL", 3600)
 MCP_TOOLS_PAGE_SIZE = env_int("MCP_TOOLS_PAGE_SIZE", 100)
 MCP_MAX_REQUEST_BYTES = env_int("MCP_MAX_REQUEST_BYTES", 4 * 1024 * 1024)
+# Request body limits beyond size: containers nested in each other, values in all, messages in a batch.
+MCP_MAX_JSON_DEPTH = env_int("MCP_MAX_JSON_DEPTH", 64)
+MCP_MAX_JSON_VALUES = env_int("MCP_MAX_JSON_VALUES", 100_000)
+MCP_MAX_BATCH_LENGTH = env_int("MCP_MAX_BATCH_LENGTH", 100)
 MCP_SSE_KEEPALIVE_SECONDS = env_int("MCP_SSE_KEEPALIVE_SECONDS", 15)
 GATEWAY_BACKEND_TIMEOUT = env_int("GATEWAY_BACKEND_TIMEOUT", 30)
 GATEWAY_MAX_BACKEND_RESPONSE_BYTES = env_int("GATEWAY_MAX_BACKEND_RESPONSE_BYTES", 10 * 1024 * 1024)

@@ -49,11 +49,16 @@ def initialize_result(server: ServerConfig, version: str) -> dict[str, Any]:
     return result
 
 
+_CLIENT_INFO_KEPT = ("name", "title", "version")
+
+
 def initialize(server: ServerConfig, message: Message) -> tuple[Message, str, dict[str, Any]]:
-    """The answer to initialize, the negotiated revision, and the client's clientInfo."""
+    """The answer to initialize, the negotiated revision, and the client's clientInfo as the session keeps it."""
     params = params_of(message)
     version = p.negotiate(params.get("protocolVersion"))
-    client = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+    info = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+    # The session is read back on every request: keep its identifying strings only, never a megabyte of extras.
+    client = {key: info[key][:200] for key in _CLIENT_INFO_KEPT if isinstance(info.get(key), str)}
     return result_response(message["id"], initialize_result(server, version)), version, client
 
 

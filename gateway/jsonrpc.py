@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
+
+from . import boundedjson
 from .protocol import INVALID_REQUEST, PARSE_ERROR
 
 Message = dict[str, Any]
@@ -12,15 +15,16 @@ Message = dict[str, Any]
 class RpcError(Exception):
     """A JSON-RPC error to answer with; `http_status` is used when it ends the whole HTTP exchange."""
 
-    def __init__(self, code: int, message: str, data: Any = None, *, http_status: int = 400):
+    def __init__(self, code: int, message: str, data: Any = None, *, http_status: int = 400, msg_id: Any = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
         self.http_status = http_status
+        self.msg_id = msg_id  # the offending message's id when it has a valid one
 
     def response(self, msg_id: Any = None) -> Message:
-        return error_response(msg_id, self.code, self.message, self.data)
+        return error_response(self.msg_id if msg_id is None else msg_id, self.code, self.message, self.data)
 
 
 def error_response(msg_id: Any, code: int, message: str, data: Any = None) -> Message:
@@ -35,11 +39,12 @@ def result_response(msg_id: Any, result: Any) -> Message:
 
 
 def parse_body(body: bytes) -> Any:
+    """The body's JSON within MCP_MAX_JSON_DEPTH and MCP_MAX_JSON_VALUES; RpcError -32700 (HTTP 400) otherwise."""
     if not body.strip():
         raise RpcError(PARSE_ERROR, "Parse error: the request body is empty.")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return boundedjson.loads(body, max_depth=settings.MCP_MAX_JSON_DEPTH, max_values=settings.MCP_MAX_JSON_VALUES)
+    except ValueError as exc:
         raise RpcError(PARSE_ERROR, f"Parse error: {exc}") from None
 
 
@@ -48,12 +53,13 @@ def kind(message: Any) -> str:
     if not isinstance(message, dict):
         raise RpcError(INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object.")
     if message.get("jsonrpc") != "2.0":
-        raise RpcError(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0".', _id(message))
+        raise RpcError(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0".', msg_id=_id(message))
     if "method" in message:
         if not isinstance(message["method"], str) or not message["method"]:
-            raise RpcError(INVALID_REQUEST, 'Invalid request: "method" must be a non-empty string.', _id(message))
+            raise RpcError(INVALID_REQUEST, 'Invalid request: "method" must be a non-empty string.',
+                           msg_id=_id(message))
         if "params" in message and not isinstance(message["params"], (dict, list)):
-            raise RpcError(INVALID_REQUEST, 'Invalid request: "params" must be an object.', _id(message))
+            raise RpcError(INVALID_REQUEST, 'Invalid request: "params" must be an object.', msg_id=_id(message))
         if "id" not in message:
             return "notification"
         if not _valid_id(message["id"]):
@@ -61,7 +67,8 @@ def kind(message: Any) -> str:
         return "request"
     if "id" in message and ("result" in message or "error" in message):
         return "response"
-    raise RpcError(INVALID_REQUEST, 'Invalid request: no "method", and not a response.', _id(message))
+    raise RpcError(INVALID_REQUEST, 'Invalid request: no "method", and not a response.',
+                   msg_id=_id(message))
 
 
 def params_of(message: Any) -> dict[str, Any]:
@@ -87,4 +94,9 @@ def _id(message: dict) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a client may send the escape \\ud800) has no UTF-8 form; an ASCII-only dump escapes it.
+        return json.dumps(obj, separators=(",", ":")).encode()

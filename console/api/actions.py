@@ -7,7 +7,6 @@ from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,7 +14,8 @@ from .. import selectors, services
 from ..errors import DomainError
 from ..probes import service_reachability
 from ..toolyaml import tool_to_yaml
-from .views import ToolOutput, YamlParser
+from .parsers import BoundedJSONParser, YamlParser
+from .views import ToolOutput
 
 
 class BackendAuthOutput(serializers.Serializer):
@@ -56,7 +56,7 @@ class BackendAuthApi(APIView):
 
 
 class ToolYamlApi(APIView):
-    parser_classes = [JSONParser, YamlParser]
+    parser_classes = [BoundedJSONParser, YamlParser]
 
     @extend_schema(responses={(200, "application/yaml"): {"type": "string"}},
                    description="One tool as a `tools:` YAML document (credentials masked).")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +11,7 @@ from .. import selectors, services
 from ..errors import DomainError
 from ..models import BackendService, McpServer
 from ..toolyaml import input_schema_from_args
+from .parsers import BoundedJSONParser, YamlParser
 
 
 def _validated(serializer_class, data, **kwargs):
@@ -286,19 +286,6 @@ class ToolUpdateInput(serializers.Serializer):
     enabled = serializers.BooleanField()
 
 
-class YamlParser(BaseParser):
-    """Accepts the tool document as a raw YAML body (application/yaml or text/plain)."""
-
-    media_type = "*/*"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        raw = stream.read() if stream is not None else b""
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DomainError("The YAML document must be UTF-8 text.", {"yaml": ["Not UTF-8."]}) from None
-
-
 class ToolListApi(APIView):
     @extend_schema(responses=ToolOutput(many=True))
     def get(self, request, pk: int):
@@ -310,7 +297,7 @@ class ToolListApi(APIView):
 
 
 class ToolsYamlApi(APIView):
-    parser_classes = [JSONParser, YamlParser]
+    parser_classes = [BoundedJSONParser, YamlParser]
 
     @extend_schema(
         request={"application/yaml": {"type": "string"}},

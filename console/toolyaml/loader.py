@@ -30,6 +30,8 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str):
         super().__init__(stream)
         self.alias_count = 0
+        self.node_count = 0
+        self.depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -39,7 +41,27 @@ class _Loader(yaml.SafeLoader):
                     problem=f"more than {MAX_ALIASES} YAML aliases (*name); write the values out",
                     problem_mark=self.peek_event().start_mark,
                 )
-        return super().compose_node(parent, index)
+        # PyYAML composes recursively, one Python frame per level, and keeps every node: bound both here, before
+        # a deep or huge document can exhaust the stack or the time of the request.
+        self.node_count += 1
+        if self.node_count > MAX_VALUES:
+            raise _Refused(f"The document has more than {MAX_VALUES:,} values.", self.peek_event().start_mark)
+        if self.depth >= MAX_DEPTH:
+            raise _Refused(f"Values are nested more than {MAX_DEPTH} levels deep.", self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Refused(Exception):
+    """A document beyond the composer's limits: the message and where it was hit."""
+
+    def __init__(self, message: str, mark):
+        super().__init__(message)
+        self.message = message
+        self.line = mark.line + 1 if mark else None
 
 
 _Loader.add_implicit_resolver(TAG + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
@@ -72,9 +94,15 @@ def compose(text: str | bytes, *, max_bytes: int) -> Node | None:
         except UnicodeDecodeError as exc:
             raise fail(f"The document is not UTF-8 text (byte {exc.start}).") from None
 
-    loader = _Loader(text)
+    try:
+        # The reader checks the characters as the loader is built: a NUL or other control character fails here.
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:
+        raise fail(f"YAML syntax: {exc}") from None
     try:
         return loader.get_single_node()
+    except _Refused as exc:
+        raise fail(exc.message, exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(part for part in (exc.context, exc.problem) if part) or "Invalid YAML."

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, quote_plus, unquote_plus
 
+from django.conf import settings
 from multidict import CIMultiDict
 from yarl import URL
 
+from ..boundedjson import loads as bounded_loads
 from ..gotemplate import TemplateError, compile_template
 
 from ..readmodel import SchemeConfig, ServerConfig, ToolConfig
@@ -141,8 +143,9 @@ def _to_string(value: Any) -> Any:
 
 
 def _parsed_json(value: str, kind: type) -> Any:
+    # JSON inside a string argument is held to the request body's limits: it joins the arguments templates see.
     try:
-        parsed = json.loads(value)
+        parsed = bounded_loads(value, max_depth=settings.MCP_MAX_JSON_DEPTH, max_values=settings.MCP_MAX_JSON_VALUES)
     except ValueError:
         return _MISSING
     return parsed if type(parsed) is kind else _MISSING

@@ -5,11 +5,16 @@ import base64
 import json
 from typing import Any, Mapping
 
+from ..boundedjson import loads as bounded_loads
 from .request_builder import CallError, ToolPlan, render
 
 V2025_03_26 = "2025-03-26"  # audio content
 V2025_06_18 = "2025-06-18"  # structuredContent
 ERROR_BODY_SHOWN = 2000  # characters of a backend's error body quoted in the default message
+# A backend's JSON deeper than this is treated as text: deeper values could not be printed by templates or
+# re-encoded for the client without running out of stack. Its size is bounded by the response limit.
+BACKEND_JSON_MAX_DEPTH = 100
+_UNCOUNTED = 1 << 62
 _MISSING = object()
 
 
@@ -30,8 +35,8 @@ def decode(raw: bytes, charset: str | None) -> str:
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # a backend's answer nested too deeply is text, not a crash
+        return bounded_loads(text, max_depth=BACKEND_JSON_MAX_DEPTH, max_values=_UNCOUNTED)
+    except ValueError:
         return _MISSING
 
 

@@ -71,6 +71,10 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
     if batch and not messages:
         await respond_error(req, 400, "Invalid request: an empty batch.")
         return
+    if batch and len(messages) > settings.MCP_MAX_BATCH_LENGTH:
+        await respond_error(req, 400, f"Invalid request: a batch of {len(messages)} messages; at most "
+                                      f"{settings.MCP_MAX_BATCH_LENGTH} are accepted in one request.")
+        return
     if any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages):
         if batch:
             await respond_error(req, 400, "Invalid request: initialize must not be part of a batch.")
@@ -108,7 +112,7 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
             if not batch:
                 await respond_rpc_error(req, exc)
                 return
-            responses.append(exc.response(message.get("id") if isinstance(message, dict) else None))
+            responses.append(exc.response())  # the message's id only when it is a valid one, else null
     if not requests and not responses:
         await respond(req, 202)  # notifications and responses only
         return

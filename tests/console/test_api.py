@@ -146,3 +146,114 @@ def test_schema_is_served(alice):
     response = api.get("/api/v1/schema/")
     assert response.status_code == 200
     assert b"/api/v1/mcp-servers/{id}/tools/yaml" in response.content
+
+
+# ------------------------------------------------------------------ request body limits
+
+@pytest.mark.parametrize("body,message", [
+    (b'{"name":' + b"[" * 5000 + b"]" * 5000 + b"}", "JSON parse error: nesting deeper than 64 levels."),
+    (b'{"name": "x", "description": ' + b"[" + b"0," * 150_000 + b"0]}", "JSON parse error: more than 100,000 values."),
+    (b'{"name": "a\\ud800"}', "JSON parse error: a \\u escape leaves a lone UTF-16 surrogate, which is not a character."),
+    (b'{"name": "a\\u0000b", "description": "x"}', "JSON parse error: a string contains the NUL character (\\u0000)."),
+    (b'{"name": "caf\xe9"}', "JSON parse error: the body is not valid UTF-8 (at byte offset 13)."),
+    (b'{"name": NaN}', "JSON parse error: NaN is not a JSON value."),
+])
+def test_hostile_json_bodies_get_a_400_with_a_message(alice, body, message):
+    _, _, api = alice
+    response = api.post("/api/v1/instances/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json() == {"detail": message, "code": "parse_error", "errors": {"body": [
+        message.removeprefix("JSON parse error: ")[:1].upper() + message.removeprefix("JSON parse error: ")[1:]]}}
+
+
+def test_deep_json_config_of_an_mcp_server_is_refused(alice):
+    user, team, api = alice
+    instance = services.instance_create(actor=user, team=team, name="i1")
+    deep = b'{"instance": %d, "name": "s1", "config": ' % instance.pk + b'{"a":' * 70 + b"1" + b"}" * 71
+    response = api.post("/api/v1/mcp-servers/", deep, content_type="application/json")
+    assert response.status_code == 400 and "nesting deeper than 64 levels" in response.json()["detail"]
+    assert not McpServer.objects.exists()
+
+
+def test_oversized_bodies_get_a_413_in_the_api_shape(alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    user, team, api = alice
+    server = services.mcp_server_create(actor=user, instance=services.instance_create(actor=user, team=team,
+                                                                                      name="i1"), name="s1")
+    expected = {"detail": "The request body is larger than the limit of 10,000 bytes.", "code": "too_large",
+                "errors": {"body": ["At most 10,000 bytes."]}}
+    big_json = api.post("/api/v1/instances/", {"name": "x", "description": "d" * 20_000}, format="json")
+    assert (big_json.status_code, big_json.json()) == (413, expected)
+    big_yaml = api.put(f"/api/v1/mcp-servers/{server.pk}/tools/yaml", "tools: []\n" + "#" * 20_000,
+                       content_type="application/yaml")
+    assert (big_yaml.status_code, big_yaml.json()) == (413, expected)
+
+
+def test_too_many_form_fields_get_a_400_in_the_api_shape(alice, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 50
+    _, _, api = alice
+    form = "&".join(f"f{i}=1" for i in range(60))
+    response = api.post("/api/v1/instances/", form, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_fields" and "DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("doc,message", [
+    ("tools:\n" + "".join("  " * (i + 1) + "- \n" for i in range(300)), "Values are nested more than 64 levels deep."),
+    ("tools: " + "[" * 100_000 + "]" * 100_000 + "\n", "Values are nested more than 64 levels deep."),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+     + "tools: []\n", "The document expands to more than 200000 values (YAML aliases?)."),
+    ("tools: [" + ", ".join(["1"] * 200_001) + "]\n", "The document has more than 200,000 values."),
+])
+def test_hostile_yaml_documents_get_a_400_with_a_message(alice, doc, message):
+    user, team, api = alice
+    server = services.mcp_server_create(actor=user, instance=services.instance_create(actor=user, team=team,
+                                                                                      name="i1"), name="s1")
+    response = api.put(f"/api/v1/mcp-servers/{server.pk}/tools/yaml", doc, content_type="application/yaml")
+    assert response.status_code == 400, response.content
+    assert message in [e["message"] for e in response.json()["errors"]], response.json()
+    # The same document sent as a JSON string.
+    as_json = api.put(f"/api/v1/mcp-servers/{server.pk}/tools/yaml", {"yaml": doc}, format="json")
+    assert as_json.status_code == 400 and message in [e["message"] for e in as_json.json()["errors"]]
+
+
+def test_yaml_with_control_characters_is_a_400_not_a_500(alice):
+    user, team, api = alice
+    server = services.mcp_server_create(actor=user, instance=services.instance_create(actor=user, team=team,
+                                                                                      name="i1"), name="s1")
+    response = api.put(f"/api/v1/mcp-servers/{server.pk}/tools/yaml", "\x00tools: []\n",
+                       content_type="application/yaml")
+    assert response.status_code == 400
+    assert "unacceptable character #x0000" in response.json()["errors"][0]["message"]
+
+
+def test_a_broken_multipart_body_is_a_400_in_the_api_shape(alice):
+    _, _, api = alice
+    response = api.post("/api/v1/instances/", b"--b\r\ngarbage", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Multipart form parse error - Invalid boundary in multipart: None",
+                               "code": "parse_error", "errors": {}}
+
+
+@pytest.mark.live
+def test_oversized_bodies_are_refused_before_django_reads_them(demo_server, api):
+    # Without a cap Django's ASGI handler would spool a body of any size to a temporary file before any view runs.
+    import httpx
+
+    big = b"x" * (5 * 1024 * 1024)
+    response = api.post("/instances/", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is larger than the limit of 4,194,304 bytes.",
+                               "code": "too_large", "errors": {"body": ["At most 4,194,304 bytes."]}}
+    page = httpx.post(demo_server.url + "/login/", content=big,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert (page.status_code, page.text) == (413, "The request body is larger than the limit of 4,194,304 bytes.")
+    # Without a Content-Length (chunked) the answer comes once the body has grown past the limit.
+    chunked = httpx.post(demo_server.url + "/login/", content=iter([b"x" * 65536] * 80),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert chunked.status_code == 413
+    small = httpx.post(demo_server.url + "/login/", content=iter([b"username=a&", b"password=b"]),
+                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert small.status_code == 403  # a small chunked body still reaches Django (its CSRF check answers)
+    assert api.get("/instances/").status_code == 200

@@ -85,6 +85,8 @@ def test_list_filters_and_paging(api, pets):
     ({"limit": "0"}, "limit"),
     ({"offset": "-1"}, "offset"),
     ({"offset": "1.5"}, "offset"),
+    ({"offset": "61726028921496260179"}, "offset"),  # beyond 64 bits: was a 500 from the database
+    ({"limit": str(2**63)}, "limit"),
     ({"status": "lost"}, "status"),
 ])
 def test_list_rejects_bad_parameters(api, params, field):

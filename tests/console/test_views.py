@@ -490,3 +490,12 @@ def test_rest_api_page_lists_operations_and_issues_a_token(alice):
     names = [item["name"] for item in api.get("/api/v1/instances/").json()["results"]]
     assert names == ["alice-prod"]
     assert secret not in text_of(client.get(reverse("api_reference")))
+
+
+def test_yaml_editor_refuses_deep_and_huge_documents_with_a_form_error(alice):
+    client, server = alice["client"], alice["server"]
+    url = reverse("tool_add", args=[server.pk])
+    deep = client.post(url, {"yaml": "tools: " + "[" * 50_000 + "]" * 50_000 + "\n"})
+    assert deep.status_code == 400 and "Values are nested more than 64 levels deep." in text_of(deep)
+    many = client.post(url, {"yaml": "tools: [" + ", ".join(["1"] * 200_001) + "]\n"})
+    assert many.status_code == 400 and "The document has more than 200,000 values." in text_of(many)

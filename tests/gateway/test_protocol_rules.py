@@ -304,3 +304,77 @@ def test_stateless_unsupported_version_and_methods(http):
     batch = http.post("/mcp-servers/petstore", json=[rpc("tools/list", {"_meta": META})],
                       headers={"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"})
     assert batch.status_code == 400
+
+
+# ------------------------------------------------------------ request body limits (both transports)
+
+@pytest.fixture
+def sse_endpoint(http):
+    """An SSE session's message endpoint, its stream held open for the test."""
+    with http.stream("GET", "/mcp-servers/petstore/sse", headers={"Accept": "text/event-stream"}) as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: endpoint"
+        yield next(lines)[len("data: "):]
+
+
+HOSTILE_BODIES = [
+    (b"[" * 5000 + b"]" * 5000, "nesting deeper than 64 levels"),
+    (b'{"jsonrpc":"2.0","id":1,"method":"ping","params":' + b'{"a":' * 70 + b"1" + b"}" * 71, "nesting deeper than 64"),
+    (b"[" + b"0," * 150_000 + b"0]", "more than 100,000 values"),
+    (b'{"jsonrpc":"2.0","id":1,"method":"\\ud800"}', "lone UTF-16 surrogate"),
+    (b'{"jsonrpc":"2.0","id":1,"method":"p\xffing"}', "not valid UTF-8"),
+    (b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":NaN}}', "NaN is not a JSON value"),
+    (b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":1e999}}', "out of range"),
+]
+
+
+@pytest.mark.parametrize("body,message", HOSTILE_BODIES)
+def test_hostile_bodies_are_parse_errors_on_streamable_http(http, body, message):
+    headers = {**session_headers(http, "2025-11-25"), "Content-Type": "application/json"}
+    response = http.post("/mcp-servers/petstore", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == -32700 and message in error["message"], error
+
+
+@pytest.mark.parametrize("body,message", HOSTILE_BODIES[:3])
+def test_hostile_bodies_are_parse_errors_on_the_sse_transport(http, sse_endpoint, body, message):
+    response = http.post(sse_endpoint, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == -32700 and message in error["message"], error
+
+
+def test_deep_nesting_just_inside_the_limit_is_served(http):
+    headers = session_headers(http, "2025-11-25")
+    # params(1) + _meta(2) + 62 nested lists = 64 levels below the message object's 1: accepted as a ping.
+    nested = json.loads("[" * 61 + "]" * 61)
+    response = http.post("/mcp-servers/petstore", json=rpc("ping", {"_meta": {"x": nested}}), headers=headers)
+    assert response.status_code == 200 and response.json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+
+def test_escaped_surrogate_pairs_are_characters(http):
+    headers = {**session_headers(http, "2025-11-25"), "Content-Type": "application/json"}
+    body = b'{"jsonrpc":"2.0","id":"\\ud83d\\ude00","method":"ping"}'
+    response = http.post("/mcp-servers/petstore", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["id"] == "\U0001F600"
+
+
+def test_batch_length_is_bounded(http):
+    headers = session_headers(http, "2025-03-26")
+    response = http.post("/mcp-servers/petstore", json=[rpc("ping", id=i) for i in range(101)], headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": -32600, "message": "Invalid request: a batch of 101 messages; at "
+                                                                   "most 100 are accepted in one request."}
+    assert http.post("/mcp-servers/petstore", json=[rpc("ping", id=i) for i in range(100)],
+                     headers=headers).status_code == 200
+
+
+def test_invalid_ids_in_a_batch_are_answered_with_null(http):
+    headers = session_headers(http, "2025-03-26")
+    batch = [{"jsonrpc": "2.0", "id": 1.5, "method": 7}, {"jsonrpc": "2.0", "id": {}, "method": ""},
+             {"jsonrpc": "1.0", "id": "kept", "method": "ping"}, rpc("ping", id=3)]
+    response = http.post("/mcp-servers/petstore", json=batch, headers=headers)
+    assert response.status_code == 200
+    assert [(a["id"], a.get("error", {}).get("code")) for a in response.json()] == [
+        (None, -32600), (None, -32600), ("kept", -32600), (3, None)]
