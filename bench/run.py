@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import load, probes, report  # noqa: E402
 from harness.backend import ensure_packages, start_nginx  # noqa: E402
 from harness.mcp import Http, initialize  # noqa: E402
-from harness.ours import PATH, ROOT, SSE_PATH, VENV_BIN, Gateway  # noqa: E402
+from harness.ours import AUTH_VARIANTS, PATH, ROOT, SSE_PATH, VENV_BIN, Gateway  # noqa: E402
 from harness.peer import Peer, ensure_venv, versions as peer_versions  # noqa: E402
 from harness.procs import busy_cores, pid_of, raise_nofile  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse")
+ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse", "auth")
+AUTH_TRANSPORTS = ("stateless", "session")
 T0 = time.monotonic()
 
 
@@ -49,6 +50,13 @@ def parse_args() -> argparse.Namespace:
                                             "process runs the production profile only")
     parser.add_argument("--profiles", default="embedded,production", help="embedded,production")
     parser.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help=",".join(ALL_SCENARIOS))
+    parser.add_argument("--only", choices=["auth"],
+                        help="auth: only Consumer Authentication on vs off (no peer, no idle SSE, no configuration "
+                             "probe); e.g. --quick --only auth")
+    parser.add_argument("--auth-transports", help="transports of the auth scenario (default stateless,session; "
+                                                  "quick stateless)")
+    parser.add_argument("--auth-rounds", type=int, help="rounds of the auth scenario: each runs off, API key, JWT "
+                                                        "HS256, JWT RS256 once (default 3; quick 2)")
     parser.add_argument("--idle-sse", type=int, default=1000, help="idle SSE sessions to hold (0: skip)")
     parser.add_argument("--idle-hold", type=float, default=5.0, help="seconds to hold them while sampling RSS")
     parser.add_argument("--config-repeats", type=int, help="configuration changes to time (default 5; quick 3; 0: skip)")
@@ -91,7 +99,13 @@ def parse_args() -> argparse.Namespace:
     args.quiet_budget = args.quiet_budget if args.quiet_budget is not None else (60.0 if quick else 300.0)
     args.retry_budget = args.retry_budget if args.retry_budget is not None else (3 if quick else 10)
     args.config_repeats = args.config_repeats if args.config_repeats is not None else (3 if quick else 5)
-    unknown = set(args.scenarios) - set(ALL_SCENARIOS) or set(args.profiles) - {"embedded", "production"}
+    if args.only == "auth":
+        args.scenarios, args.idle_sse, args.config_repeats = ["auth"], 0, 0
+    args.auth_rounds = max(1, args.auth_rounds or (2 if quick else 3))
+    args.auth_transports = [t for t in (args.auth_transports or ("stateless" if quick else ",".join(AUTH_TRANSPORTS)))
+                            .split(",") if t]
+    unknown = (set(args.scenarios) - set(ALL_SCENARIOS) or set(args.profiles) - {"embedded", "production"}
+               or set(args.auth_transports) - set(AUTH_TRANSPORTS))
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     return args
@@ -190,7 +204,9 @@ def run_measured(args, **kw) -> dict:
     return max(attempts, key=lambda r: r["server_cpu_share"] - r["foreign_cpu_cores"])
 
 
-def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, peer_python: str) -> dict:
+def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, peer_python: str,
+            auth: str | None = None, round: int = 0) -> dict:
+    """One measured run; `auth` (a variant of AUTH_VARIANTS) drives that variant's server with its credential."""
     processes = len(target.procs) if isinstance(target, Gateway) else target.processes
     redis_pids = pid_of("redis-server") if isinstance(target, Gateway) and target.profile == "production" else []
     watch = load.Watch(server_pid_names(target), [nginx_pid], redis_pids)
@@ -202,12 +218,17 @@ def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, pe
                                      cores=args.load_cores, watch=watch)
     else:
         env = {}
+        path = target.path if scenario == "peer" else PATH
+        headers: dict[str, str] = {}
+        if auth is not None:
+            path, headers = target.auth[auth]
+            for name, value in headers.items():
+                env.update(BENCH_AUTH_HEADER=name, BENCH_AUTH_VALUE=value)
         if scenario == "session":
             http = Http(target.port)
-            env["BENCH_SESSIONS"] = ",".join(initialize(http, PATH) for _ in range(concurrency))
+            env["BENCH_SESSIONS"] = ",".join(initialize(http, path, headers) for _ in range(concurrency))
             http.close()
         script = {"session": "session.lua", "stateless": "stateless.lua", "peer": "peer.lua"}[scenario]
-        path = target.path if scenario == "peer" else PATH
         common = dict(script=script, port=target.port, path=path, connections=concurrency, cores=args.load_cores,
                       env_extra=env)
         if args.warmup:
@@ -218,7 +239,10 @@ def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, pe
     row = {"target": "peer" if isinstance(target, Peer) else "ours",
            "profile": target.profile if isinstance(target, Gateway) else "peer",
            "processes": processes, "scenario": scenario, "concurrency": concurrency, **result}
-    log(f"  {row['target']:4} {row['profile']:10} x{processes} {scenario:9} c={concurrency:<4} "
+    if auth is not None:
+        row.update(group="auth", auth=auth, round=round)
+    label = f"{scenario}/{auth}" if auth is not None else scenario
+    log(f"  {row['target']:4} {row['profile']:10} x{processes} {label:9} c={concurrency:<4} "
         f"{row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f}  p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  "
         f"cpu {row['cpu_ms_per_call']:.2f} ms/call ({row['server_cpu_share']:.0%})  "
         f"load gen {row['loadgen_cpu_share']:.0%}  nginx {row['backend_cpu_share']:.0%}  "
@@ -274,7 +298,8 @@ def main() -> int:
 
     ensure_packages(log)
     want_peer = any(s.startswith("peer") for s in args.scenarios)
-    ensure_venv(log)  # the SSE driver runs from the peer's venv too (uvloop)
+    if want_peer or "sse" in args.scenarios or args.idle_sse:
+        ensure_venv(log)  # the SSE driver runs from the peer's venv too (uvloop)
     peer_python = str(BENCH / ".venv-peer" / "bin" / "python")
 
     results: dict = {
@@ -286,6 +311,7 @@ def main() -> int:
                          "wrk": tool_version(["wrk", "-v"]), "nginx": tool_version(["nginx", "-v"])},
             "options": {"duration": args.duration, "warmup": args.warmup, "concurrency": args.concurrency,
                         "processes": args.processes, "profiles": args.profiles, "scenarios": args.scenarios,
+                        "auth_transports": args.auth_transports, "auth_rounds": args.auth_rounds,
                         "server_cores": args.server_cores, "load_cores": args.load_cores},
         },
         "scenarios": [], "idle_sse": [], "config_change": [], "notes": [],
@@ -323,9 +349,13 @@ def main() -> int:
                 gw.start(n, cores=args.server_cores, log=log)
                 if profile not in configured:
                     gw.configure(log)
+                    if "auth" in args.scenarios:
+                        gw.configure_auth(log)
                     configured.add(profile)
                 gw.verify()
-                targets.append((gw, ours_scenarios))
+                if "auth" in args.scenarios:
+                    gw.verify_auth()
+                targets.append((gw, ours_scenarios + (["auth"] if "auth" in args.scenarios else [])))
             if "peer" in args.scenarios:
                 peer = Peer("http", workdir, backend_url, processes=n)
                 peer.start(cores=args.server_cores, log=log)
@@ -339,15 +369,27 @@ def main() -> int:
 
             for c in args.concurrency:
                 for target, scenarios in targets:
+                    runs = []
                     for scenario in scenarios:
+                        if scenario != "auth":
+                            runs.append((scenario, None, 0))
+                            continue
+                        # Rounds of every variant back to back: a change of the machine's load during the run
+                        # touches all variants alike, and the least disturbed run of each is compared.
+                        for transport in args.auth_transports:
+                            runs += [(transport, variant, r) for r in range(args.auth_rounds)
+                                     for variant in AUTH_VARIANTS]
+                    for scenario, auth, round_ in runs:
                         try:
                             row = run_measured(args, target=target, scenario=scenario, concurrency=c,
-                                          nginx_pid=nginx.pid, peer_python=peer_python)
+                                               nginx_pid=nginx.pid, peer_python=peer_python, auth=auth,
+                                               round=round_)
                         except Exception as exc:
                             failed = True
                             name = getattr(target, "profile", "peer")
-                            log(f"  FAILED {name} x{n} {scenario} c={c}: {exc}")
-                            results["notes"].append(f"{name} x{n} {scenario} c={c} failed: {str(exc)[:500]}")
+                            label = f"{scenario}/{auth}" if auth else scenario
+                            log(f"  FAILED {name} x{n} {label} c={c}: {exc}")
+                            results["notes"].append(f"{name} x{n} {label} c={c} failed: {str(exc)[:500]}")
                             continue
                         results["scenarios"].append(row)
 
@@ -390,7 +432,7 @@ def main() -> int:
         results["notes"].append("The peer's SSE sessions live in one process's memory, so its SSE runs use one "
                                 "process; with more processes our SSE is compared with the peer's stateless JSON.")
     if not want_peer:
-        results["notes"].append("The peer was not run (--scenarios without peer): no ratios.")
+        results["notes"].append("The peer was not run (--scenarios without peer): no ratios to the peer.")
     experiment = args.app != "console.asgi:application"
     if experiment:
         results["notes"].append(f"Experiment: Daphne served {args.app} (bench/experiments), not the product as is.")
@@ -402,6 +444,9 @@ def main() -> int:
     print("\n".join(report.targets(results)))
     print()
     print(report.summary_table(results["scenarios"]))
+    if report.auth_rows(results["scenarios"]):
+        print()
+        print(report.auth_table(results["scenarios"]))
     if not args.keep_tmp:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0

@@ -45,9 +45,11 @@ def _json(data: bytes) -> Any:
         return None
 
 
-def initialize(http: Http, path: str) -> str:
-    """A 2025-11-25 session, initialized and ready for tools/call; returns its Mcp-Session-Id."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+def initialize(http: Http, path: str, headers: dict[str, str] | None = None) -> str:
+    """A 2025-11-25 session, initialized and ready for tools/call; returns its Mcp-Session-Id.
+    `headers` are sent with every request (a consumer's credential)."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               **(headers or {})}
     status, h, data = http.request("POST", path, json.dumps({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": SESSION, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
@@ -64,12 +66,12 @@ def initialize(http: Http, path: str) -> str:
 
 
 def stateless(http: Http, path: str, method: str, params: dict | None = None, *,
-              name: str | None = None) -> tuple[int, Any]:
-    """One 2026-07-28 request (headers and _meta as the revision requires)."""
+              name: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One 2026-07-28 request (headers and _meta as the revision requires; `headers` added, e.g. a credential)."""
     params = dict(params or {})
     params["_meta"] = META
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": STATELESS, "Mcp-Method": method}
+               "MCP-Protocol-Version": STATELESS, "Mcp-Method": method, **(headers or {})}
     if name is not None:
         headers["Mcp-Name"] = name
     status, _, data = http.request("POST", path, json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,

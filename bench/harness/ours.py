@@ -17,6 +17,11 @@ VENV_BIN = ROOT / ".venv" / "bin"
 SERVER_NAME = "bench"
 PATH = f"/mcp-servers/{SERVER_NAME}"
 SSE_PATH = PATH + "/sse"
+# Consumer Authentication on vs off (scenario "auth"): the same tools on servers with authentication on.
+KEY_SERVER, JWT_SERVER = "bench-key", "bench-jwt"
+AUTH_CONSUMER = "bench-client"
+JWT_ISSUER, JWT_AUDIENCE = "https://idp.bench.invalid", "mcp-bench"
+AUTH_VARIANTS = ("off", "api_key", "jwt-hs256", "jwt-rs256")
 # Variables of the developer's shell that would silently change the profile under test.
 _PROFILE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "PUBLIC_BASE_URL",
                  "MCP_ALLOWED_ORIGINS", "DEBUG", "DATA_DIR", "SECRET_KEY", "CREDENTIALS_KEY",
@@ -64,6 +69,7 @@ class Gateway:
     port: int = 0
     private_ports: list[int] = field(default_factory=list)
     procs: list[Proc] = field(default_factory=list)
+    auth: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # variant -> (path, headers)
 
     # ------------------------------------------------------------ database and configuration
 
@@ -93,22 +99,74 @@ class Gateway:
 
     def configure(self, log) -> None:
         """Create (or find) the `bench` MCP server and apply its tool YAML, all through the REST API."""
-        api = self.api()
-        instances = api.call("GET", "/api/v1/instances/")
+        self.server_id = self._server(SERVER_NAME, "Benchmark: one GET to nginx.")
+        log(f"[{self.profile}] MCP server {SERVER_NAME} (id {self.server_id}) -> {self.backend_url}")
+
+    def _instance(self) -> dict:
+        instances = self.api().call("GET", "/api/v1/instances/")
         rows = instances.get("results", instances) if isinstance(instances, dict) else instances
         instance = next((i for i in rows if i.get("is_default") or i.get("name") == "default"), None)
         if instance is None:
             raise RuntimeError(f"no default instance in {rows}")
+        return instance
+
+    def _server(self, name: str, description: str) -> int:
+        """The id of MCP server `name` of the default instance, created if missing, with the bench tools."""
+        api = self.api()
+        instance = self._instance()
         servers = api.call("GET", f"/api/v1/mcp-servers/?instance={instance['id']}")
         rows = servers.get("results", servers) if isinstance(servers, dict) else servers
-        existing = next((s for s in rows if s["name"] == SERVER_NAME), None)
+        existing = next((s for s in rows if s["name"] == name), None)
         if existing is None:
             existing = api.call("POST", "/api/v1/mcp-servers/", {
-                "instance": instance["id"], "name": SERVER_NAME, "description": "Benchmark: one GET to nginx.",
+                "instance": instance["id"], "name": name, "description": description,
                 "config": {"baseUrl": self.backend_url}})
-        self.server_id = existing["id"]
-        self.put_tools(tools_yaml(self.backend_url))
-        log(f"[{self.profile}] MCP server {SERVER_NAME} (id {self.server_id}) -> {self.backend_url}")
+        api.call("PUT", f"/api/v1/mcp-servers/{existing['id']}/tools/yaml", tools_yaml(self.backend_url),
+                 content_type="application/yaml")
+        return existing["id"]
+
+    def configure_auth(self, log) -> None:
+        """Two more servers with the same tools, each with Consumer Authentication on (API key; JWT), one consumer
+        authorized on both with an API key, an HS256 secret and an RS256 public key — all through the REST API.
+        `self.auth` maps each variant to its endpoint and the header a client sends."""
+        import jwt  # the project's dependency (PyJWT): tokens are minted here, as an IdP would
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        api = self.api()
+        team = self._instance()["team"]
+        consumer = api.call("POST", "/api/v1/consumers/", {
+            "team": team, "name": AUTH_CONSUMER, "description": "Benchmark client"})
+        key = api.call("POST", f"/api/v1/consumers/{consumer['id']}/api-keys/", {"name": "bench"})["key"]
+        secret = secrets.token_urlsafe(48)
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        claims = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE}
+        api.call("POST", f"/api/v1/consumers/{consumer['id']}/jwt-credentials/",
+                 {"algorithm": "HS256", "secret": secret, "consumer_claim": "sub", "issuer": JWT_ISSUER,
+                  "audience": JWT_AUDIENCE})
+        api.call("POST", f"/api/v1/consumers/{consumer['id']}/jwt-credentials/",
+                 {"algorithm": "RS256", "public_key": public_pem, "consumer_claim": "sub", "issuer": JWT_ISSUER,
+                  "audience": JWT_AUDIENCE})
+        for name, method in ((KEY_SERVER, "api_key"), (JWT_SERVER, "jwt")):
+            server_id = self._server(name, f"Benchmark: one GET to nginx, consumer authentication by {method}.")
+            api.call("PUT", f"/api/v1/mcp-servers/{server_id}/consumer-auth",
+                     {"enabled": True, "method": method, "source": "bearer", "name": ""})
+            api.call("POST", f"/api/v1/mcp-servers/{server_id}/authorizations/",
+                     {"consumer": consumer["id"], "tools": None})
+        now = int(time.time())
+        payload = {"sub": AUTH_CONSUMER, **claims, "iat": now, "exp": now + 24 * 3600}
+        hs_token = jwt.encode(payload, secret, algorithm="HS256")
+        rs_token = jwt.encode(payload, private, algorithm="RS256")
+        self.auth = {
+            "off": (PATH, {}),
+            "api_key": (f"/mcp-servers/{KEY_SERVER}", {"Authorization": f"Bearer {key}"}),
+            "jwt-hs256": (f"/mcp-servers/{JWT_SERVER}", {"Authorization": f"Bearer {hs_token}"}),
+            "jwt-rs256": (f"/mcp-servers/{JWT_SERVER}", {"Authorization": f"Bearer {rs_token}"}),
+        }
+        log(f"[{self.profile}] consumer {AUTH_CONSUMER} (id {consumer['id']}) authorized on {KEY_SERVER} (API key) "
+            f"and {JWT_SERVER} (JWT HS256 + RS256)")
 
     def put_tools(self, text: str, *, port: int | None = None) -> dict:
         return self.api(port).call("PUT", f"/api/v1/mcp-servers/{self.server_id}/tools/yaml", text,
@@ -126,6 +184,23 @@ class Gateway:
             http.close()
             if not call_ok(status, message):
                 raise RuntimeError(f"[{self.profile}] tools/call on port {port} -> {status} {message}")
+
+    def verify_auth(self) -> None:
+        """Every process enforces the authentication being measured: refused without the credential, served with it."""
+        for port in [self.port, *self.private_ports]:
+            for variant, (path, headers) in self.auth.items():
+                http = Http(port)
+                status, message = stateless(http, path, "tools/call", {"name": "getPet", "arguments": {"petId": 1}},
+                                            name="getPet", headers=headers)
+                if not call_ok(status, message):
+                    raise RuntimeError(f"[{self.profile}] {variant}: tools/call on port {port} -> {status} {message}")
+                if headers:
+                    status, message = stateless(http, path, "tools/call",
+                                                {"name": "getPet", "arguments": {"petId": 1}}, name="getPet")
+                    if status != 401:
+                        raise RuntimeError(f"[{self.profile}] {variant}: tools/call without the credential on port "
+                                           f"{port} -> {status} {message}, expected 401: authentication is not on")
+                http.close()
 
     # ------------------------------------------------------------ processes
 

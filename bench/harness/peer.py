@@ -37,6 +37,8 @@ def ensure_venv(log) -> None:
 def versions() -> dict[str, str]:
     code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
             "['fastmcp', 'mcp', 'httpx2', 'uvicorn', 'uvloop', 'httptools']}))")
+    if not PY.exists():  # a run without the peer and without SSE (--only auth) never makes its venv
+        return {}
     out = subprocess.run([str(PY), "-c", code], capture_output=True, text=True)
     try:
         return json.loads(out.stdout)

@@ -8,6 +8,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1]
 README = BENCH / "README.md"
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"
+AUTH_START, AUTH_END = "<!-- auth-summary:start -->", "<!-- auth-summary:end -->"
+AUTH_LABELS = {"api_key": "API key", "jwt-hs256": "JWT HS256", "jwt-rs256": "JWT RS256"}
+AUTH_TARGETS = {"api_key": 0.9, "jwt-hs256": 0.85, "jwt-rs256": 0.85}  # issue 8: on/off throughput
 
 SCENARIOS = {
     "session": "Streamable HTTP, session (2025-11-25)",
@@ -40,7 +43,7 @@ def peer_for(row: dict, rows: list[dict]) -> dict | None:
 def comparison_rows(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
-        if row["target"] != "ours":
+        if row["target"] != "ours" or row.get("group") == "auth":
             continue
         peer = peer_for(row, rows)
         out.append({
@@ -72,6 +75,79 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def auth_rows(rows: list[dict]) -> list[dict]:
+    """Authentication on vs off at the same profile, process count, concurrency and transport, from rounds run back
+    to back: each variant's best run against the best unauthenticated run (the least disturbed of each: on a shared
+    machine other work only ever lowers a run), and the same by CPU time per call (the smallest of each)."""
+    out = []
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row.get("group") == "auth":
+            groups.setdefault((row["profile"], row["processes"], row["concurrency"], row["scenario"]), []).append(row)
+    for (profile, processes, concurrency, scenario), members in groups.items():
+        off = [r for r in members if r["auth"] == "off"]
+        if not off:
+            continue
+        best_off = max(off, key=lambda r: r["rps"])
+        off_cpu = min(r["cpu_ms_per_call"] for r in off)
+        spread = (max(r["rps"] for r in off) / min(r["rps"] for r in off) - 1) if min(r["rps"] for r in off) else None
+        for variant in AUTH_LABELS:
+            on = [r for r in members if r["auth"] == variant]
+            if not on:
+                continue
+            best = max(on, key=lambda r: r["rps"])
+            on_cpu = min(r["cpu_ms_per_call"] for r in on)
+            out.append({
+                "profile": profile, "processes": processes, "concurrency": concurrency, "scenario": scenario,
+                "auth": variant, "rounds": len(on), "off_rps": best_off["rps"], "on_rps": best["rps"],
+                "ratio": best["rps"] / best_off["rps"] if best_off["rps"] else None, "off_spread": spread,
+                "off_cpu_ms": off_cpu, "on_cpu_ms": on_cpu,
+                "cpu_ratio": off_cpu / on_cpu if on_cpu else None,
+                "on_p99_ms": best["p99_ms"], "off_p99_ms": best_off["p99_ms"],
+                "on_share": best["server_cpu_share"], "off_share": best_off["server_cpu_share"],
+                "errors": sum(r["errors"] for r in on),
+            })
+    return out
+
+
+def auth_table(rows: list[dict]) -> str:
+    lines = [
+        "| processes | conc. | profile | transport | authentication | off req/s | on req/s | **on/off** | target "
+        "| CPU ms/call off/on | off/on by CPU | p99 off/on | server's core off/on | errors | rounds | off spread |",
+        "|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a in auth_rows(rows):
+        target = AUTH_TARGETS[a["auth"]]
+        met = a["ratio"] is not None and a["ratio"] >= target
+        ratio = f"**{a['ratio']:.2f}×**" if a["ratio"] is not None else "–"
+        cpu_ratio = f"{a['cpu_ratio']:.2f}×" if a["cpu_ratio"] is not None else "–"
+        spread = f"{a['off_spread']:.0%}" if a["off_spread"] is not None else "–"
+        lines.append(
+            f"| {a['processes']} | {a['concurrency']} | {a['profile']} | {SCENARIOS[a['scenario']]} "
+            f"| {AUTH_LABELS[a['auth']]} | {_f(a['off_rps'])} | {_f(a['on_rps'])} | {ratio} "
+            f"| ≥ {target:.2f}× {'✓' if met else '✗'} | {_f(a['off_cpu_ms'], 3)}/{_f(a['on_cpu_ms'], 3)} "
+            f"| {cpu_ratio} | {_f(a['off_p99_ms'], 1)}/{_f(a['on_p99_ms'], 1)} ms "
+            f"| {a['off_share']:.0%}/{a['on_share']:.0%} | {a['errors']} | {a['rounds']} | {spread} |")
+    return "\n".join(lines)
+
+
+def auth_targets(results: dict) -> list[str]:
+    rows = auth_rows(results["scenarios"])
+    out = []
+    for variant, label in AUTH_LABELS.items():
+        mine = [a for a in rows if a["auth"] == variant and a["ratio"] is not None]
+        if not mine:
+            continue
+        target = AUTH_TARGETS[variant]
+        worst = min(mine, key=lambda a: a["ratio"])
+        met = all(a["ratio"] >= target for a in mine)
+        out.append(f"- {label} on vs off ≥ {target:.2f}×: **{'met' if met else 'NOT met'}** "
+                   f"({sum(a['ratio'] >= target for a in mine)}/{len(mine)} rows; lowest {worst['ratio']:.2f}× — "
+                   f"{worst['profile']}, {SCENARIOS[worst['scenario']]}, {worst['processes']} proc., "
+                   f"c={worst['concurrency']}).")
+    return out
+
+
 def detail_table(rows: list[dict]) -> str:
     lines = [
         "| target | profile | proc. | scenario | conc. | req/s | p50 | p90 | p99 | errors | server CPU ms/call "
@@ -82,8 +158,9 @@ def detail_table(rows: list[dict]) -> str:
     for r in rows:
         rss = ", ".join(f"{v:.0f}" for v in r["peak_rss_mb"].values())
         errors = str(r["errors"]) + (f" {json.dumps(r['error_detail'])}" if r["errors"] else "")
+        scenario = f"{r['scenario']} (auth: {r['auth']})" if r.get("group") == "auth" else r["scenario"]
         lines.append(
-            f"| {r['target']} | {r['profile']} | {r['processes']} | {r['scenario']} | {r['concurrency']} "
+            f"| {r['target']} | {r['profile']} | {r['processes']} | {scenario} | {r['concurrency']} "
             f"| {_f(r['rps'])} | {_f(r['p50_ms'], 1)} | {_f(r['p90_ms'], 1)} | {_f(r['p99_ms'], 1)} | {errors} "
             f"| {_f(r['cpu_ms_per_call'], 2)} | {r['server_cpu_share']:.0%} | {rss} "
             f"| {r['loadgen_cpu_share']:.0%} | {r['backend_cpu_share']:.0%} "
@@ -105,6 +182,7 @@ def targets(results: dict) -> list[str]:
         p99 = [c for c in with_peer if c["peer_p99_ms"] is not None]
         bad = [c for c in p99 if c["ours_p99_ms"] > c["peer_p99_ms"]]
         out.append(f"- p99 ≤ the peer's: **{'met' if not bad else 'NOT met'}** ({len(p99) - len(bad)}/{len(p99)} rows).")
+    out.extend(auth_targets(results))
     ours_errors = sum(r["errors"] for r in results["scenarios"] if r["target"] == "ours")
     out.append(f"- Zero errors (ours): **{'met' if ours_errors == 0 else 'NOT met'}** ({ours_errors} errors in "
                f"{sum(r['requests'] for r in results['scenarios'] if r['target'] == 'ours'):,} calls).")
@@ -145,6 +223,12 @@ def markdown(results: dict) -> str:
         "",
         summary_table(results["scenarios"]),
         "",
+        *(["## Consumer Authentication on vs off", "",
+           "Same run, same processes and cores, rounds of every variant back to back: each variant's best run "
+           "against the best unauthenticated one (`bench`, no authentication; `bench-key`, API key; `bench-jwt`, "
+           "JWT with one token per variant, so verified-token caching applies). \"off/on by CPU\" compares the "
+           "smallest server CPU time per call of each, which other work on the machine disturbs far less.", "",
+           auth_table(results["scenarios"]), ""] if auth_rows(results["scenarios"]) else []),
         "## Every run",
         "",
         "Latency in ms. CPU shares are of one core over the measured window (server: all its processes).",
@@ -204,19 +288,22 @@ def write(results: dict, *, update_readme: bool, out_dir: Path | None = None) ->
     md_path.write_text(markdown(results))
     if update_readme and README.exists():
         text = README.read_text()
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            _, tail = rest.split(END, 1)
-            meta = results["meta"]
-            block = "\n".join([
-                START,
-                f"Latest run: [{stamp}](results/{stamp}.md) — commit `{meta['commit'][:10]}`, "
-                f"{meta['options']['duration']} s per run, `{meta['command']}`.",
-                "",
-                *targets(results),
-                "",
-                summary_table(results["scenarios"]),
-                END,
-            ])
-            README.write_text(head + block + tail)
+        meta = results["meta"]
+        latest = (f"Latest run: [{stamp}](results/{stamp}.md) — commit `{meta['commit'][:10]}`, "
+                  f"{meta['options']['duration']} s per run, `{meta['command']}`.")
+        # A run without the peer (e.g. --only auth) leaves the peer comparison of the last full run in place.
+        if START in text and END in text and any(c["ratio"] for c in comparison_rows(results["scenarios"])):
+            block = "\n".join([START, latest, "", *targets(results), "", summary_table(results["scenarios"]), END])
+            text = _replace_block(text, START, END, block)
+        if AUTH_START in text and AUTH_END in text and auth_rows(results["scenarios"]):
+            block = "\n".join([AUTH_START, latest, "", *auth_targets(results), "", auth_table(results["scenarios"]),
+                               AUTH_END])
+            text = _replace_block(text, AUTH_START, AUTH_END, block)
+        README.write_text(text)
     return json_path, md_path
+
+
+def _replace_block(text: str, start: str, end: str, block: str) -> str:
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + block + tail

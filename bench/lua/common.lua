@@ -52,3 +52,12 @@ function call_body(extra)
   return '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"getPet","arguments":{"petId":1}'
     .. (extra or '') .. '}}'
 end
+
+-- Request headers plus the consumer credential, when the harness passes one (BENCH_AUTH_HEADER, BENCH_AUTH_VALUE).
+function with_auth(headers)
+  local name = os.getenv("BENCH_AUTH_HEADER")
+  if name and name ~= "" then
+    headers[name] = os.getenv("BENCH_AUTH_VALUE")
+  end
+  return headers
+end

@@ -9,12 +9,12 @@ function init(args)
   local path = os.getenv("BENCH_PATH")
   local body = call_body()
   for sid in string.gmatch(os.getenv("BENCH_SESSIONS") or "", "[^,]+") do
-    table.insert(requests, wrk.format("POST", path, {
+    table.insert(requests, wrk.format("POST", path, with_auth({
       ["Content-Type"] = "application/json",
       ["Accept"] = "application/json, text/event-stream",
       ["MCP-Protocol-Version"] = "2025-11-25",
       ["Mcp-Session-Id"] = sid,
-    }, body))
+    }), body))
   end
   if #requests == 0 then error("BENCH_SESSIONS is empty") end
   index = tid or 0

@@ -69,3 +69,37 @@ def authorize(server: McpServer, consumer: Consumer, tools: list[str] | None = N
 def authorization_revoke(server: McpServer, consumer: Consumer) -> None:
     ConsumerAuthorization.objects.filter(mcp_server=server, consumer=consumer).delete()
     config_changed()
+
+
+# ---------------------------------------------------------------- the same against a live server's database
+
+def guarded_petstore(name: str, *, consumers: tuple[str, ...] = ("agent",)) -> dict:
+    """A copy of the demo petstore server with API-key authentication on, each consumer authorized with one key.
+
+    Runs inside the live server's environment (`live_setup`); returns {"server_id", consumers: {name: {id, key,
+    key_id}}}.
+    """
+    from console.demo_seed import petstore_yaml
+    from console import services
+
+    petstore = McpServer.objects.get(name="petstore", instance__name="default")
+    server = services.mcp_server_create(actor=None, instance=petstore.instance, name=name,
+                                        backend_service=petstore.backend_service, config=petstore.config)
+    services.tools_apply_yaml(actor=None, mcp_server=server, text=petstore_yaml(base_url=petstore.config["baseUrl"]))
+    out: dict = {"server_id": server.pk, "consumers": {}}
+    for consumer_name in consumers:
+        consumer = consumer_create(petstore.instance.team, consumer_name)
+        key, secret = key_issue(consumer)
+        authorize(server, consumer)
+        out["consumers"][consumer_name] = {"id": consumer.pk, "key": secret, "key_id": key.pk}
+    set_consumer_auth(server, enabled=True)
+    return out
+
+
+def live_setup(live, call: str) -> object:
+    """Run `call` (an expression using this module as `cs`) in the live server's environment; its JSON result."""
+    import json
+
+    code = f"import json\nfrom tests.gateway import consumer_setup as cs\nprint(json.dumps({call}))"
+    done = live.manage("shell", "-c", code)
+    return json.loads(done.stdout.strip().splitlines()[-1])
