@@ -302,9 +302,17 @@ def test_consumer_pages_for_an_admin(w):
     detail = client.get(reverse("consumer", args=[w.instance.pk, consumer.pk])).content.decode()
     assert secret not in detail and f"mck_••••{secret[-4:]}" in detail and "active" in detail
     key = consumer.api_keys.get()
+    # The browser's date-time picker sends local ISO without seconds; the label says UTC.
+    later = client.post(reverse("consumer_api_key_add", args=[w.instance.pk, consumer.pk]),
+                        {"name": "expiring", "expires_at": "2099-01-31T10:30"})
+    assert later.status_code == 201
+    assert consumer.api_keys.get(name="expiring").expires_at.isoformat() == "2099-01-31T10:30:00+00:00"
+    past = client.post(reverse("consumer_api_key_add", args=[w.instance.pk, consumer.pk]),
+                       {"name": "past", "expires_at": "2001-01-31T10:30"})
+    assert past.status_code == 400 and "Choose a time in the future" in past.content.decode()
     client.post(reverse("consumer_api_key_delete", args=[w.instance.pk, consumer.pk, key.pk]))
     detail = client.get(reverse("consumer", args=[w.instance.pk, consumer.pk])).content.decode()
-    assert "revoked" in detail
+    assert re.search(r'data-key="mck_••••%s">(?:(?!</tr>).)*>revoked<' % re.escape(secret[-4:]), detail, re.S)
 
     bad = client.post(reverse("jwt_credential_add", args=[w.instance.pk, consumer.pk]),
                       {"algorithm": "HS256", "secret": "short", "consumer_claim": "sub"})
