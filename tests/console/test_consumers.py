@@ -2,6 +2,7 @@
 and the pages a person uses for them (the Consumers page, a consumer's page, a server's tab, Debug, client configs)."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -21,6 +22,8 @@ from django.utils import timezone
 from console import services
 from console.errors import DomainError
 from console.models import AuditEvent, Consumer, ConsumerApiKey, ConsumerAuthorization, JwtCredential
+from gateway.consumer_jwt import verify_consumer_jwt
+from gateway.readmodel import JwtCredentialConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -256,8 +259,8 @@ def test_debug_credential_is_a_short_lived_key_or_a_signed_token(w):
     with pytest.raises(DomainError) as exc:
         services.consumer_debug_credential_issue(actor=w.owner, mcp_server=w.server, consumer=consumer)
     assert "paste a token" in errors_of(exc)["consumer"][0]
-    services.jwt_credential_create(actor=w.owner, consumer=consumer, algorithm="HS384", secret="q" * 48,
-                                   issuer="https://idp.test/", audience="gw")
+    credential = services.jwt_credential_create(actor=w.owner, consumer=consumer, algorithm="HS384",
+                                                secret="q" * 48, issuer="https://idp.test/", audience="gw")
     token, _ = services.consumer_debug_credential_issue(actor=w.owner, mcp_server=w.server, consumer=consumer)
     head, body, signature = token.split(".")
 
@@ -270,6 +273,10 @@ def test_debug_credential_is_a_short_lived_key_or_a_signed_token(w):
     assert 3500 < claims["exp"] - claims["iat"] <= 3600
     expected = hmac.new(b"q" * 48, f"{head}.{body}".encode(), hashlib.sha384).digest()
     assert unb64(signature) == expected
+    # The gateway's own verifier accepts it as this consumer's.
+    config = JwtCredentialConfig(id=credential.pk, consumer_id=consumer.pk, consumer_name="agent", algorithm="HS384",
+                                 secret="q" * 48, issuer="https://idp.test/", audience="gw")
+    assert asyncio.run(verify_consumer_jwt(token, (config,), cache_key=object())) == config
     assert AuditEvent.objects.filter(action="jwt_credential.debug_token", detail__consumer="agent").exists()
     with pytest.raises(DomainError) as exc:
         services.consumer_debug_credential_issue(actor=w.users["member"], mcp_server=w.server, consumer=consumer)
@@ -295,9 +302,17 @@ def test_consumer_pages_for_an_admin(w):
     detail = client.get(reverse("consumer", args=[w.instance.pk, consumer.pk])).content.decode()
     assert secret not in detail and f"mck_••••{secret[-4:]}" in detail and "active" in detail
     key = consumer.api_keys.get()
+    # The browser's date-time picker sends local ISO without seconds; the label says UTC.
+    later = client.post(reverse("consumer_api_key_add", args=[w.instance.pk, consumer.pk]),
+                        {"name": "expiring", "expires_at": "2099-01-31T10:30"})
+    assert later.status_code == 201
+    assert consumer.api_keys.get(name="expiring").expires_at.isoformat() == "2099-01-31T10:30:00+00:00"
+    past = client.post(reverse("consumer_api_key_add", args=[w.instance.pk, consumer.pk]),
+                       {"name": "past", "expires_at": "2001-01-31T10:30"})
+    assert past.status_code == 400 and "Choose a time in the future" in past.content.decode()
     client.post(reverse("consumer_api_key_delete", args=[w.instance.pk, consumer.pk, key.pk]))
     detail = client.get(reverse("consumer", args=[w.instance.pk, consumer.pk])).content.decode()
-    assert "revoked" in detail
+    assert re.search(r'data-key="mck_••••%s">(?:(?!</tr>).)*>revoked<' % re.escape(secret[-4:]), detail, re.S)
 
     bad = client.post(reverse("jwt_credential_add", args=[w.instance.pk, consumer.pk]),
                       {"algorithm": "HS256", "secret": "short", "consumer_claim": "sub"})
