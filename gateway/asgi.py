@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -18,7 +19,19 @@ log = logging.getLogger(__name__)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _CORS_ALLOW_HEADERS = (b"content-type, accept, authorization, mcp-session-id, mcp-protocol-version, mcp-method, "
                        b"mcp-name, last-event-id, x-api-key")
+_CORS_ALLOWED_SET = frozenset(name.strip() for name in _CORS_ALLOW_HEADERS.split(b","))
+_HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]{1,100}")
 _CORS_EXPOSE = b"mcp-session-id, mcp-protocol-version, www-authenticate"
+
+
+def _allow_headers(requested: str | None) -> bytes:
+    """The standard list plus what the preflight asks for: a server may read its consumer credential from any
+    header it names, and the preflight comes before the server is known (the Origin was checked already)."""
+    if not requested:
+        return _CORS_ALLOW_HEADERS
+    extra = [name for name in (part.strip().lower() for part in requested.split(","))
+             if _HEADER_TOKEN.fullmatch(name) and name.encode() not in _CORS_ALLOWED_SET]
+    return _CORS_ALLOW_HEADERS + b"".join(b", " + name.encode() for name in extra[:20])
 
 
 def origin_allowed(origin: str, host: str) -> bool:
@@ -68,7 +81,7 @@ async def _serve(req: Request) -> None:
     if req.method == "OPTIONS":
         await respond(req, 204, headers=[
             (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-            (b"access-control-allow-headers", _CORS_ALLOW_HEADERS),
+            (b"access-control-allow-headers", _allow_headers(req.headers.get("access-control-request-headers"))),
             (b"access-control-max-age", b"600"),
         ])
         return

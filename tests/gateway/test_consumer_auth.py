@@ -391,6 +391,13 @@ async def test_cors_preflight_needs_no_credential(world):
                                                                      "access-control-request-method": "POST"})
     assert response.status == 204
     assert "authorization" in response.headers["access-control-allow-headers"]
+    # a server reading the key from a header of its own naming: the preflight allows the header it asks for
+    custom = await world.client.request("OPTIONS", BASE, headers={
+        "origin": "http://localhost:6274", "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type, X-Consumer-Key, bad header"})
+    assert custom.status == 204
+    allowed = [name.strip() for name in custom.headers["access-control-allow-headers"].split(",")]
+    assert allowed[-1] == "x-consumer-key" and allowed.count("content-type") == 1 and "bad header" not in allowed
     refused = await world.client.post(BASE, json=rpc("initialize", {"protocolVersion": "2025-11-25"}),
                                       headers={"origin": "http://localhost:6274", "accept": ACCEPT})
     assert refused.status == 401
