@@ -26,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from . import protocol as p
+from .consumer_jwt import JwtRejected, verify_consumer_jwt
 from .jsonrpc import dumps, error_response
 from .readmodel import ConsumerAuthConfig, ServerConfig
 
@@ -165,13 +166,6 @@ async def identify(credential: str, server: ServerConfig) -> ConsumerIdentity:
 
 
 async def _jwt_consumer(token: str, server: ServerConfig, auth: ConsumerAuthConfig) -> int:
-    try:
-        from .consumer_jwt import JwtRejected, verify_consumer_jwt
-    except ImportError:  # a build without JWT verification refuses tokens rather than letting them through
-        raise _unauthenticated(server, auth, "JWT verification is not available on this gateway.") from None
-    if not auth.jwt_credentials:
-        raise _unauthenticated(server, auth, "The token cannot be verified: no consumer of this team has a JWT "
-                                             "credential.")
     try:
         credential = await verify_consumer_jwt(token, auth.jwt_credentials, cache_key=server.version)
     except JwtRejected as exc:
