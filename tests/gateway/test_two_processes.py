@@ -82,8 +82,8 @@ def test_config_change_reaches_both_processes(pair):
             assert init.status_code == 200
 
 
-def _call_as(http: httpx.Client, base: str, key: str) -> httpx.Response:
-    return http.post(base + "/mcp-servers/guarded-pair", json={
+def _call_as(http: httpx.Client, base: str, key: str, server: str = "guarded-pair") -> httpx.Response:
+    return http.post(f"{base}/mcp-servers/{server}", json={
         "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "getPet", "arguments": {"petId": 1},
             "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -131,3 +131,31 @@ def test_revoked_key_disabled_consumer_and_removed_authorization_stop_working_on
 
         disable = f'[cs.consumer_set_enabled(cs.Consumer.objects.get(pk={spare["id"]}), False), {now}][1]'
         assert _seconds_until_refused_everywhere(pair, http, spare["key"], 401, disable) <= 1.0
+
+
+SLOW = "guarded-slow"
+
+
+@pytest.fixture(scope="module")
+def slow_poll():
+    """One gateway process on Redis that looks at the config version only every 30 s."""
+    server = start_live(extra_env={"REDIS_URL": require_redis(), "GATEWAY_CONFIG_POLL_SECONDS": "30"})
+    yield server
+    server.stop()
+
+
+def test_a_key_issued_or_authorized_elsewhere_works_before_the_next_poll(slow_poll):
+    """A refused credential is looked at once more against the current version, so a key the console issued on
+    another process (the Debug tab's, a new client's) or an authorization granted there works at once."""
+    setup = live_setup(slow_poll, f'cs.guarded_petstore("{SLOW}")')
+    agent, server = setup["consumers"]["agent"], f'cs.McpServer.objects.get(pk={setup["server_id"]})'
+    with httpx.Client(timeout=15) as http:
+        assert _call_as(http, slow_poll.url, agent["key"], SLOW).status_code == 200  # the process holds this config
+        issued = live_setup(slow_poll, f'cs.key_issue(cs.Consumer.objects.get(pk={agent["id"]}))[1]')
+        assert _call_as(http, slow_poll.url, issued, SLOW).status_code == 200
+
+        later_id, later_key = live_setup(slow_poll, f'(lambda c: [c.pk, cs.key_issue(c)[1]])(cs.consumer_create('
+                                                    f'{server}.instance.team, "guarded-slow-later"))')
+        assert _call_as(http, slow_poll.url, later_key, SLOW).status_code == 403  # known now, not authorized
+        live_setup(slow_poll, f'cs.authorize({server}, cs.Consumer.objects.get(pk={later_id})).pk')
+        assert _call_as(http, slow_poll.url, later_key, SLOW).status_code == 200
