@@ -92,13 +92,6 @@ class World:
     method: str = "api_key"
 
 
-@pytest.fixture(autouse=True)
-def config_seen_on_the_next_request(settings):
-    """With Redis (as in CI) a process polls the config version; these tests look at the very next request, so it
-    polls on every one. How fast another process sees a change is test_two_processes' business."""
-    settings.GATEWAY_CONFIG_POLL_SECONDS = 0
-
-
 @pytest.fixture
 async def backend():
     server = Backend()
