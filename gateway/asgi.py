@@ -9,6 +9,7 @@ from django.conf import settings
 from . import consumer_auth, routing
 from .config import get_config_cache
 from .jsonrpc import RpcError
+from .readmodel import ServerConfig
 from .transport import sse, streamable
 from .transport.http import JSON, Request, respond, respond_error
 
@@ -85,10 +86,8 @@ async def _serve(req: Request) -> None:
         return
     auth = server.consumer_auth
     if auth is not None and auth.enabled:
-        try:
-            req.consumer = await consumer_auth.authenticate(req, server)
-        except consumer_auth.Refused as refused:
-            await respond(req, refused.status, refused.body, content_type=JSON, headers=refused.headers)
+        server = await _authenticate(req, server)
+        if server is None:
             return
     if endpoint.kind == "streamable":
         await streamable.handle(req, server)
@@ -96,3 +95,29 @@ async def _serve(req: Request) -> None:
         await sse.open_stream(req, server, endpoint.base + "/message")
     else:
         await sse.post_message(req, server)
+
+
+async def _authenticate(req: Request, server: ServerConfig) -> ServerConfig | None:
+    """Consumer Authentication at the edge: sets req.consumer and returns the server to serve, or answers and returns
+    None. The credential leaves the request here, so nothing downstream can forward it."""
+    credential = consumer_auth.take_credential(req, server.consumer_auth)
+    try:
+        req.consumer = await consumer_auth.identify(credential, server)
+        return server
+    except consumer_auth.Refused as refused:
+        first = refused
+    # A key issued or an authorization granted a moment ago may not have reached this process yet (with Redis
+    # the config version is polled): look once at the current version before refusing. Only refusals pay this.
+    newer = await get_config_cache().newer(server)
+    if newer is not None:
+        auth, was = newer.consumer_auth, server.consumer_auth
+        if auth is None or not auth.enabled:
+            return newer  # authentication was turned off meanwhile
+        if (auth.source, auth.name) == (was.source, was.name):
+            try:
+                req.consumer = await consumer_auth.identify(credential, newer)
+                return newer
+            except consumer_auth.Refused as refused:
+                first = refused
+    await respond(req, first.status, first.body, content_type=JSON, headers=first.headers)
+    return None

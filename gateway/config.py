@@ -224,6 +224,13 @@ class ConfigCache:
         await self._current_version(fresh=True)
         return await self.server(server.id)
 
+    async def newer(self, server: ServerConfig) -> ServerConfig | None:
+        """The server at the current config version if that moved on since `server` was built, else None."""
+        if await self._current_version(fresh=True) == server.version:
+            return None
+        newer = await self.server(server.id)
+        return newer if newer is not None and newer.enabled else None
+
     async def server(self, server_id: int) -> ServerConfig | None:
         return await self._server_at(server_id, await self._current_version())
 

@@ -79,7 +79,7 @@ def identities_of(auth_consumers: dict[int, str],
 
 # ---------------------------------------------------------------- reading the credential
 
-def _take_credential(req, auth: ConsumerAuthConfig) -> str:
+def take_credential(req, auth: ConsumerAuthConfig) -> str:
     """The presented credential ("" when none), removed from the request's headers or query."""
     if auth.source == "query":
         values = req.query.pop(auth.name, None)
@@ -133,8 +133,12 @@ def _unauthenticated(server: ServerConfig, auth: ConsumerAuthConfig, problem: st
 
 async def authenticate(req, server: ServerConfig) -> ConsumerIdentity:
     """The consumer the request comes from, or Refused. Only called when the server's authentication is on."""
+    return await identify(take_credential(req, server.consumer_auth), server)
+
+
+async def identify(credential: str, server: ServerConfig) -> ConsumerIdentity:
+    """The consumer a credential taken from the request names on this server, or Refused."""
     auth = server.consumer_auth
-    credential = _take_credential(req, auth)
     if not credential:
         raise _unauthenticated(server, auth, None)
     if auth.method == "jwt":

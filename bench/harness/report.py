@@ -212,17 +212,16 @@ def markdown(results: dict) -> str:
         f"- Each run: {meta['options']['warmup']} s warm-up, then {meta['options']['duration']} s measured; wrk -t1, "
         f"closed loop, one connection (or SSE stream) per unit of concurrency.",
         f"- Ours: {', '.join(f'{k} {v}' for k, v in meta['versions']['ours'].items())}; Daphne `-v 0` (no access log).",
-        f"- Peer: {', '.join(f'{k} {v}' for k, v in meta['versions']['peer'].items())}; uvicorn `--no-access-log`.",
+        *([f"- Peer: {', '.join(f'{k} {v}' for k, v in meta['versions']['peer'].items())}; uvicorn "
+           "`--no-access-log`."] if meta["versions"]["peer"] else []),
         f"- Load: {meta['versions']['wrk']}; backend {meta['versions']['nginx']}.",
         "",
         "## Targets",
         "",
         *targets(results),
         "",
-        "## Ours vs peer",
-        "",
-        summary_table(results["scenarios"]),
-        "",
+        *(["## Ours vs peer", "", summary_table(results["scenarios"]), ""]
+          if comparison_rows(results["scenarios"]) else []),
         *(["## Consumer Authentication on vs off", "",
            "Same run, same processes and cores, rounds of every variant back to back: each variant's best run "
            "against the best unauthenticated one (`bench`, no authentication; `bench-key`, API key; `bench-jwt`, "

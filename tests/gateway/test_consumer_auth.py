@@ -27,6 +27,7 @@ from gateway.backends import close_http_sessions
 from gateway.config import _load_server
 from gateway.state import close_states
 
+from ..conftest import require_redis
 from . import consumer_setup as cs
 from .asgi_client import AsgiClient
 from .test_http_to_mcp import Backend
@@ -648,3 +649,26 @@ async def test_last_use_of_a_key_is_recorded_off_the_request_path(world, setting
     assert used is not None and used >= started - dt.timedelta(seconds=1)
     untouched = await ConsumerApiKey.objects.aget(pk=world.key_rows["carol"].pk)
     assert untouched.last_used_at is None
+
+
+@pytest.fixture
+def redis_profile(settings):
+    """The production profile in-process: shared state on Redis, and a poll interval far longer than the test."""
+    settings.REDIS_URL = require_redis()
+    settings.GATEWAY_CONFIG_POLL_SECONDS = 60
+
+
+async def test_a_key_issued_or_authorized_a_moment_ago_works_before_the_next_poll(redis_profile, world):
+    async def call(secret):
+        return await world.client.post(BASE, json=call_echo(stateless=True),
+                                       headers={**stateless_headers("tools/call", "echo"), **bearer(secret)})
+
+    assert (await call(world.keys["bob"])).status == 200  # this process now holds the current config
+    _, fresh = await sync_to_async(cs.key_issue)(world.consumers["bob"])
+    # a refusal looks once more at the current config version, so a new key (the Debug tab's) works at once
+    assert (await call(fresh)).status == 200
+    assert (await call(world.keys["carol"])).status == 403
+    await sync_to_async(cs.authorize)(world.server, world.consumers["carol"])
+    assert (await call(world.keys["carol"])).status == 200
+    # a refusal that stays one costs a version check, nothing more
+    assert_refused(await call(world.keys["bad"]), world, "bad")
