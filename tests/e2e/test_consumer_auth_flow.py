@@ -160,6 +160,24 @@ def test_consumer_auth_flow(page, console_server, tmp_path):
         page.get_by_label("Or paste a key").fill(key)
         page.get_by_role("button", name="Use it").click()
         expect(page.locator("#debug-status")).to_contain_text("Connected to petstore")
+
+        # JWT: an HS256 credential on the consumer; Debug signs a one-hour token with it.
+        page.goto(f"/console/mcp/{server_id}/consumer-auth/")
+        page.get_by_label("JWT", exact=True).check()
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_role("status").first).to_contain_text("Consumer Authentication is on")
+        page.locator("#authorizations").get_by_role("link", name="e2e-laptop").click()
+        page.get_by_role("link", name="Add JWT credential").click()
+        drawer.get_by_label("Algorithm:").select_option("HS256")
+        drawer.get_by_label("HMAC secret:").fill("an-hmac-secret-for-the-e2e-laptop-0001")
+        drawer.get_by_role("button", name="Add JWT credential").click()
+        expect(page.locator("#jwt-credentials")).to_contain_text("••••••••0001")
+        page.goto(f"/console/mcp/{server_id}/debug/")
+        expect(page.locator("#debug-credential")).to_contain_text("signs a token valid for 1 hour")
+        page.get_by_label("Consumer", exact=True).select_option(label="e2e-laptop")
+        page.get_by_role("button", name="Use this consumer").click()
+        expect(page.locator("#debug-status")).to_contain_text("Connected to petstore")
+        shot(page, "consumer-auth-06-debug-jwt")
         assert page.js_errors == []
     finally:
         # Other browser tests share this live server and its petstore: open it again.
