@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.conf import settings
 from . import consumer_auth, routing
 from .config import get_config_cache
 from .jsonrpc import RpcError
+from .readmodel import ServerConfig
 from .transport import sse, streamable
 from .transport.http import JSON, Request, respond, respond_error
 
@@ -17,7 +19,19 @@ log = logging.getLogger(__name__)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _CORS_ALLOW_HEADERS = (b"content-type, accept, authorization, mcp-session-id, mcp-protocol-version, mcp-method, "
                        b"mcp-name, last-event-id, x-api-key")
+_CORS_ALLOWED_SET = frozenset(name.strip() for name in _CORS_ALLOW_HEADERS.split(b","))
+_HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]{1,100}")
 _CORS_EXPOSE = b"mcp-session-id, mcp-protocol-version, www-authenticate"
+
+
+def _allow_headers(requested: str | None) -> bytes:
+    """The standard list plus what the preflight asks for: a server may read its consumer credential from any
+    header it names, and the preflight comes before the server is known (the Origin was checked already)."""
+    if not requested:
+        return _CORS_ALLOW_HEADERS
+    extra = [name for name in (part.strip().lower() for part in requested.split(","))
+             if _HEADER_TOKEN.fullmatch(name) and name.encode() not in _CORS_ALLOWED_SET]
+    return _CORS_ALLOW_HEADERS + b"".join(b", " + name.encode() for name in extra[:20])
 
 
 def origin_allowed(origin: str, host: str) -> bool:
@@ -67,7 +81,7 @@ async def _serve(req: Request) -> None:
     if req.method == "OPTIONS":
         await respond(req, 204, headers=[
             (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-            (b"access-control-allow-headers", _CORS_ALLOW_HEADERS),
+            (b"access-control-allow-headers", _allow_headers(req.headers.get("access-control-request-headers"))),
             (b"access-control-max-age", b"600"),
         ])
         return
@@ -85,10 +99,8 @@ async def _serve(req: Request) -> None:
         return
     auth = server.consumer_auth
     if auth is not None and auth.enabled:
-        try:
-            req.consumer = await consumer_auth.authenticate(req, server)
-        except consumer_auth.Refused as refused:
-            await respond(req, refused.status, refused.body, content_type=JSON, headers=refused.headers)
+        server = await _authenticate(req, server)
+        if server is None:
             return
     if endpoint.kind == "streamable":
         await streamable.handle(req, server)
@@ -96,3 +108,29 @@ async def _serve(req: Request) -> None:
         await sse.open_stream(req, server, endpoint.base + "/message")
     else:
         await sse.post_message(req, server)
+
+
+async def _authenticate(req: Request, server: ServerConfig) -> ServerConfig | None:
+    """Consumer Authentication at the edge: sets req.consumer and returns the server to serve, or answers and returns
+    None. The credential leaves the request here, so nothing downstream can forward it."""
+    credential = consumer_auth.take_credential(req, server.consumer_auth)
+    try:
+        req.consumer = await consumer_auth.identify(credential, server)
+        return server
+    except consumer_auth.Refused as refused:
+        first = refused
+    # A key issued or an authorization granted a moment ago may not have reached this process yet (with Redis
+    # the config version is polled): look once at the current version before refusing. Only refusals pay this.
+    newer = await get_config_cache().newer(server)
+    if newer is not None:
+        auth, was = newer.consumer_auth, server.consumer_auth
+        if auth is None or not auth.enabled:
+            return newer  # authentication was turned off meanwhile
+        if (auth.source, auth.name) == (was.source, was.name):
+            try:
+                req.consumer = await consumer_auth.identify(credential, newer)
+                return newer
+            except consumer_auth.Refused as refused:
+                first = refused
+    await respond(req, first.status, first.body, content_type=JSON, headers=first.headers)
+    return None

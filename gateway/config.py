@@ -11,6 +11,7 @@ from django.conf import settings
 from .consumer_auth import identities_of
 from .readmodel import ApiKeyConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, ToolConfig, \
     UpstreamSecurity
+from . import state as shared_state
 from .state import get_state
 from .state.memory import MemoryState
 
@@ -167,6 +168,7 @@ class ConfigCache:
     def __init__(self) -> None:
         self._version = -1
         self._checked = 0.0
+        self._local_changes = 0
         self._routes: Routes | None = None
         self._servers: dict[int, ServerConfig | None] = {}
         self._loading: dict[object, asyncio.Future] = {}
@@ -174,11 +176,14 @@ class ConfigCache:
     async def _current_version(self, *, fresh: bool = False) -> int:
         state = get_state()
         now = time.monotonic()
-        # Reading the version is free in-process; over Redis it is polled, which bounds staleness.
-        if (not fresh and not isinstance(state, MemoryState)
+        # Reading the version is free in-process; over Redis it is polled, which bounds staleness (a change made by
+        # this process's own console is looked at on the next request).
+        local = shared_state.local_changes
+        if (not fresh and not isinstance(state, MemoryState) and local == self._local_changes
                 and now - self._checked < settings.GATEWAY_CONFIG_POLL_SECONDS):
             return self._version
         self._checked = now
+        self._local_changes = local
         version = await state.config_version()
         if version != self._version:
             self._version = version
@@ -223,6 +228,13 @@ class ConfigCache:
         """The server as configured right now: listings must show a change made a moment ago."""
         await self._current_version(fresh=True)
         return await self.server(server.id)
+
+    async def newer(self, server: ServerConfig) -> ServerConfig | None:
+        """The server at the current config version if that moved on since `server` was built, else None."""
+        if await self._current_version(fresh=True) == server.version:
+            return None
+        newer = await self.server(server.id)
+        return newer if newer is not None and newer.enabled else None
 
     async def server(self, server_id: int) -> ServerConfig | None:
         return await self._server_at(server_id, await self._current_version())

@@ -26,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from . import protocol as p
+from .consumer_jwt import JwtRejected, verify_consumer_jwt
 from .jsonrpc import dumps, error_response
 from .readmodel import ConsumerAuthConfig, ServerConfig
 
@@ -79,7 +80,7 @@ def identities_of(auth_consumers: dict[int, str],
 
 # ---------------------------------------------------------------- reading the credential
 
-def _take_credential(req, auth: ConsumerAuthConfig) -> str:
+def take_credential(req, auth: ConsumerAuthConfig) -> str:
     """The presented credential ("" when none), removed from the request's headers or query."""
     if auth.source == "query":
         values = req.query.pop(auth.name, None)
@@ -133,8 +134,12 @@ def _unauthenticated(server: ServerConfig, auth: ConsumerAuthConfig, problem: st
 
 async def authenticate(req, server: ServerConfig) -> ConsumerIdentity:
     """The consumer the request comes from, or Refused. Only called when the server's authentication is on."""
+    return await identify(take_credential(req, server.consumer_auth), server)
+
+
+async def identify(credential: str, server: ServerConfig) -> ConsumerIdentity:
+    """The consumer a credential taken from the request names on this server, or Refused."""
     auth = server.consumer_auth
-    credential = _take_credential(req, auth)
     if not credential:
         raise _unauthenticated(server, auth, None)
     if auth.method == "jwt":
@@ -161,13 +166,6 @@ async def authenticate(req, server: ServerConfig) -> ConsumerIdentity:
 
 
 async def _jwt_consumer(token: str, server: ServerConfig, auth: ConsumerAuthConfig) -> int:
-    try:
-        from .consumer_jwt import JwtRejected, verify_consumer_jwt
-    except ImportError:  # a build without JWT verification refuses tokens rather than letting them through
-        raise _unauthenticated(server, auth, "JWT verification is not available on this gateway.") from None
-    if not auth.jwt_credentials:
-        raise _unauthenticated(server, auth, "The token cannot be verified: no consumer of this team has a JWT "
-                                             "credential.")
     try:
         credential = await verify_consumer_jwt(token, auth.jwt_credentials, cache_key=server.version)
     except JwtRejected as exc:

@@ -1,13 +1,10 @@
 """Consumers of a team, their API keys and JWT credentials, authorizations and a server's Consumer Authentication."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
 from datetime import datetime, timedelta, timezone as dt_timezone
 
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.exceptions import ValidationError
@@ -455,24 +452,15 @@ def consumer_authorization_revoke(*, actor, mcp_server: McpServer, consumer: Con
 
 # ---------------------------------------------------------------- the Debug tab's credential
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _hmac_jwt(credential: JwtCredential, consumer: Consumer, expires_at: datetime) -> str:
-    now = int(timezone.now().timestamp())
+    now = timezone.now()
     claims: dict[str, object] = {credential.consumer_claim: consumer.name, "iat": now, "nbf": now,
-                                 "exp": int(expires_at.timestamp())}
+                                 "exp": expires_at}
     if credential.issuer:
         claims["iss"] = credential.issuer
     if credential.audience:
         claims["aud"] = credential.audience
-    header = {"alg": credential.algorithm, "typ": "JWT"}
-    signing_input = _b64(json.dumps(header, separators=(",", ":")).encode()) + "." + _b64(
-        json.dumps(claims, separators=(",", ":")).encode())
-    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[credential.algorithm]
-    signature = hmac.new(credential.secret.encode(), signing_input.encode(), digest).digest()
-    return signing_input + "." + _b64(signature)
+    return jwt.encode(claims, credential.secret, algorithm=credential.algorithm)
 
 
 @transaction.atomic

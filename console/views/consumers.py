@@ -16,9 +16,11 @@ from ..errors import DomainError
 from ..forms import AuthorizationForm, ConsumerApiKeyForm, ConsumerAuthForm, ConsumerForm, JwtCredentialForm
 from ..models import McpServer
 from ..permissions import MANAGE_TEAM
-from .common import apply_domain_error, done, error_text, fetch, render_page, require
+from .common import apply_domain_error, done, error_text, fetch, paginate, render_page, require
 from .instances import instance_context
 from .mcp_servers import server_context
+
+PAGE_SIZE = 50
 
 
 def _consumer_in(request, pk: int, consumer_id: int):
@@ -40,7 +42,11 @@ def _consumer_url(instance, consumer) -> str:
 def consumer_list(request, pk: int):
     instance = fetch(selectors.instance_get, user=request.user, pk=pk)
     context = instance_context(request, instance, "consumers")
-    context["consumers"] = selectors.consumer_list(user=request.user, team=instance.team)
+    qs = selectors.consumer_list(user=request.user, team=instance.team)
+    q = request.GET.get("q", "").strip()
+    if q:
+        qs = qs.filter(name__icontains=q)
+    context.update({"page": paginate(request, qs, PAGE_SIZE), "q": q})
     return render_page(request, "console/consumer_list.html", context)
 
 

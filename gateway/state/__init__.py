@@ -38,12 +38,20 @@ def _make_state() -> SharedState:
     return MemoryState()
 
 
+# Console writes made in this very process (the console and the gateway share each Daphne process): counted here
+# so this process's gateway caches look at the shared version on their next request instead of at the next poll.
+local_changes = 0
+
+
 def bump_config_version() -> int:
     """Called by the console after a configuration change commits; gateways drop their caches."""
+    global local_changes
     if settings.REDIS_URL:
         from .redis import bump_config_version_sync
 
-        return bump_config_version_sync(settings.REDIS_URL)
+        version = bump_config_version_sync(settings.REDIS_URL)
+        local_changes += 1
+        return version
     from .memory import bump_local_version
 
     return bump_local_version()

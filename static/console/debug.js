@@ -72,10 +72,17 @@
     }
     const message = await readAnswer(response, id).catch(() => null);
     const latency = Math.round(performance.now() - started);
+    if (response.status === 401 || response.status === 403) {
+      // The gateway's answer says how to send the credential (401) or that this consumer may not (403).
+      const said = message && message.error ? ": " + message.error.message : "";
+      const error = new Error(`HTTP ${response.status}${said}` + (response.status === 401
+        ? " Choose a consumer or paste a key above." : ""));
+      error.request = request;
+      throw error;
+    }
     if (!response.ok && !message) {
-      const hint = { 404: " (is the server enabled?)", 401: " (no valid credential: choose a consumer or paste a key)",
-        403: " (this consumer is not authorized on this server)" }[response.status] || "";
-      const error = new Error(`HTTP ${response.status} from ${endpoint}` + hint);
+      const error = new Error(`HTTP ${response.status} from ${endpoint}` +
+        (response.status === 404 ? " (is the server enabled?)" : ""));
       error.request = request;
       throw error;
     }

@@ -115,6 +115,7 @@ def test_api_fuzz():
     server = services.mcp_server_create(actor=user, instance=instance, name="srv")
     services.tools_apply_yaml(actor=user, mcp_server=server, text=TOOLS_YAML)
     tool = server.tools.get()
+    consumer = services.consumer_create(actor=user, team=team, name="fuzzed")
     endpoints = [
         ("post", "/api/v1/instances/", ["team", "name", "region", "description", "is_default"], False),
         ("patch", f"/api/v1/instances/{instance.pk}/", ["name", "region", "description", "is_default"], False),
@@ -129,6 +130,13 @@ def test_api_fuzz():
         ("patch", f"/api/v1/tools/{tool.pk}/", ["enabled"], False),
         ("put", f"/api/v1/mcp-servers/{server.pk}/backend-auth", ["kind", "location", "param_name", "credential"],
          False),
+        ("post", "/api/v1/consumers/", ["team", "name", "description", "enabled"], False),
+        ("patch", f"/api/v1/consumers/{consumer.pk}/", ["name", "description", "enabled"], False),
+        ("post", f"/api/v1/consumers/{consumer.pk}/api-keys/", ["name", "expires_at"], False),
+        ("post", f"/api/v1/consumers/{consumer.pk}/jwt-credentials/", ["algorithm", "secret", "public_key", "jwks_url",
+                                                                       "issuer", "audience", "consumer_claim"], False),
+        ("put", f"/api/v1/mcp-servers/{server.pk}/consumer-auth", ["enabled", "method", "source", "name"], False),
+        ("post", f"/api/v1/mcp-servers/{server.pk}/authorizations/", ["consumer", "tools"], False),
     ]
     statuses: dict[int, int] = {}
     failures: list[str] = []

@@ -91,3 +91,30 @@ def test_other_lists_stay_constant(big, django_assert_max_num_queries):
         with django_assert_max_num_queries(MAX_QUERIES):
             response, seconds = timed_get(client, url)
         assert response.status_code == 200 and seconds < MAX_SECONDS, (url, seconds)
+
+
+def test_consumer_pages_with_many_consumers_keys_and_authorizations(django_assert_max_num_queries):
+    from console.models import Consumer, ConsumerApiKey, ConsumerAuthorization
+
+    user = get_user_model().objects.create_user("many", password="pw-123456")
+    team = services.team_create(name="Many", owner=user)
+    instance = services.instance_create(actor=user, team=team, name="many")
+    backend = services.service_create(actor=user, instance=instance, name="api", base_url="http://127.0.0.1:9")
+    server = services.mcp_server_create(actor=user, instance=instance, name="srv", backend_service=backend)
+    consumers = Consumer.objects.bulk_create([Consumer(team=team, name=f"c-{i:04d}") for i in range(300)])
+    ConsumerApiKey.objects.bulk_create([ConsumerApiKey(consumer=consumers[0], digest=f"{i:064d}", hint="mck_••••x",
+                                                       created_by=user) for i in range(200)])
+    ConsumerAuthorization.objects.bulk_create([ConsumerAuthorization(mcp_server=server, consumer=c)
+                                               for c in consumers])
+    client = Client()
+    client.force_login(user)
+    urls = [reverse("consumer_list", args=[instance.pk]), reverse("consumer", args=[instance.pk, consumers[0].pk]),
+            reverse("mcp_server_consumer_auth", args=[server.pk])]
+    for url in urls:
+        client.get(url)  # warm caches
+        with django_assert_max_num_queries(MAX_QUERIES):
+            response = client.get(url)
+        assert response.status_code == 200
+    page = client.get(urls[0]).content.decode()
+    assert "1–50 of 300" in page and "c-0049" in page and "c-0050" not in page
+    assert client.get(urls[2]).content.decode().count('data-consumer="c-') == 300

@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 
+import jwt
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -26,6 +27,7 @@ from gateway.backends import close_http_sessions
 from gateway.config import _load_server
 from gateway.state import close_states
 
+from ..conftest import require_redis
 from . import consumer_setup as cs
 from .asgi_client import AsgiClient
 from .test_http_to_mcp import Backend
@@ -73,6 +75,7 @@ tools:
 """
 
 NO_KEY = "This MCP server requires an API key: send it as Authorization: Bearer <key>."
+NO_JWT = "This MCP server requires a JWT: send it as Authorization: Bearer <token>."
 BAD_KEY = "The API key is not valid: it is unknown or was revoked, or its consumer is disabled."
 
 
@@ -86,6 +89,7 @@ class World:
     key_rows: dict  # label -> ConsumerApiKey
     backend: Backend
     client: AsgiClient
+    method: str = "api_key"
 
 
 @pytest.fixture
@@ -98,7 +102,28 @@ async def backend():
     await server.stop()
 
 
-def _build_world(backend: Backend) -> World:
+def _hs256(name: str, secret: str, *, expires_in: float = 600) -> str:
+    return jwt.encode({"sub": name, "exp": int(time.time() + expires_in)}, secret, algorithm="HS256")
+
+
+def _jwt_credentials(consumers: dict) -> dict[str, str]:
+    """HS256 credentials for every consumer; tokens by the same labels as the API keys, and a badly signed one."""
+    tokens = {}
+    for name, consumer in consumers.items():
+        secret = f"{name}-hs256-secret-" + "0123456789abcdef" * 2
+        services.jwt_credential_create(actor=None, consumer=consumer, algorithm="HS256", secret=secret)
+        tokens[name] = _hs256(name, secret)
+        if name == "alice":
+            tokens["alice-expired"] = _hs256(name, secret, expires_in=-7300)
+            gone = services.jwt_credential_create(actor=None, consumer=consumer, algorithm="HS256",
+                                                  secret="alice-deleted-secret-" + "f" * 32)
+            tokens["alice-revoked"] = _hs256(name, "alice-deleted-secret-" + "f" * 32)
+            services.jwt_credential_delete(actor=None, credential=gone)
+    tokens["bad"] = _hs256("alice", "not-alices-secret-" + "0" * 32)
+    return tokens
+
+
+def _build_world(backend: Backend, method: str = "api_key") -> World:
     User = get_user_model()
     owner = User.objects.create_user("owner", password="pw-123456")
     team = services.team_create(name="Team A", owner=owner)
@@ -115,24 +140,34 @@ def _build_world(backend: Backend) -> World:
         "mallory": cs.consumer_create(other_team, "mallory"),  # another team's consumer
     }
     cs.authorize(server, consumers["alice"])
-    cs.authorize(server, consumers["bob"], ["echo", "no_such_tool"])
+    cs.authorize(server, consumers["bob"], ["echo"])
     cs.authorize(server, consumers["dave"])
     rows, keys = {}, {}
-    past = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(hours=1)
-    for label, owner_name, expires in [("alice", "alice", None), ("alice-expired", "alice", past),
+    soon = dt.datetime.now(tz=dt.timezone.utc) + dt.timedelta(days=1)
+    for label, owner_name, expires in [("alice", "alice", None), ("alice-expired", "alice", soon),
                                        ("alice-revoked", "alice", None), ("bob", "bob", None),
                                        ("carol", "carol", None), ("dave", "dave", None),
                                        ("mallory", "mallory", None)]:
         rows[label], keys[label] = cs.key_issue(consumers[owner_name], expires_at=expires)
+    cs.key_expire(rows["alice-expired"])
     cs.key_revoke(rows["alice-revoked"])
-    cs.set_consumer_auth(server, enabled=True)
+    keys["bad"] = "mck_" + "x" * 43
+    if method == "jwt":
+        keys = _jwt_credentials(consumers)
+    cs.set_consumer_auth(server, enabled=True, method=method)
     return World(owner=owner, team=team, server=server, consumers=consumers, keys=keys, key_rows=rows,
-                 backend=backend, client=AsgiClient(app))
+                 backend=backend, client=AsgiClient(app), method=method)
 
 
 @pytest.fixture
 async def world(backend) -> World:
     return await sync_to_async(_build_world)(backend)
+
+
+@pytest.fixture(params=["api_key", "jwt"])
+async def matrix_world(request, backend) -> World:
+    """The same consumers, with API keys or with HS256 JWT credentials."""
+    return await sync_to_async(_build_world)(backend, request.param)
 
 
 def bearer(secret: str | None) -> dict[str, str]:
@@ -176,16 +211,22 @@ CASES = ["none", "bad", "expired", "revoked", "unauthorized", "valid"]
 
 
 def credential_for(world: World, case: str) -> str | None:
-    return {"none": None, "bad": "mck_" + "x" * 43, "expired": world.keys["alice-expired"],
+    return {"none": None, "bad": world.keys["bad"], "expired": world.keys["alice-expired"],
             "revoked": world.keys["alice-revoked"], "unauthorized": world.keys["carol"],
             "valid": world.keys["alice"]}[case]
 
 
 def expected_refusal(world: World, case: str) -> tuple[int, str | None, dict]:
     """(status, WWW-Authenticate, JSON-RPC body) for a refused case."""
+    how = NO_JWT if world.method == "jwt" else NO_KEY
     if case == "none":
-        return 401, REALM, {"jsonrpc": "2.0", "id": None, "error": {"code": p.UNAUTHORIZED, "message": NO_KEY}}
-    if case in ("bad", "revoked"):
+        return 401, REALM, {"jsonrpc": "2.0", "id": None, "error": {"code": p.UNAUTHORIZED, "message": how}}
+    if world.method == "jwt" and case in ("bad", "revoked"):
+        # a deleted credential's tokens are checked against the consumer's remaining credential, and fail
+        problem = "The token was refused: the signature does not verify with consumer alice's key"
+    elif world.method == "jwt" and case == "expired":
+        problem = "The token was refused: the token expired 2 hours ago"
+    elif case in ("bad", "revoked"):
         problem = BAD_KEY
     elif case == "expired":
         expires = world.key_rows["alice-expired"].expires_at.astimezone(dt.timezone.utc)
@@ -197,7 +238,7 @@ def expected_refusal(world: World, case: str) -> tuple[int, str | None, dict]:
             "message": "Forbidden: consumer carol is not authorized to use MCP server inst/guarded; ask an admin "
                        "of the team to authorize it on the server's Consumer Authentication tab."}}
     return 401, f'{REALM}, error="invalid_token", error_description="{problem}"', {
-        "jsonrpc": "2.0", "id": None, "error": {"code": p.UNAUTHORIZED, "message": f"{problem} {NO_KEY}"}}
+        "jsonrpc": "2.0", "id": None, "error": {"code": p.UNAUTHORIZED, "message": f"{problem} {how}"}}
 
 
 def assert_refused(response, world: World, case: str) -> None:
@@ -217,7 +258,8 @@ def assert_echo_result(message: dict, consumer: str = "alice") -> None:
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("version", HANDSHAKE)
-async def test_streamable_session_matrix(world, version, case):
+async def test_streamable_session_matrix(matrix_world, version, case):
+    world = matrix_world
     secret = credential_for(world, case)
     client = world.client
     # initialize
@@ -253,7 +295,8 @@ async def test_streamable_session_matrix(world, version, case):
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_stateless_matrix(world, case):
+async def test_stateless_matrix(matrix_world, case):
+    world = matrix_world
     secret = credential_for(world, case)
     response = await world.client.post(BASE, json=call_echo(stateless=True),
                                        headers={**stateless_headers("tools/call", "echo"), **bearer(secret)})
@@ -277,7 +320,8 @@ async def _sse_session(world: World, secret: str | None, query: str = ""):
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_sse_stream_matrix(world, case):
+async def test_sse_stream_matrix(matrix_world, case):
+    world = matrix_world
     secret = credential_for(world, case)
     async with await _sse_session(world, secret) as stream:
         if case != "valid":
@@ -292,8 +336,9 @@ async def test_sse_stream_matrix(world, case):
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("version", HANDSHAKE + [STATELESS])
-async def test_sse_message_matrix(world, version, case):
+async def test_sse_message_matrix(matrix_world, version, case):
     """Every POST to the message endpoint is checked, whichever revision the client speaks on the stream."""
+    world = matrix_world
     secret = credential_for(world, case)
     async with await _sse_session(world, world.keys["alice"]) as stream:
         endpoint = (await stream.event())["data"]
@@ -339,6 +384,13 @@ async def test_cors_preflight_needs_no_credential(world):
                                                                      "access-control-request-method": "POST"})
     assert response.status == 204
     assert "authorization" in response.headers["access-control-allow-headers"]
+    # a server reading the key from a header of its own naming: the preflight allows the header it asks for
+    custom = await world.client.request("OPTIONS", BASE, headers={
+        "origin": "http://localhost:6274", "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type, X-Consumer-Key, bad header"})
+    assert custom.status == 204
+    allowed = [name.strip() for name in custom.headers["access-control-allow-headers"].split(",")]
+    assert allowed[-1] == "x-consumer-key" and allowed.count("content-type") == 1 and "bad header" not in allowed
     refused = await world.client.post(BASE, json=rpc("initialize", {"protocolVersion": "2025-11-25"}),
                                       headers={"origin": "http://localhost:6274", "accept": ACCEPT})
     assert refused.status == 401
@@ -443,7 +495,7 @@ async def test_tools_outside_a_consumers_set_are_absent_and_unknown(world):
         return response.status, response.json()
 
     assert await listing(world.keys["alice"]) == ["echo", "relay", "relay_key", "secret_tool"]
-    assert await listing(world.keys["bob"]) == ["echo"]  # a listed name the server lacks stays absent
+    assert await listing(world.keys["bob"]) == ["echo"]
 
     status, body = await call(world.keys["bob"], "secret_tool")
     unknown_status, unknown = await call(world.keys["bob"], "no_such_tool")
@@ -553,6 +605,7 @@ def test_loading_a_servers_consumers_takes_a_fixed_number_of_queries(transaction
     team = services.team_create(name="Team A", owner=owner)
     instance = services.instance_create(actor=owner, team=team, name="inst")
     server = services.mcp_server_create(actor=owner, instance=instance, name="guarded")
+    services.tools_apply_yaml(actor=owner, mcp_server=server, text=TOOLS_YAML.format(url="http://127.0.0.1:9"))
     cs.set_consumer_auth(server, enabled=True)
 
     def queries() -> int:
@@ -596,3 +649,26 @@ async def test_last_use_of_a_key_is_recorded_off_the_request_path(world, setting
     assert used is not None and used >= started - dt.timedelta(seconds=1)
     untouched = await ConsumerApiKey.objects.aget(pk=world.key_rows["carol"].pk)
     assert untouched.last_used_at is None
+
+
+@pytest.fixture
+def redis_profile(settings):
+    """The production profile in-process: shared state on Redis, and a poll interval far longer than the test."""
+    settings.REDIS_URL = require_redis()
+    settings.GATEWAY_CONFIG_POLL_SECONDS = 60
+
+
+async def test_a_change_made_by_this_processs_console_is_seen_before_the_next_poll(redis_profile, world):
+    async def call(secret):
+        return await world.client.post(BASE, json=call_echo(stateless=True),
+                                       headers={**stateless_headers("tools/call", "echo"), **bearer(secret)})
+
+    assert (await call(world.keys["bob"])).status == 200  # this process now holds the current config
+    _, fresh = await sync_to_async(cs.key_issue)(world.consumers["bob"])
+    assert (await call(fresh)).status == 200
+    assert (await call(world.keys["carol"])).status == 403
+    await sync_to_async(cs.authorize)(world.server, world.consumers["carol"])
+    assert (await call(world.keys["carol"])).status == 200
+    await sync_to_async(cs.key_revoke)(world.key_rows["bob"])
+    assert_refused(await call(world.keys["bob"]), world, "revoked")
+    assert (await call(fresh)).status == 200

@@ -14,6 +14,7 @@ import pytest
 
 from ..live import free_port
 from ..node_tools import NodeTools, require_node_tools
+from .consumer_setup import live_setup
 
 pytestmark = pytest.mark.live
 
@@ -141,3 +142,47 @@ def test_auto_era_over_sse(inspector, demo_server):
     run = inspector(demo_server.url + PATHS["sse"], "sse", "--method", "tools/list", era="auto")
     assert run.returncode == 0, run.describe()
     assert PETSTORE_TOOLS <= {tool["name"] for tool in run.result["tools"]}
+
+
+# ------------------------------------------------------------ Consumer Authentication
+
+@pytest.fixture(scope="module")
+def guarded_key(demo_server) -> str:
+    """A copy of petstore with API-key authentication on; its one consumer's key."""
+    return live_setup(demo_server, 'cs.guarded_petstore("guarded-cli")')["consumers"]["agent"]["key"]
+
+
+# How the CLI words the gateway's 401 on each connection: the JSON-RPC body itself where it shows it.
+REFUSAL_SAYS = {
+    ("http", None): "This MCP server requires an API key: send it as Authorization: Bearer <key>.",
+    ("http", "modern"): "the server requires authorization (HTTP 401)",
+    ("http", "auto"): "the server requires authorization (HTTP 401)",
+    ("sse", None): "Non-200 status code (401)",
+}
+GUARDED_PATHS = {"http": "/mcp-servers/guarded-cli", "sse": "/mcp-servers/guarded-cli/sse"}
+
+
+@pytest.mark.parametrize(("transport", "era"), CONNECTIONS)
+def test_with_an_api_key_in_the_header(inspector, demo_server, guarded_key, transport, era):
+    url = demo_server.url + GUARDED_PATHS[transport]
+    run = inspector(url, transport, "--method", "tools/call", "--tool-name", "getPet", "--tool-arg", "petId=1",
+                    "--header", f"Authorization: Bearer {guarded_key}", era=era)
+    assert run.returncode == 0, run.describe()
+    assert run.result["isError"] is False, run.describe()
+    assert "Rex" in text_of(run.result)
+    assert guarded_key not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(("transport", "era"), CONNECTIONS)
+def test_without_a_key_auth_is_required(inspector, demo_server, guarded_key, transport, era):
+    url = demo_server.url + GUARDED_PATHS[transport]
+    run = inspector(url, transport, "--method", "tools/list", era=era)
+    assert run.returncode == 3, run.describe()
+    assert run.stdout.strip() == ""
+    assert run.error["code"] == "auth_required", run.describe()
+    # Told not to start an OAuth flow, the CLI reports what the gateway answered.
+    for args in ([], ["--header", "Authorization: Bearer mck_not-a-key"]):
+        refused = inspector(url, transport, "--method", "tools/list", "--stored-auth-only", *args, era=era)
+        assert refused.returncode == 3, refused.describe()
+        assert refused.error["code"] == "auth_required", refused.describe()
+        assert REFUSAL_SAYS[(transport, era)] in refused.error["message"], refused.describe()

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 
+import httpx2
 import pytest
 from mcp import ClientSession
+from mcp.shared.exceptions import MCPError
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from ..live import free_port
+from .consumer_setup import live_setup
 
 pytestmark = pytest.mark.live
 
@@ -146,3 +149,69 @@ tools:
             await session.initialize()
             assert text_of(await session.call_tool("petByPath", {"petId": 3})) == "Nemo"
             assert text_of(await session.call_tool("petByBaseUrl", {"petId": 4})) == "Kiwi"
+
+
+# ------------------------------------------------------------ Consumer Authentication
+
+@pytest.fixture(scope="module")
+def guarded(demo_server) -> str:
+    """A copy of petstore with API-key authentication on; its one consumer's key."""
+    setup = live_setup(demo_server, 'cs.guarded_petstore("guarded-sdk")')
+    return setup["consumers"]["agent"]["key"]
+
+
+GUARDED = "/mcp-servers/guarded-sdk"
+NO_KEY = "This MCP server requires an API key: send it as Authorization: Bearer <key>."
+
+
+async def test_streamable_http_with_an_api_key(demo_server, guarded):
+    headers = {"Authorization": f"Bearer {guarded}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        async with streamable_http_client(demo_server.url + GUARDED, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                assert init.server_info.name == "guarded-sdk"
+                await exercise_petstore(session)
+        async with streamable_http_client(demo_server.url + GUARDED, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.discover()
+                await exercise_petstore(session)
+
+
+async def test_sse_with_an_api_key(demo_server, guarded):
+    async with sse_client(demo_server.url + GUARDED + "/sse",
+                          headers={"Authorization": f"Bearer {guarded}"}) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            await exercise_petstore(session)
+
+
+async def test_streamable_http_without_a_key_gets_the_401(demo_server, guarded):
+    async with httpx2.AsyncClient(timeout=30) as http:
+        async with streamable_http_client(demo_server.url + GUARDED, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                with pytest.raises(MCPError) as refused:
+                    await session.initialize()
+    assert refused.value.error.code == -32001
+    assert refused.value.error.message == NO_KEY
+    # what the SDK read: the status and challenge, as any HTTP client sees them
+    async with httpx2.AsyncClient(timeout=30) as http:
+        raw = await http.post(demo_server.url + GUARDED, json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                                                "params": {"protocolVersion": "2025-11-25"}},
+                              headers={"Accept": "application/json, text/event-stream",
+                                       "Authorization": "Bearer mck_wrong"})
+    assert raw.status_code == 401
+    assert raw.headers["www-authenticate"].startswith('Bearer realm="default/guarded-sdk", error="invalid_token"')
+
+
+async def test_sse_without_a_key_gets_the_401(demo_server, guarded):
+    with pytest.raises(BaseException) as refused:
+        async with sse_client(demo_server.url + GUARDED + "/sse") as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+    errors = [refused.value]
+    while isinstance(errors[-1], BaseExceptionGroup):
+        errors.append(errors[-1].exceptions[0])
+    status_errors = [e for e in errors if isinstance(e, httpx2.HTTPStatusError)]
+    assert status_errors, repr(refused.value)
+    assert status_errors[0].response.status_code == 401
