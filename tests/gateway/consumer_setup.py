@@ -85,3 +85,38 @@ def live_setup(live, call: str) -> object:
     code = f"import json\nfrom tests.gateway import consumer_setup as cs\nprint(json.dumps({call}))"
     done = live.manage("shell", "-c", code)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def guarded_petstore_api(live, token: str, name: str, *, consumers: tuple[str, ...] = ("agent",)) -> dict:
+    """`guarded_petstore` through the live server's own REST API, as a user would set it up.
+
+    The server's own process makes every change, so an embedded server (in-process state, no Redis) sees each one
+    at once. Returns the same shape as `guarded_petstore`.
+    """
+    import httpx
+
+    from console.demo_seed import petstore_yaml
+
+    def ok(response: httpx.Response):
+        assert response.status_code < 300, f"{response.request.method} {response.request.url}: {response.text}"
+        return response.json() if response.content else None
+
+    with httpx.Client(base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+        petstore = next(s for s in ok(api.get("/mcp-servers/", params={"limit": 1000}))["results"]
+                        if s["name"] == "petstore" and s["instance_name"] == "default")
+        team = ok(api.get(f"/instances/{petstore['instance']}/"))["team"]
+        server = ok(api.post("/mcp-servers/", json={
+            "instance": petstore["instance"], "name": name, "backend_service": petstore["backend_service"],
+            "config": petstore["config"]}))
+        ok(api.put(f"/mcp-servers/{server['id']}/tools/yaml", headers={"Content-Type": "application/yaml"},
+                   content=petstore_yaml(base_url=petstore["config"]["baseUrl"])))
+        out: dict = {"server_id": server["id"], "consumers": {}}
+        for consumer_name in consumers:
+            consumer = ok(api.post("/consumers/", json={"team": team, "name": f"{name}-{consumer_name}"}))
+            key = ok(api.post(f"/consumers/{consumer['id']}/api-keys/", json={}))
+            ok(api.post(f"/mcp-servers/{server['id']}/authorizations/",
+                        json={"consumer": consumer["id"], "tools": None}))
+            out["consumers"][consumer_name] = {"id": consumer["id"], "key": key["key"], "key_id": key["id"]}
+        ok(api.put(f"/mcp-servers/{server['id']}/consumer-auth",
+                   json={"enabled": True, "method": "api_key", "source": "bearer", "name": ""}))
+    return out

@@ -14,7 +14,7 @@ import pytest
 
 from ..live import free_port
 from ..node_tools import NodeTools, require_node_tools
-from .consumer_setup import live_setup
+from .consumer_setup import guarded_petstore_api
 
 pytestmark = pytest.mark.live
 
@@ -147,9 +147,9 @@ def test_auto_era_over_sse(inspector, demo_server):
 # ------------------------------------------------------------ Consumer Authentication
 
 @pytest.fixture(scope="module")
-def guarded_key(demo_server) -> str:
+def guarded_key(demo_server, api_token) -> str:
     """A copy of petstore with API-key authentication on; its one consumer's key."""
-    return live_setup(demo_server, 'cs.guarded_petstore("guarded-cli")')["consumers"]["agent"]["key"]
+    return guarded_petstore_api(demo_server, api_token, "guarded-cli")["consumers"]["agent"]["key"]
 
 
 # How the CLI words the gateway's 401 on each connection: the JSON-RPC body itself where it shows it.

@@ -10,7 +10,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from ..live import free_port
-from .consumer_setup import live_setup
+from .consumer_setup import guarded_petstore_api
 
 pytestmark = pytest.mark.live
 
@@ -154,9 +154,9 @@ tools:
 # ------------------------------------------------------------ Consumer Authentication
 
 @pytest.fixture(scope="module")
-def guarded(demo_server) -> str:
+def guarded(demo_server, api_token) -> str:
     """A copy of petstore with API-key authentication on; its one consumer's key."""
-    setup = live_setup(demo_server, 'cs.guarded_petstore("guarded-sdk")')
+    setup = guarded_petstore_api(demo_server, api_token, "guarded-sdk")
     return setup["consumers"]["agent"]["key"]
 
 
