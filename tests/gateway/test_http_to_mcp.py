@@ -594,8 +594,10 @@ async def test_a_template_past_its_inline_slice_finishes_on_a_worker_with_the_sa
 
 
 async def test_a_template_past_its_time_limit_is_an_error_result(backend):
-    tool = make_tool(url="{{.config.baseUrl}}/x", method="POST",
-                     body='{{ range 100000000 }}{{ if regexMatch "a$" $.args.s }}x{{ end }}{{ end }}')
+    # "(a|b)c" makes RE2 scan the whole argument (~100 µs a call), so the clock runs out long before the
+    # step budget; an end-anchored pattern would be matched backwards in microseconds and race the budget.
+    tool = make_tool(url="{{.config.baseUrl}}/x", method="POST", args=[{"name": "s", "position": "body"}],
+                     body='{{ range 100000000 }}{{ if regexMatch "(a|b)c" $.args.s }}x{{ end }}{{ end }}')
     result = await call(backend, tool, {"s": "a" * 99_999 + "!"})
     assert result == {"isError": True, "content": [{"type": "text", "text": (
         "Could not render the body template: line 1: rendering took longer than 1 seconds")}]}
