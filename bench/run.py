@@ -380,11 +380,14 @@ def main() -> int:
                         if scenario != "auth":
                             runs.append((scenario, None, 0))
                             continue
-                        # Rounds of every variant back to back: a change of the machine's load during the run
-                        # touches all variants alike, and the least disturbed run of each is compared.
+                        # Rounds of every variant back to back, each round starting one variant later: a
+                        # change of the machine's speed during the run touches all variants alike and favours
+                        # no position in a round; each round's variants are compared with its own "off".
                         for transport in args.auth_transports:
-                            runs += [(transport, variant, r) for r in range(args.auth_rounds)
-                                     for variant in AUTH_VARIANTS]
+                            for r in range(args.auth_rounds):
+                                shift = r % len(AUTH_VARIANTS)
+                                order = AUTH_VARIANTS[shift:] + AUTH_VARIANTS[:shift]
+                                runs += [(transport, variant, r) for variant in order]
                     for scenario, auth, round_ in runs:
                         try:
                             row = run_measured(args, target=target, scenario=scenario, concurrency=c,
