@@ -113,7 +113,7 @@ async def _serve(req: Request) -> None:
 async def _authenticate(req: Request, server: ServerConfig) -> ServerConfig | None:
     """Consumer Authentication at the edge: sets req.consumer and returns the server to serve, or answers and returns
     None. The credential leaves the request here, so nothing downstream can forward it."""
-    credential = consumer_auth.take_credential(req, server.consumer_auth)
+    credential = req.credential = consumer_auth.take_credential(req, server.consumer_auth)
     try:
         req.consumer = await consumer_auth.identify(credential, server)
         return server

@@ -10,7 +10,9 @@ the server's ConsumerAuthConfig; a JWT is verified by gateway.consumer_jwt. Answ
   description (a disabled consumer's credentials are not in the read model at all);
 - a consumer of the team that the server has not authorized → 403.
 Each carries a JSON-RPC error body that says how to send the credential. Used API keys are noted in memory and
-their `last_used_at` written in one UPDATE per flush interval, off the request path.
+their `last_used_at` written in one UPDATE per flush interval, off the request path. A stream that stays open
+(the SSE stream, the Streamable HTTP GET stream) is checked again at each keepalive (`still_admitted`), so a
+revoked key, a deleted credential or a withdrawn authorization also ends the streams it opened.
 """
 from __future__ import annotations
 
@@ -163,6 +165,24 @@ async def identify(credential: str, server: ServerConfig) -> ConsumerIdentity:
     raise Refused(403, f"Forbidden: consumer {name} is not authorized to use MCP server {server.key}; ask an "
                        "admin of the team to authorize it on the server's Consumer Authentication tab.",
                   code=p.FORBIDDEN)
+
+
+async def still_admitted(req, server: ServerConfig | None) -> bool:
+    """Whether a stream that `req` opened may stay open under `server` as configured now (None: it is gone)."""
+    if server is None or not server.enabled:
+        return False
+    auth = server.consumer_auth
+    if auth is None or not auth.enabled:
+        return True
+    if req.consumer is None:
+        # Opened while the server was open: the session's next request authenticates, and the first consumer
+        # to do so keeps the session (see the transports), so the stream has no credential of its own to lose.
+        return True
+    try:
+        identity = await identify(req.credential, server)
+    except Refused:
+        return False
+    return identity.id == req.consumer.id
 
 
 async def _jwt_consumer(token: str, server: ServerConfig, auth: ConsumerAuthConfig) -> int:

@@ -23,7 +23,7 @@ class BodyTooLarge(Exception):
 
 
 class Request:
-    __slots__ = ("scope", "receive", "send", "method", "path", "headers", "_query", "cors", "consumer")
+    __slots__ = ("scope", "receive", "send", "method", "path", "headers", "_query", "cors", "consumer", "credential")
 
     def __init__(self, scope: dict, receive: Receive, send: Send):
         self.scope = scope
@@ -41,6 +41,9 @@ class Request:
         self.cors: list[tuple[bytes, bytes]] = []
         # The authenticated consumer (gateway.consumer_auth.ConsumerIdentity); None while the server is open.
         self.consumer = None
+        # The credential the edge took out of the request: kept only so a long-lived stream can be checked again
+        # (gateway.consumer_auth.still_admitted); never forwarded.
+        self.credential = ""
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -175,7 +178,8 @@ async def stream_subscription(req: Request, subscription, *, keepalive: float, f
                               extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """Hold an SSE response open, writing each published message as an event until the client leaves.
 
-    `on_idle` runs at each keepalive: an open stream keeps its session from expiring.
+    `on_idle` runs at each keepalive: an open stream keeps its session from expiring. If it answers False the
+    stream ends (its consumer's credential was revoked, say), and the client has to reconnect.
     """
     disconnect = Disconnect(req.receive)
     try:
@@ -196,8 +200,8 @@ async def stream_subscription(req: Request, subscription, *, keepalive: float, f
                 continue
             # A comment line keeps proxies and idle timers from closing a quiet stream.
             await send_chunk(req, b": keepalive\n\n")
-            if on_idle is not None:
-                await on_idle()
+            if on_idle is not None and await on_idle() is False:
+                break
         with contextlib.suppress(Exception):
             await send_chunk(req, b"", more=False)
     finally:

@@ -11,9 +11,10 @@ from .. import protocol as p
 from ..dispatch import CallContext, dispatch, initialize, is_stateless
 from ..jsonrpc import Message, RpcError, dumps, kind
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_for, session_get, session_update
+from ..sessions import Session, session_create, session_end, session_for, session_update
 from ..state import get_state
 from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
+from .keepalive import on_keepalive
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ async def open_stream(req: Request, server: ServerConfig, message_path: str) -> 
         req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS,
         first=[sse_event(endpoint.encode(), event="endpoint")],
         frame=lambda data: sse_event(data, event="message"), on_close=closed,
-        on_idle=lambda: session_get(session.id),
+        on_idle=on_keepalive(req, server, session.id),
     )
 
 

@@ -11,10 +11,11 @@ from .. import protocol as p
 from ..dispatch import CallContext, dispatch, initialize, is_stateless
 from ..jsonrpc import Message, RpcError, dumps, error_response, kind, meta_of, params_of
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_for, session_get
+from ..sessions import Session, session_create, session_end, session_for
 from ..state import get_state
 from .http import (JSON, Request, read_payload, respond, respond_error, respond_json, respond_rpc_error, send_chunk,
                    sse_event, start_sse, stream_subscription)
+from .keepalive import on_keepalive
 
 ALLOW = [(b"allow", b"GET, POST, DELETE, OPTIONS")]
 
@@ -241,7 +242,7 @@ async def _get(req: Request, server: ServerConfig, version_header: str | None) -
         first.append(b"retry: 3000\n" + sse_event(b"", event_id=secrets.token_hex(8)))
     await stream_subscription(req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS, first=first,
                               frame=lambda data: sse_event(data, event="message"),
-                              on_idle=lambda: session_get(session.id))
+                              on_idle=on_keepalive(req, server, session.id))
 
 
 async def _delete(req: Request, server: ServerConfig, version_header: str | None) -> None:

@@ -63,6 +63,17 @@ class Stream:
             if fields:
                 return fields
 
+    @property
+    def buffered(self) -> bytes:
+        """What has arrived and not been taken as an event yet."""
+        return self._buffer
+
+    async def until_seen(self, marker: bytes, count: int, timeout: float = 10.0) -> None:
+        """Read on until `marker` (an SSE comment, say) has arrived `count` times; EOFError if the stream ends first."""
+        while self._buffer.count(marker) < count:
+            if not await self._more(timeout):
+                raise EOFError(f"the stream ended after {self._buffer.count(marker)} of {count} {marker!r}")
+
     async def body(self, timeout: float = 10.0) -> bytes:
         while await self._more(timeout):
             pass

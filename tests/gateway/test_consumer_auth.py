@@ -421,6 +421,46 @@ async def test_revoking_disabling_and_deauthorizing_take_effect_at_once(world):
     assert_refused(await world.client.post(BASE, json=call_echo(), headers={**session, **alice}), world, "bad")
 
 
+async def _ends_within_keepalives(stream, limit: int) -> None:
+    """The stream ends before sending `limit` more keepalive comments (an open stream sends one per interval)."""
+    seen = stream.buffered.count(b": keepalive")
+    with pytest.raises(EOFError):
+        await stream.until_seen(b": keepalive", seen + limit)
+    assert stream.ended
+
+
+@pytest.mark.parametrize("change", ["key_revoked", "authorization_revoked", "consumer_disabled"])
+async def test_open_streams_end_at_the_next_keepalive_once_their_credential_is_refused(world, settings, change):
+    settings.MCP_SSE_KEEPALIVE_SECONDS = 0.05
+    alice = world.keys["alice"]
+    session = await open_session(world, "2025-11-25", alice)
+    async with await _sse_session(world, alice) as sse, \
+            world.client.stream("GET", BASE, headers={**session, **bearer(alice)}) as get_stream:
+        assert sse.status == 200 and get_stream.status == 200
+        assert (await sse.event())["event"] == "endpoint"
+        # Both streams live through keepalives while the credential is good...
+        for stream in (sse, get_stream):
+            await stream.until_seen(b": keepalive", 2)
+        undo = {"key_revoked": lambda: cs.key_revoke(world.key_rows["alice"]),
+                "authorization_revoked": lambda: cs.authorization_revoke(world.server, world.consumers["alice"]),
+                "consumer_disabled": lambda: cs.consumer_set_enabled(world.consumers["alice"], False)}[change]
+        await sync_to_async(undo)()
+        # ...and end, cleanly, at the first keepalive after it is refused.
+        for stream in (sse, get_stream):
+            await _ends_within_keepalives(stream, 3)
+    refused = await world.client.post(BASE, json=call_echo(), headers={**session, **bearer(alice)})
+    assert refused.status == (403 if change == "authorization_revoked" else 401)
+
+
+async def test_open_streams_of_other_consumers_stay_open_when_one_key_is_revoked(world, settings):
+    settings.MCP_SSE_KEEPALIVE_SECONDS = 0.05
+    async with await _sse_session(world, world.keys["bob"]) as bob_stream:
+        assert (await bob_stream.event())["event"] == "endpoint"
+        await sync_to_async(cs.key_revoke)(world.key_rows["alice"])
+        await bob_stream.until_seen(b": keepalive", 5)
+        assert not bob_stream.ended
+
+
 async def test_enabling_authentication_under_live_sessions_and_disabling_it(world):
     await sync_to_async(cs.set_consumer_auth)(world.server, enabled=False)
     streamable = await open_session(world, "2025-06-18", None)  # opened while the server is open
