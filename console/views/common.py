@@ -1,7 +1,7 @@
 """What every console page needs: the current team and region, HTMX-aware rendering, domain errors on forms."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 from django import forms
@@ -140,6 +140,34 @@ def done(request: HttpRequest, url: str, message: str | None = None) -> HttpResp
         response["HX-Redirect"] = url
         return response
     return redirect(url)
+
+
+def form_page(request: HttpRequest, form: forms.BaseForm, context: dict[str, Any], act: Callable[[dict], HttpResponse],
+              *, template: str, partial: str, aliases: dict[str, str] | None = None) -> HttpResponse:
+    """The console's form flow: a valid POST runs `act(cleaned_data)`, whose answer (usually `done(...)`) is the
+    page's; a DomainError it raises lands on the form's fields instead, and the form is shown again (400)."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            return act(form.cleaned_data)
+        except DomainError as exc:
+            apply_domain_error(form, exc, aliases=aliases)
+    context["form"] = form
+    return render_page(request, template, context, partial=partial, status=400 if form.errors else 200)
+
+
+def confirm_page(request: HttpRequest, context: dict[str, Any], act: Callable[[], HttpResponse]) -> HttpResponse:
+    """The console's confirm-then-act page: GET asks (verb, object_kind, object_name, consequence, action and
+    cancel_url in `context`); POST runs `act()` and answers with what it returns, or shows the DomainError it
+    raised on the page (400) without acting."""
+    error = None
+    if request.method == "POST":
+        try:
+            return act()
+        except DomainError as exc:
+            error = error_text(exc)
+    context["error"] = error
+    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html",
+                       status=400 if error else 200)
 
 
 def safe_next(request: HttpRequest, default: str) -> str:

@@ -16,7 +16,9 @@ from ..errors import DomainError
 from ..forms import AuthorizationForm, ConsumerApiKeyForm, ConsumerAuthForm, ConsumerForm, JwtCredentialForm
 from ..models import McpServer
 from ..permissions import MANAGE_TEAM
-from .common import apply_domain_error, done, error_text, fetch, paginate, render_page, require
+from .common import (
+    apply_domain_error, confirm_page, done, error_text, fetch, form_page, paginate, render_page, require,
+)
 from .instances import instance_context
 from .mcp_servers import server_context
 
@@ -30,6 +32,16 @@ def _consumer_in(request, pk: int, consumer_id: int):
     if consumer.team_id != instance.team_id:
         raise Http404("No such consumer.")
     return instance, consumer
+
+
+def _consumer_child(request, pk: int, consumer_id: int, selector, child_id: int, what: str):
+    """The instance, a consumer of its team and one of that consumer's API keys or JWT credentials, for an admin."""
+    instance, consumer = _consumer_in(request, pk, consumer_id)
+    child = fetch(selector, user=request.user, pk=child_id)
+    if child.consumer_id != consumer.pk:
+        raise Http404(f"No such {what}.")
+    require(request, instance.team, MANAGE_TEAM)
+    return instance, consumer, child
 
 
 def _consumer_url(instance, consumer) -> str:
@@ -55,19 +67,16 @@ def consumer_list(request, pk: int):
 def consumer_add(request, pk: int):
     instance = fetch(selectors.instance_get, user=request.user, pk=pk)
     require(request, instance.team, MANAGE_TEAM)
-    form = ConsumerForm(request.POST or None, initial={"enabled": True})
-    if request.method == "POST" and form.is_valid():
-        try:
-            consumer = services.consumer_create(actor=request.user, team=instance.team, **form.cleaned_data)
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            return done(request, _consumer_url(instance, consumer), f"Consumer {consumer.name} created.")
+
+    def act(data):
+        consumer = services.consumer_create(actor=request.user, team=instance.team, **data)
+        return done(request, _consumer_url(instance, consumer), f"Consumer {consumer.name} created.")
+
     context = instance_context(request, instance, "consumers")
-    context.update({"form": form, "title": "Add consumer", "action": reverse("consumer_add", args=[pk]),
+    context.update({"title": "Add consumer", "action": reverse("consumer_add", args=[pk]),
                     "cancel_url": reverse("consumer_list", args=[pk])})
-    return render_page(request, "console/consumer_form.html", context, partial="console/_consumer_form.html",
-                       status=400 if form.errors else 200)
+    return form_page(request, ConsumerForm(request.POST or None, initial={"enabled": True}), context, act,
+                     template="console/consumer_form.html", partial="console/_consumer_form.html")
 
 
 @login_required
@@ -92,19 +101,17 @@ def consumer_edit(request, pk: int, consumer_id: int):
     require(request, instance.team, MANAGE_TEAM)
     form = ConsumerForm(request.POST or None, initial={"name": consumer.name, "description": consumer.description,
                                                        "enabled": consumer.enabled})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.consumer_update(actor=request.user, consumer=consumer, **form.cleaned_data)
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            return done(request, _consumer_url(instance, consumer), f"Consumer {consumer.name} saved.")
+
+    def act(data):
+        services.consumer_update(actor=request.user, consumer=consumer, **data)
+        return done(request, _consumer_url(instance, consumer), f"Consumer {consumer.name} saved.")
+
     context = instance_context(request, instance, "consumers")
-    context.update({"form": form, "title": f"Edit consumer {consumer.name}", "consumer": consumer,
+    context.update({"title": f"Edit consumer {consumer.name}", "consumer": consumer,
                     "action": reverse("consumer_edit", args=[pk, consumer_id]),
                     "cancel_url": _consumer_url(instance, consumer)})
-    return render_page(request, "console/consumer_form.html", context, partial="console/_consumer_form.html",
-                       status=400 if form.errors else 200)
+    return form_page(request, form, context, act, template="console/consumer_form.html",
+                     partial="console/_consumer_form.html")
 
 
 @login_required
@@ -123,110 +130,95 @@ def consumer_toggle(request, pk: int, consumer_id: int):
 def consumer_delete(request, pk: int, consumer_id: int):
     instance, consumer = _consumer_in(request, pk, consumer_id)
     require(request, instance.team, MANAGE_TEAM)
-    error = None
-    if request.method == "POST":
-        try:
-            services.consumer_delete(actor=request.user, consumer=consumer)
-        except DomainError as exc:
-            error = error_text(exc)
-        else:
-            return done(request, reverse("consumer_list", args=[pk]), f"Consumer {consumer.name} deleted.")
+
+    def act():
+        services.consumer_delete(actor=request.user, consumer=consumer)
+        return done(request, reverse("consumer_list", args=[pk]), f"Consumer {consumer.name} deleted.")
+
     context = instance_context(request, instance, "consumers")
-    context.update({"object_kind": "consumer", "object_name": consumer.name, "error": error,
+    context.update({"object_kind": "consumer", "object_name": consumer.name,
                     "consequence": f"Its {consumer.api_key_count} API key(s), {consumer.jwt_credential_count} JWT "
                                    f"credential(s) and {consumer.authorization_count} authorization(s) go with it; "
                                    "clients using them are refused at once.",
                     "action": reverse("consumer_delete", args=[pk, consumer_id]),
                     "cancel_url": _consumer_url(instance, consumer)})
-    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html")
+    return confirm_page(request, context, act)
 
-
-# ---------------------------------------------------------------- API keys
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def consumer_api_key_add(request, pk: int, consumer_id: int):
     instance, consumer = _consumer_in(request, pk, consumer_id)
     require(request, instance.team, MANAGE_TEAM)
-    form = ConsumerApiKeyForm(request.POST or None)
     context = instance_context(request, instance, "consumers")
     context.update({"consumer": consumer, "title": f"Issue an API key for {consumer.name}",
                     "action": reverse("consumer_api_key_add", args=[pk, consumer_id]),
                     "cancel_url": _consumer_url(instance, consumer)})
-    if request.method == "POST" and form.is_valid():
-        try:
-            key, secret = services.consumer_api_key_issue(actor=request.user, consumer=consumer, **form.cleaned_data)
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            # Shown once: only the digest is stored, so this answer cannot be had again.
-            context.update({"api_key": key, "secret": secret})
-            return render_page(request, "console/consumer_api_key_created.html", context,
-                               partial="console/_consumer_api_key_created.html", status=201)
-    context["form"] = form
-    return render_page(request, "console/consumer_form.html", context, partial="console/_consumer_api_key_form.html",
-                       status=400 if form.errors else 200)
+
+    def act(data):
+        key, secret = services.consumer_api_key_issue(actor=request.user, consumer=consumer, **data)
+        # Shown once: only the digest is stored, so this answer cannot be had again.
+        context.update({"api_key": key, "secret": secret})
+        return render_page(request, "console/consumer_api_key_created.html", context,
+                           partial="console/_consumer_api_key_created.html", status=201)
+
+    return form_page(request, ConsumerApiKeyForm(request.POST or None), context, act,
+                     template="console/consumer_form.html", partial="console/_consumer_api_key_form.html")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def consumer_api_key_delete(request, pk: int, consumer_id: int, key_id: int):
-    instance, consumer = _consumer_in(request, pk, consumer_id)
-    key = fetch(selectors.consumer_api_key_get, user=request.user, pk=key_id)
-    if key.consumer_id != consumer.pk:
-        raise Http404("No such API key.")
-    require(request, instance.team, MANAGE_TEAM)
-    if request.method == "POST":
+    instance, consumer, key = _consumer_child(request, pk, consumer_id, selectors.consumer_api_key_get, key_id,
+                                              "API key")
+
+    def act():
         services.consumer_api_key_revoke(actor=request.user, api_key=key)
         return done(request, _consumer_url(instance, consumer), f"API key {key.hint} revoked.")
+
     context = instance_context(request, instance, "consumers")
     context.update({"verb": "Revoke", "object_kind": "API key", "object_name": key.name or key.hint,
-                    "consequence": "Clients using it are refused within a second.",
+                    "consequence": "Clients using it are refused within a second; streams it opened end at their next "
+                                   "keepalive.",
                     "action": reverse("consumer_api_key_delete", args=[pk, consumer_id, key_id]),
                     "cancel_url": _consumer_url(instance, consumer)})
-    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html")
+    return confirm_page(request, context, act)
 
-
-# ---------------------------------------------------------------- JWT credentials
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def jwt_credential_add(request, pk: int, consumer_id: int):
     instance, consumer = _consumer_in(request, pk, consumer_id)
     require(request, instance.team, MANAGE_TEAM)
-    form = JwtCredentialForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.jwt_credential_create(actor=request.user, consumer=consumer, **form.cleaned_data)
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            return done(request, _consumer_url(instance, consumer), "JWT credential added.")
+
+    def act(data):
+        services.jwt_credential_create(actor=request.user, consumer=consumer, **data)
+        return done(request, _consumer_url(instance, consumer), "JWT credential added.")
+
     context = instance_context(request, instance, "consumers")
-    context.update({"form": form, "consumer": consumer, "title": f"Add a JWT credential for {consumer.name}",
+    context.update({"consumer": consumer, "title": f"Add a JWT credential for {consumer.name}",
                     "action": reverse("jwt_credential_add", args=[pk, consumer_id]),
                     "cancel_url": _consumer_url(instance, consumer)})
-    return render_page(request, "console/consumer_form.html", context, partial="console/_jwt_credential_form.html",
-                       status=400 if form.errors else 200)
+    return form_page(request, JwtCredentialForm(request.POST or None), context, act,
+                     template="console/consumer_form.html", partial="console/_jwt_credential_form.html")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def jwt_credential_delete(request, pk: int, consumer_id: int, credential_id: int):
-    instance, consumer = _consumer_in(request, pk, consumer_id)
-    credential = fetch(selectors.jwt_credential_get, user=request.user, pk=credential_id)
-    if credential.consumer_id != consumer.pk:
-        raise Http404("No such JWT credential.")
-    require(request, instance.team, MANAGE_TEAM)
-    if request.method == "POST":
+    instance, consumer, credential = _consumer_child(request, pk, consumer_id, selectors.jwt_credential_get,
+                                                     credential_id, "JWT credential")
+
+    def act():
         services.jwt_credential_delete(actor=request.user, credential=credential)
         return done(request, _consumer_url(instance, consumer), "JWT credential deleted.")
+
     context = instance_context(request, instance, "consumers")
     context.update({"object_kind": "JWT credential", "object_name": f"{credential.algorithm} #{credential.pk}",
                     "consequence": "Tokens it verified are refused from now on.",
                     "action": reverse("jwt_credential_delete", args=[pk, consumer_id, credential_id]),
                     "cancel_url": _consumer_url(instance, consumer)})
-    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html")
+    return confirm_page(request, context, act)
 
 
 # ---------------------------------------------------------------- a server's Consumer Authentication tab
@@ -274,9 +266,9 @@ def mcp_server_consumer_auth_edit(request, pk: int):
     return _consumer_auth_page(request, server, form, status=400 if form.errors else 200)
 
 
-def _authorization_context(request, server, form, **extra) -> dict:
+def _authorization_context(request, server, **extra) -> dict:
     context = server_context(request, server, "consumer_auth")
-    context.update({"form": form, "cancel_url": reverse("mcp_server_consumer_auth", args=[server.pk])})
+    context.update({"cancel_url": reverse("mcp_server_consumer_auth", args=[server.pk])})
     context.update(extra)
     return context
 
@@ -298,27 +290,25 @@ def authorization_add(request, pk: int):
     form = AuthorizationForm(request.POST or None, consumers=consumers, tools=_tool_names(server),
                              initial={"all_tools": True,
                                       "consumer": str(consumers[0].pk) if consumers else AuthorizationForm.NEW})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            # One transaction: a consumer created here exists only if its authorization does too.
-            with transaction.atomic():
-                if data["consumer"] == AuthorizationForm.NEW:
-                    consumer = services.consumer_create(actor=request.user, team=team, name=data["new_name"],
-                                                        description=data["new_description"])
-                else:
-                    consumer = fetch(selectors.consumer_get, user=request.user, pk=int(data["consumer"]))
-                services.consumer_authorize(actor=request.user, mcp_server=server, consumer=consumer,
-                                            tools=_chosen_tools(form))
-        except DomainError as exc:
-            apply_domain_error(form, exc, aliases={"name": "new_name", "description": "new_description"})
-        else:
-            return done(request, reverse("mcp_server_consumer_auth", args=[pk]),
-                        f"Consumer {consumer.name} authorized on {server.name}.")
-    context = _authorization_context(request, server, form, title="Authorize a consumer",
+
+    def act(data):
+        # One transaction: a consumer created here exists only if its authorization does too.
+        with transaction.atomic():
+            if data["consumer"] == AuthorizationForm.NEW:
+                consumer = services.consumer_create(actor=request.user, team=team, name=data["new_name"],
+                                                    description=data["new_description"])
+            else:
+                consumer = fetch(selectors.consumer_get, user=request.user, pk=int(data["consumer"]))
+            services.consumer_authorize(actor=request.user, mcp_server=server, consumer=consumer,
+                                        tools=_chosen_tools(form))
+        return done(request, reverse("mcp_server_consumer_auth", args=[pk]),
+                    f"Consumer {consumer.name} authorized on {server.name}.")
+
+    context = _authorization_context(request, server, title="Authorize a consumer",
                                      action=reverse("authorization_add", args=[pk]))
-    return render_page(request, "console/authorization_form.html", context,
-                       partial="console/_authorization_form.html", status=400 if form.errors else 200)
+    return form_page(request, form, context, act, template="console/authorization_form.html",
+                     partial="console/_authorization_form.html",
+                     aliases={"name": "new_name", "description": "new_description"})
 
 
 @login_required
@@ -331,19 +321,17 @@ def authorization_edit(request, pk: int, consumer_id: int):
     form = AuthorizationForm(request.POST or None, consumers=[consumer], tools=_tool_names(server), editing=True,
                              initial={"consumer": str(consumer.pk), "all_tools": authorization.tools is None,
                                       "tools": authorization.tools or []})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.consumer_authorize(actor=request.user, mcp_server=server, consumer=consumer,
-                                        tools=_chosen_tools(form))
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            return done(request, reverse("mcp_server_consumer_auth", args=[pk]),
-                        f"Tools of {consumer.name} on {server.name} saved.")
-    context = _authorization_context(request, server, form, title=f"Tools {consumer.name} may use",
+
+    def act(data):
+        services.consumer_authorize(actor=request.user, mcp_server=server, consumer=consumer,
+                                    tools=_chosen_tools(form))
+        return done(request, reverse("mcp_server_consumer_auth", args=[pk]),
+                    f"Tools of {consumer.name} on {server.name} saved.")
+
+    context = _authorization_context(request, server, title=f"Tools {consumer.name} may use",
                                      action=reverse("authorization_edit", args=[pk, consumer_id]), editing=True)
-    return render_page(request, "console/authorization_form.html", context,
-                       partial="console/_authorization_form.html", status=400 if form.errors else 200)
+    return form_page(request, form, context, act, template="console/authorization_form.html",
+                     partial="console/_authorization_form.html")
 
 
 @login_required
@@ -353,16 +341,18 @@ def authorization_delete(request, pk: int, consumer_id: int):
     authorization = fetch(selectors.authorization_get, user=request.user, mcp_server=server, consumer_id=consumer_id)
     require(request, server.instance.team, MANAGE_TEAM)
     consumer = authorization.consumer
-    if request.method == "POST":
+
+    def act():
         services.consumer_authorization_revoke(actor=request.user, mcp_server=server, consumer=consumer)
         return done(request, reverse("mcp_server_consumer_auth", args=[pk]),
                     f"Consumer {consumer.name} may no longer call {server.name}.")
+
     context = server_context(request, server, "consumer_auth")
     context.update({"verb": "Revoke", "object_kind": "authorization", "object_name": consumer.name,
                     "consequence": f"{consumer.name} is refused by {server.name} within a second (403).",
                     "action": reverse("authorization_delete", args=[pk, consumer_id]),
                     "cancel_url": reverse("mcp_server_consumer_auth", args=[pk])})
-    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html")
+    return confirm_page(request, context, act)
 
 
 @login_required

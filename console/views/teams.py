@@ -8,12 +8,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from .. import selectors, services
-from ..errors import DomainError
 from ..forms import MemberRoleForm, TeamForm, TransferForm
 from ..models import TeamMembership
 from ..permissions import MANAGE_TEAM, OWN_TEAM, READ, ROLE_HELP, ROLE_RANK, role_rank
 from .common import (
-    SESSION_TEAM, apply_domain_error, done, error_text, fetch, follow_team, render_page, require, team_role,
+    SESSION_TEAM, confirm_page, done, fetch, follow_team, form_page, render_page, require, team_role,
 )
 
 
@@ -43,18 +42,14 @@ def team_list(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def team_add(request):
-    form = TeamForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            team = services.team_create(name=form.cleaned_data["name"], owner=request.user)
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            request.session[SESSION_TEAM] = team.pk
-            return done(request, reverse("team", args=[team.pk]), f"Team {team.name} created; you are its owner.")
-    return render_page(request, "console/team_form.html", {
-        "form": form, "title": "Create team", "action": reverse("team_add"), "cancel_url": reverse("team_list")},
-        partial="console/_team_form.html", status=400 if form.errors else 200)
+    def act(data):
+        team = services.team_create(name=data["name"], owner=request.user)
+        request.session[SESSION_TEAM] = team.pk
+        return done(request, reverse("team", args=[team.pk]), f"Team {team.name} created; you are its owner.")
+
+    context = {"title": "Create team", "action": reverse("team_add"), "cancel_url": reverse("team_list")}
+    return form_page(request, TeamForm(request.POST or None), context, act, template="console/team_form.html",
+                     partial="console/_team_form.html")
 
 
 @login_required
@@ -83,18 +78,16 @@ def team_edit(request, pk: int):
     item = fetch(selectors.team_get, user=request.user, pk=pk)
     require(request, item, OWN_TEAM)
     form = TeamForm(request.POST or None, initial={"name": item.name})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.team_rename(actor=request.user, team=item, name=form.cleaned_data["name"])
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            return done(request, reverse("team", args=[pk]), f"Team renamed to {item.name}.")
+
+    def act(data):
+        services.team_rename(actor=request.user, team=item, name=data["name"])
+        return done(request, reverse("team", args=[pk]), f"Team renamed to {item.name}.")
+
     context = _team_context(request, item)
-    context.update({"form": form, "title": f"Rename team {item.name}", "action": reverse("team_edit", args=[pk]),
+    context.update({"title": f"Rename team {item.name}", "action": reverse("team_edit", args=[pk]),
                     "cancel_url": reverse("team", args=[pk])})
-    return render_page(request, "console/team_form.html", context, partial="console/_team_form.html",
-                       status=400 if form.errors else 200)
+    return form_page(request, form, context, act, template="console/team_form.html",
+                     partial="console/_team_form.html")
 
 
 @login_required
@@ -102,24 +95,20 @@ def team_edit(request, pk: int):
 def team_delete(request, pk: int):
     item = fetch(selectors.team_get, user=request.user, pk=pk)
     require(request, item, OWN_TEAM)
-    error = None
-    if request.method == "POST":
-        try:
-            services.team_delete(actor=request.user, team=item)
-        except DomainError as exc:
-            error = error_text(exc)
-        else:
-            request.session.pop(SESSION_TEAM, None)
-            return done(request, reverse("team_list"), f"Team {item.name} deleted.")
+
+    def act():
+        services.team_delete(actor=request.user, team=item)
+        request.session.pop(SESSION_TEAM, None)
+        return done(request, reverse("team_list"), f"Team {item.name} deleted.")
+
     instances = item.instances.count()
     context = _team_context(request, item)
-    context.update({"object_kind": "team", "object_name": item.name, "error": error,
+    context.update({"object_kind": "team", "object_name": item.name,
                     "consequence": f"Its {instances} instance(s), their MCP servers, tools and backend services are "
                                    "deleted too, their endpoints stop answering at once, and every member loses "
                                    "access.",
                     "action": reverse("team_delete", args=[pk]), "cancel_url": reverse("team", args=[pk])})
-    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html",
-                       status=400 if error else 200)
+    return confirm_page(request, context, act)
 
 
 @login_required
@@ -128,21 +117,18 @@ def team_transfer(request, pk: int):
     item = fetch(selectors.team_get, user=request.user, pk=pk)
     require(request, item, OWN_TEAM)
     members = [m for m in selectors.member_list(user=request.user, team=item) if m.user_id != request.user.pk]
-    form = TransferForm(request.POST or None, members=members)
-    if request.method == "POST" and form.is_valid():
-        target = next(m for m in members if m.user_id == form.cleaned_data["user"])
-        try:
-            services.team_transfer_ownership(actor=request.user, team=item, user=target.user)
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            return done(request, reverse("team", args=[pk]),
-                        f"{target.user.get_username()} now owns team {item.name}; you are an admin.")
+
+    def act(data):
+        target = next(m for m in members if m.user_id == data["user"])
+        services.team_transfer_ownership(actor=request.user, team=item, user=target.user)
+        return done(request, reverse("team", args=[pk]),
+                    f"{target.user.get_username()} now owns team {item.name}; you are an admin.")
+
     context = _team_context(request, item)
-    context.update({"form": form, "title": "Transfer ownership", "action": reverse("team_transfer", args=[pk]),
+    context.update({"title": "Transfer ownership", "action": reverse("team_transfer", args=[pk]),
                     "cancel_url": reverse("team", args=[pk])})
-    return render_page(request, "console/team_transfer.html", context, partial="console/_team_transfer_form.html",
-                       status=400 if form.errors else 200)
+    return form_page(request, TransferForm(request.POST or None, members=members), context, act,
+                     template="console/team_transfer.html", partial="console/_team_transfer_form.html")
 
 
 @login_required
@@ -150,22 +136,18 @@ def team_transfer(request, pk: int):
 def team_leave(request, pk: int):
     item = fetch(selectors.team_get, user=request.user, pk=pk)
     require(request, item, READ)
-    error = None
-    if request.method == "POST":
-        try:
-            services.team_leave(actor=request.user, team=item)
-        except DomainError as exc:
-            error = error_text(exc)
-        else:
-            request.session.pop(SESSION_TEAM, None)
-            return done(request, reverse("team_list"), f"You left team {item.name}.")
+
+    def act():
+        services.team_leave(actor=request.user, team=item)
+        request.session.pop(SESSION_TEAM, None)
+        return done(request, reverse("team_list"), f"You left team {item.name}.")
+
     context = _team_context(request, item)
-    context.update({"verb": "Leave", "object_kind": "team", "object_name": item.name, "error": error,
+    context.update({"verb": "Leave", "object_kind": "team", "object_name": item.name,
                     "consequence": "You lose access to its instances at once; to come back you need a new "
                                    "invitation.",
                     "action": reverse("team_leave", args=[pk]), "cancel_url": reverse("team", args=[pk])})
-    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html",
-                       status=400 if error else 200)
+    return confirm_page(request, context, act)
 
 
 @login_required
@@ -176,22 +158,18 @@ def team_member_edit(request, pk: int, user_id: int):
     require(request, item, MANAGE_TEAM)
     my_role = team_role(request, item)
     _require_outranks(my_role, membership)
-    form = MemberRoleForm(request.POST or None, roles=roles_up_to(my_role), initial={"role": membership.role})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.team_member_set_role(actor=request.user, membership=membership, role=form.cleaned_data["role"])
-        except DomainError as exc:
-            apply_domain_error(form, exc)
-        else:
-            return done(request, reverse("team", args=[pk]),
-                        f"{membership.user.get_username()} is now {form.cleaned_data['role']}.")
+
+    def act(data):
+        services.team_member_set_role(actor=request.user, membership=membership, role=data["role"])
+        return done(request, reverse("team", args=[pk]), f"{membership.user.get_username()} is now {data['role']}.")
+
     context = _team_context(request, item)
-    context.update({"form": form, "membership": membership,
-                    "title": f"Role of {membership.user.get_username()}",
+    context.update({"membership": membership, "title": f"Role of {membership.user.get_username()}",
                     "action": reverse("team_member_edit", args=[pk, user_id]), "cancel_url": reverse("team", args=[pk]),
                     "role_help": [(role, ROLE_HELP[role]) for role in roles_up_to(my_role)]})
-    return render_page(request, "console/member_form.html", context, partial="console/_member_form.html",
-                       status=400 if form.errors else 200)
+    form = MemberRoleForm(request.POST or None, roles=roles_up_to(my_role), initial={"role": membership.role})
+    return form_page(request, form, context, act, template="console/member_form.html",
+                     partial="console/_member_form.html")
 
 
 @login_required
@@ -202,22 +180,18 @@ def team_member_delete(request, pk: int, user_id: int):
     require(request, item, READ if user_id == request.user.pk else MANAGE_TEAM)
     if user_id != request.user.pk:
         _require_outranks(team_role(request, item), membership)
-    error = None
-    if request.method == "POST":
-        try:
-            services.team_member_remove(actor=request.user, membership=membership)
-        except DomainError as exc:
-            error = error_text(exc)
-        else:
-            if user_id == request.user.pk:
-                request.session.pop(SESSION_TEAM, None)
-                return done(request, reverse("team_list"), f"You left team {item.name}.")
-            return done(request, reverse("team", args=[pk]),
-                        f"{membership.user.get_username()} removed from team {item.name}.")
+
+    def act():
+        services.team_member_remove(actor=request.user, membership=membership)
+        if user_id == request.user.pk:
+            request.session.pop(SESSION_TEAM, None)
+            return done(request, reverse("team_list"), f"You left team {item.name}.")
+        return done(request, reverse("team", args=[pk]),
+                    f"{membership.user.get_username()} removed from team {item.name}.")
+
     context = _team_context(request, item)
     context.update({"verb": "Remove", "object_kind": "member", "object_name": membership.user.get_username(),
-                    "error": error, "consequence": f"They lose access to team {item.name} at once.",
+                    "consequence": f"They lose access to team {item.name} at once.",
                     "action": reverse("team_member_delete", args=[pk, user_id]),
                     "cancel_url": reverse("team", args=[pk])})
-    return render_page(request, "console/confirm_delete.html", context, partial="console/_confirm_delete.html",
-                       status=400 if error else 200)
+    return confirm_page(request, context, act)
