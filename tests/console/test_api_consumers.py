@@ -11,17 +11,9 @@ from rest_framework.test import APIClient
 from console import services
 from console.models import AuditEvent, Consumer, ConsumerApiKey, ConsumerAuthorization, JwtCredential
 
-pytestmark = pytest.mark.django_db
+from .consumer_data import TOOLS_YAML
 
-TOOLS_YAML = """\
-tools:
-  - name: listPets
-    description: List pets.
-    requestTemplate: {url: "http://127.0.0.1:9/pets", method: GET}
-  - name: getPet
-    description: One pet.
-    requestTemplate: {url: "http://127.0.0.1:9/pets/1", method: GET}
-"""
+pytestmark = pytest.mark.django_db
 
 
 def api_for(user) -> APIClient:

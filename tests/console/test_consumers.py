@@ -25,18 +25,9 @@ from console.models import AuditEvent, Consumer, ConsumerApiKey, ConsumerAuthori
 from gateway.consumer_jwt import verify_consumer_jwt
 from gateway.readmodel import JwtCredentialConfig
 
+from .consumer_data import TOOLS_YAML
+
 pytestmark = pytest.mark.django_db
-
-TOOLS_YAML = """\
-tools:
-  - name: listPets
-    description: List pets.
-    requestTemplate: {url: "http://127.0.0.1:9/pets", method: GET}
-  - name: getPet
-    description: One pet.
-    requestTemplate: {url: "http://127.0.0.1:9/pets/1", method: GET}
-"""
-
 
 def public_pem(key) -> str:
     return key.public_key().public_bytes(serialization.Encoding.PEM,
