@@ -1,7 +1,7 @@
 """Gateway instances."""
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ..errors import DomainError
 from ..models import Instance, Team
@@ -14,7 +14,11 @@ def _check_name(name: str, *, exclude_pk: int | None = None) -> None:
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
     if qs.exists():
-        raise DomainError("An instance with this name exists.", {"name": ["An instance with this name already exists."]})
+        raise _name_taken()
+
+
+def _name_taken() -> DomainError:
+    return DomainError("An instance with this name exists.", {"name": ["An instance with this name already exists."]})
 
 
 def _require_staff_for_default(*, actor, wanted: bool | None, current: bool) -> None:
@@ -37,10 +41,22 @@ def instance_create(
     _require_staff_for_default(actor=actor, wanted=is_default, current=False)
     # A fresh installation's first instance catches requests whose Host matches no domain, so it just works;
     # later ones never do by themselves, or deleting the default would hand it to whoever creates the next.
-    if is_default or not Instance.objects.exists():
+    first = not is_default and not Instance.objects.exists()
+    if is_default or first:
         Instance.objects.filter(is_default=True).update(is_default=False)
         instance.is_default = True
-    instance.save()
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        # Between the checks and the insert a concurrent request took the name, or (two "first" instances of a
+        # new installation at once) the default: the first to commit wins, the other is an ordinary instance.
+        if Instance.objects.filter(name=instance.name).exists():
+            raise _name_taken() from exc
+        if not first:
+            raise
+        instance.pk, instance.is_default = None, False
+        instance.save()
     audit(actor=actor, team=team, action="instance.create", obj=instance, detail={"name": instance.name})
     config_changed()
     return instance

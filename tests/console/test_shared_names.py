@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import html
+import threading
+import time
 
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
+from django.db import connections as db_connections
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
@@ -15,6 +18,8 @@ from django.urls import reverse
 from console import hostnames, services
 from console.errors import DomainError
 from console.models import Instance, McpDomain
+
+from ..live import in_ci
 
 pytestmark = pytest.mark.django_db
 
@@ -251,3 +256,51 @@ async def test_the_public_host_reaches_the_default_instance_never_another_team()
         assert answer.json()["result"]["serverInfo"]["title"] == "Anna's orders", host
     ben = await _initialize("ben.example.net")
     assert ben.json()["result"]["serverInfo"]["title"] == "Ben's orders"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_instances_created_at_once_make_one_default_and_no_error():
+    """A new installation, two teams creating their first instance at the same moment: the second insert waits on
+    the first's uncommitted default, then finds the default taken; it becomes an ordinary instance, not a 500."""
+    if connection.vendor != "postgresql":
+        if in_ci():
+            pytest.fail("this test needs PostgreSQL (DATABASE_URL) under CI=true")
+        pytest.skip("needs PostgreSQL: SQLite serialises writers before the race can happen")
+    a, b = make_team("anna"), make_team("ben")
+    created, errors = {}, []
+    first_inserted, commit_first = threading.Event(), threading.Event()
+
+    def create(who, team, hold: bool):
+        try:
+            with transaction.atomic():
+                created[who] = services.instance_create(actor=team["user"], team=team["team"], name=f"{who}-prod")
+                if hold:
+                    first_inserted.set()
+                    assert commit_first.wait(30)
+        except Exception as exc:  # reported below; a thread's exception would otherwise vanish
+            errors.append(exc)
+        finally:
+            db_connections.close_all()
+
+    first = threading.Thread(target=create, args=("anna", a, True))
+    first.start()
+    assert first_inserted.wait(30)
+    second = threading.Thread(target=create, args=("ben", b, False))
+    second.start()
+    # Let the first commit only once the second is blocked on the default's unique index.
+    with connection.cursor() as cursor:
+        for _ in range(300):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND query LIKE 'INSERT INTO \"console_instance\"%%'")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the second creation never waited on the first")
+    commit_first.set()
+    first.join(30)
+    second.join(30)
+    assert errors == []
+    assert created["anna"].is_default and not created["ben"].is_default
+    assert list(Instance.objects.filter(is_default=True).values_list("name", flat=True)) == ["anna-prod"]
+    assert Instance.objects.filter(name="ben-prod", is_default=False).exists()
