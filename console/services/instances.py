@@ -42,9 +42,9 @@ def instance_create(
     # A fresh installation's first instance catches requests whose Host matches no domain, so it just works;
     # later ones never do by themselves, or deleting the default would hand it to whoever creates the next.
     first = not is_default and not Instance.objects.exists()
-    if is_default or first:
+    if is_default:
         Instance.objects.filter(is_default=True).update(is_default=False)
-        instance.is_default = True
+    instance.is_default = bool(is_default) or first
     try:
         with transaction.atomic():
             instance.save()
@@ -55,7 +55,7 @@ def instance_create(
             raise _name_taken() from exc
         if not first:
             raise
-        instance.pk, instance.is_default = None, False
+        instance.is_default = False
         instance.save()
     audit(actor=actor, team=team, action="instance.create", obj=instance, detail={"name": instance.name})
     config_changed()
