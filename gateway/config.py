@@ -155,7 +155,17 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
         backend_path=server.backend_path,
         version=version,
         consumer_auth=_load_consumer_auth(server),
+        allow_tools=frozenset(allowed) if allowed is not None else None,
+        backend_security=_backend_security(server, schemes),
     )
+
+
+def _backend_security(server, schemes: dict[str, SchemeConfig]) -> UpstreamSecurity | None:
+    """A Direct Proxy's credential for its backend MCP service: the server's default upstream scheme."""
+    chosen = (server.default_upstream_security or {}).get("id")
+    if server.server_type != "direct_proxy" or chosen not in schemes:
+        return None
+    return UpstreamSecurity(scheme=schemes[chosen], credential=server.default_upstream_credential or "")
 
 
 _load_routes_async = sync_to_async(_load_routes, thread_sensitive=False)

@@ -29,7 +29,7 @@ class Executor(Protocol):
     async def handle(self, message: Message, ctx: CallContext) -> Message | None:
         """The response to a request (RpcError for a refusal), None for a notification or response."""
 
-    async def session_closed(self, session: Any) -> None:
+    async def session_closed(self, session: Any, server: ServerConfig) -> None:
         """The client's session ended (DELETE, SSE stream gone): let go of what was kept for it."""
 
 

@@ -212,7 +212,7 @@ class HttpToMcpExecutor:
     async def initialize(self, message: Message, ctx: CallContext) -> Initialized:
         return Initialized(*initialize(ctx.server, message))
 
-    async def session_closed(self, session: Any) -> None:
+    async def session_closed(self, session: Any, server: ServerConfig) -> None:
         return None
 
     async def handle(self, message: Message, ctx: CallContext) -> Message | None:

@@ -12,7 +12,7 @@ from ..dispatch import CallContext, dispatch, is_stateless
 from ..executors import executor_for
 from ..jsonrpc import Message, RpcError, dumps, kind, params_of
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_for, session_update
+from ..sessions import Session, session_create, session_end, session_for, session_get, session_update
 from ..state import get_state
 from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
 from .keepalive import on_keepalive
@@ -43,8 +43,10 @@ async def open_stream(req: Request, server: ServerConfig, message_path: str) -> 
 
     async def closed() -> None:
         # The stream is the session in this transport: when it goes, so does the session.
+        # The stored session has what initialize recorded (maybe in another process) for the executor to let go.
+        current = await session_get(session.id) or session
         await session_end(session.id)
-        await executor_for(server).session_closed(session)
+        await executor_for(server).session_closed(current, server)
 
     await stream_subscription(
         req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS,

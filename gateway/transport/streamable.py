@@ -304,5 +304,5 @@ async def _delete(req: Request, server: ServerConfig, version_header: str | None
     if session is None:
         return
     await session_end(session.id)
-    await executor_for(server).session_closed(session)
+    await executor_for(server).session_closed(session, server)
     await respond(req, 204)
