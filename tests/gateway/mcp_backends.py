@@ -39,7 +39,8 @@ def build_backend(name: str = "weather") -> MCPServer:
     @mcp.tool(description="Asks the client's model for a completion.")
     async def sample(prompt: str, ctx: Context) -> str:
         result = await ctx.session.create_message(
-            [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))], max_tokens=20)
+            [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))], max_tokens=20,
+            related_request_id=ctx.request_context.request_id)
         return f"model said: {result.content.text}"
 
     @mcp.tool(description="Asks the user for a city.")
@@ -116,7 +117,7 @@ class Backend:
         self.path = path
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     lifespan="on"))
+                                                     lifespan="on", timeout_graceful_shutdown=1))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> "Backend":
