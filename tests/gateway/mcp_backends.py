@@ -12,7 +12,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from ..live import free_port
 
 # What the backend saw, for tests that check what reached it (headers, log levels, subscriptions).
-seen: dict[str, list] = {"authorization": [], "x-api-key": [], "levels": [], "subscribed": [], "query": []}
+seen: dict[str, list] = {"authorization": [], "x-api-key": [], "levels": [], "subscribed": [], "query": [], "cancelled": []}
 
 
 def build_backend(name: str = "weather") -> MCPServer:
@@ -63,7 +63,11 @@ def build_backend(name: str = "weather") -> MCPServer:
 
     @mcp.tool(description="Takes its time.")
     async def sleepy(seconds: float) -> str:
-        await asyncio.sleep(seconds)
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            seen["cancelled"].append(seconds)
+            raise
         return "woke up"
 
     @mcp.tool(description="Which credentials reached the backend.")

@@ -311,3 +311,58 @@ async def test_backend_that_forgets_the_session_gets_a_new_one(demo_server, api)
                 assert text_of(await session.call_tool("echo", {"text": "after"})) == "echo: after"
             finally:
                 backend.stop()
+
+
+def initialize_body(version: str, msg_id=1) -> dict:
+    return {"jsonrpc": "2.0", "id": msg_id, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
+
+
+async def test_2025_03_26_batch_and_2025_06_18_client_in_front_of_an_sse_backend(demo_server, api, backends):
+    server = make_proxy(api, backends["sse"], "sse")
+    url = demo_server.url + server["endpoints"]["streamable_http"]
+    async with httpx.AsyncClient(timeout=30, headers={"Accept": "application/json, text/event-stream"}) as http:
+        init = await http.post(url, json=initialize_body("2025-03-26"))
+        assert init.json()["result"]["protocolVersion"] == "2025-03-26"
+        headers = {"Mcp-Session-Id": init.headers["mcp-session-id"]}
+        await http.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        batch = await http.post(url, headers=headers, json=[
+            {"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}},
+            {"jsonrpc": "2.0", "id": "b", "method": "prompts/get", "params": {"name": "forecast",
+                                                                               "arguments": {"city": "Kyiv"}}}])
+        answers = {item["id"]: item for item in batch.json()}
+        assert answers["a"]["result"]["content"][0]["text"] == "3"
+        assert "Kyiv" in answers["b"]["result"]["messages"][0]["content"]["text"]
+
+        init = await http.post(url, json=initialize_body("2025-06-18"))
+        assert init.json()["result"]["protocolVersion"] == "2025-06-18"
+        headers = {"Mcp-Session-Id": init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
+        listed = await http.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "resources/list"})
+        assert listed.json()["result"]["resources"][0]["uri"] == "weather://today"
+        # The backend's own request ids never leak into the client's namespace, and unknown answers go nowhere.
+        stray = await http.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 99, "result": {}})
+        assert stray.status_code == 202
+
+
+async def test_cancellation_reaches_the_backend(demo_server, api, backends):
+    for transport in ("streamable_http", "sse"):
+        server = make_proxy(api, backends[transport], transport)
+        url = demo_server.url + server["endpoints"]["streamable_http"]
+        async with httpx.AsyncClient(timeout=30, headers={"Accept": "application/json, text/event-stream"}) as http:
+            init = await http.post(url, json=initialize_body("2025-11-25"))
+            headers = {"Mcp-Session-Id": init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+            await http.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            seconds = 20 + len(seen["cancelled"])
+            call = asyncio.ensure_future(http.post(url, headers=headers, json={
+                "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                "params": {"name": "sleepy", "arguments": {"seconds": seconds}}}))
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                cancelled = await http.post(url, headers=headers, json={
+                    "jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7,
+                                                                                      "reason": "changed my mind"}})
+                assert cancelled.status_code == 202
+                if seconds in seen["cancelled"]:
+                    break
+            assert seconds in seen["cancelled"]
+            call.cancel()
