@@ -88,10 +88,14 @@ def _load_consumer_auth(server) -> ConsumerAuthConfig:
 def _load_server(server_id: int, version: int) -> ServerConfig | None:
     from django.db import close_old_connections
 
+    close_old_connections()
+    return _build_server(server_id, version)
+
+
+def _build_server(server_id: int, version: int) -> ServerConfig | None:
     from console.models import McpServer
     from console.toolyaml import input_schema_from_args
 
-    close_old_connections()
     server = (
         McpServer.objects.select_related("instance", "backend_service")
         .prefetch_related("security_schemes", "tools")
@@ -166,6 +170,11 @@ def _backend_security(server, schemes: dict[str, SchemeConfig]) -> UpstreamSecur
     if server.server_type != "direct_proxy" or chosen not in schemes:
         return None
     return UpstreamSecurity(scheme=schemes[chosen], credential=server.default_upstream_credential or "")
+
+
+def server_snapshot(server_id: int) -> ServerConfig | None:
+    """The server as the gateway sees it, for synchronous callers (the console's view of a proxied backend)."""
+    return _build_server(server_id, 0)
 
 
 _load_routes_async = sync_to_async(_load_routes, thread_sensitive=False)

@@ -77,6 +77,27 @@ def tool_allowed(ctx: CallContext, name: Any) -> bool:
     return ctx.consumer is None or ctx.consumer.may_use(name)
 
 
+_LIST_CHANGED = {"notifications/tools/list_changed", "notifications/resources/list_changed",
+                 "notifications/prompts/list_changed"}
+_forgetting: set[asyncio.Future] = set()
+
+
+def catalog_watch(server: ServerConfig, message: Message) -> None:
+    """A backend announcing a changed list makes the console fetch its catalogue again on the next look."""
+    if message.get("method") not in _LIST_CHANGED:
+        return
+    from django.core.cache import cache
+
+    # The console's cache is Django's (Redis in production): dropped off the event loop, never awaited by a call.
+    future = asyncio.get_running_loop().run_in_executor(None, cache.delete, catalog_cache_key(server.id))
+    _forgetting.add(future)
+    future.add_done_callback(_forgetting.discard)
+
+
+def catalog_cache_key(server_id: int) -> str:
+    return f"proxy-catalog:{server_id}"
+
+
 class _Shared:
     """A backend session this process opened for handshake-free clients of one server and consumer."""
 
@@ -135,7 +156,7 @@ class DirectProxyExecutor:
         initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         link = None
         if record["t"] == up.SSE:
-            link = up.SseLink(server, on_message=self._publisher(sid))
+            link = up.SseLink(server, on_message=self._publisher(sid, server))
             await link.open()
             try:
                 response = await link.send(request)
@@ -178,14 +199,16 @@ class DirectProxyExecutor:
         async def alive() -> bool:
             return await up.session_alive(sid)
 
-        task = asyncio.ensure_future(up.listen(server, dict(record), on_message=self._publisher(sid), alive=alive))
+        task = asyncio.ensure_future(up.listen(server, dict(record), on_message=self._publisher(sid, server), alive=alive))
         self._listeners[sid] = task
         task.add_done_callback(lambda t: self._listeners.get(sid) is t and self._listeners.pop(sid, None))
 
-    def _publisher(self, sid: str | None):
+    def _publisher(self, sid: str | None, server: ServerConfig | None = None):
         channel = f"mcpgw:stream:{sid}" if sid else None
 
         async def publish(message: Message) -> None:
+            if server is not None:
+                catalog_watch(server, message)
             if channel is not None:
                 await get_state().publish(channel, dumps(to_client(message)))
 
@@ -260,6 +283,7 @@ class DirectProxyExecutor:
         emit = ctx.emit or self._publisher(ctx.session_id)
 
         async def on_message(received: Message) -> None:
+            catalog_watch(ctx.server, received)
             await emit(to_client(received))
 
         try:
@@ -345,3 +369,57 @@ class DirectProxyExecutor:
                 shared.record = None
             shared = await self._shared_for(ctx)
             return await send(shared.record)
+
+
+# ---------------------------------------------------------------- what the console lists
+
+# The console lists at most this many of each kind; a backend listing more is cut short, and says so.
+CATALOG_LIMIT = 500
+_CATALOG_LISTS = (("tools/list", "tools"), ("resources/list", "resources"),
+                  ("resources/templates/list", "resourceTemplates"), ("prompts/list", "prompts"))
+
+
+async def fetch_catalog(server: ServerConfig) -> dict[str, Any]:
+    """The backend's tools, resources, resource templates and prompts, fetched on a backend session of its own.
+
+    Answers {"info", "capabilities", "tools", "resources", "resourceTemplates", "prompts", "truncated"}; raises
+    upstream.UpstreamError when the backend cannot be reached or refuses initialize.
+    """
+    executor = DirectProxyExecutor()
+    record, result = await executor._open(server, {}, {}, None)
+    link = result.pop("_link", None)
+    capabilities = result.get("capabilities") if isinstance(result.get("capabilities"), dict) else {}
+    catalog: dict[str, Any] = {"info": result.get("serverInfo") or {}, "capabilities": capabilities,
+                               "truncated": False}
+    try:
+        for method, key in _CATALOG_LISTS:
+            catalog[key] = []
+            if key.startswith("resource") and "resources" not in capabilities or \
+                    key == "tools" and "tools" not in capabilities or key == "prompts" and "prompts" not in capabilities:
+                continue
+            cursor = None
+            for page in itertools.count():
+                params = {"cursor": cursor} if cursor else {}
+                request = {"jsonrpc": "2.0", "id": f"{ID_PREFIX}c{page}", "method": method, "params": params}
+                if link is not None:
+                    response = await link.send(request)
+                else:
+                    response, _ = await up.post(server, record, request)
+                listed = (response or {}).get("result") if isinstance(response, dict) else None
+                if not isinstance(listed, dict):
+                    break
+                items = [item for item in listed.get(key) or [] if isinstance(item, dict)]
+                catalog[key].extend(items)
+                cursor = listed.get("nextCursor")
+                if len(catalog[key]) >= CATALOG_LIMIT:
+                    catalog["truncated"] = len(catalog[key]) > CATALOG_LIMIT or bool(cursor)
+                    catalog[key] = catalog[key][:CATALOG_LIMIT]
+                    break
+                if not isinstance(cursor, str) or not cursor or page >= 50:
+                    break
+    finally:
+        if link is not None:
+            await link.close()
+        else:
+            await up.delete(server, record)
+    return catalog
