@@ -85,11 +85,16 @@ async def _serve(req: Request) -> None:
             (b"access-control-max-age", b"600"),
         ])
         return
-    if endpoint.kind == "unknown":
+    server = await get_config_cache().resolve(host=req.host, instance=endpoint.instance, name=endpoint.name)
+    kind = endpoint.kind
+    if kind == "unknown" and server is not None and server.type == "direct_proxy" and \
+            endpoint.rest == server.backend_path.rstrip("/"):
+        # A Direct Proxy also answers at its backend's path, in its backend's transport (/mcp-servers/weather/test/sse).
+        kind = "sse" if server.backend_transport == "sse" else "streamable"
+    if kind == "unknown":
         await respond_error(req, 404, f"No MCP endpoint at {req.path}: use {endpoint.base} (Streamable HTTP) or "
                                       f"{endpoint.base}/sse (SSE).")
         return
-    server = await get_config_cache().resolve(host=req.host, instance=endpoint.instance, name=endpoint.name)
     if server is None:
         where = f"instance {endpoint.instance}" if endpoint.instance else f"host {req.host}"
         await respond_error(req, 404, f"No MCP server named {endpoint.name} on {where}.")
@@ -102,9 +107,9 @@ async def _serve(req: Request) -> None:
         server = await _authenticate(req, server)
         if server is None:
             return
-    if endpoint.kind == "streamable":
+    if kind == "streamable":
         await streamable.handle(req, server)
-    elif endpoint.kind == "sse":
+    elif kind == "sse":
         await sse.open_stream(req, server, endpoint.base + "/message")
     else:
         await sse.post_message(req, server)

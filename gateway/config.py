@@ -88,10 +88,14 @@ def _load_consumer_auth(server) -> ConsumerAuthConfig:
 def _load_server(server_id: int, version: int) -> ServerConfig | None:
     from django.db import close_old_connections
 
+    close_old_connections()
+    return _build_server(server_id, version)
+
+
+def _build_server(server_id: int, version: int) -> ServerConfig | None:
     from console.models import McpServer
     from console.toolyaml import input_schema_from_args
 
-    close_old_connections()
     server = (
         McpServer.objects.select_related("instance", "backend_service")
         .prefetch_related("security_schemes", "tools")
@@ -155,7 +159,22 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
         backend_path=server.backend_path,
         version=version,
         consumer_auth=_load_consumer_auth(server),
+        allow_tools=frozenset(allowed) if allowed is not None else None,
+        backend_security=_backend_security(server, schemes),
     )
+
+
+def _backend_security(server, schemes: dict[str, SchemeConfig]) -> UpstreamSecurity | None:
+    """A Direct Proxy's credential for its backend MCP service: the server's default upstream scheme."""
+    chosen = (server.default_upstream_security or {}).get("id")
+    if server.server_type != "direct_proxy" or chosen not in schemes:
+        return None
+    return UpstreamSecurity(scheme=schemes[chosen], credential=server.default_upstream_credential or "")
+
+
+def server_snapshot(server_id: int) -> ServerConfig | None:
+    """The server as the gateway sees it, for synchronous callers (the console's view of a proxied backend)."""
+    return _build_server(server_id, 0)
 
 
 _load_routes_async = sync_to_async(_load_routes, thread_sensitive=False)

@@ -117,6 +117,9 @@ class ServerConfig:
     backend_path: str = ""
     version: int = 0
     consumer_auth: ConsumerAuthConfig | None = None  # None or enabled=False: the endpoint is open
+    # Direct Proxy: the backend tools the server publishes (None: all of them), and the backend credential it sends.
+    allow_tools: frozenset[str] | None = None
+    backend_security: UpstreamSecurity | None = None
 
     @property
     def key(self) -> str:

@@ -16,6 +16,7 @@ class Endpoint:
     name: str
     kind: str  # "streamable" | "sse" | "message" | "unknown"
     base: str  # the endpoint's own path, e.g. /mcp-servers/petstore
+    rest: str = ""  # what follows the base (a Direct Proxy's backend path, e.g. /test/sse)
 
 
 def match(path: str) -> Endpoint | None:
@@ -26,7 +27,7 @@ def match(path: str) -> Endpoint | None:
     base = (m.group("prefix") or "") + "/mcp-servers/" + m.group("name")
     kind = {"": "streamable", "/mcp": "streamable", "/sse": "sse", "/message": "message",
             "/messages": "message"}.get(rest, "unknown")
-    return Endpoint(instance=m.group("instance"), name=m.group("name"), kind=kind, base=base)
+    return Endpoint(instance=m.group("instance"), name=m.group("name"), kind=kind, base=base, rest=rest)
 
 
 def is_gateway_path(path: str) -> bool:

@@ -19,6 +19,8 @@ class Session:
     client: dict[str, Any]
     # The consumer that opened it (None: opened while the server was open); only that consumer may use it.
     consumer: int | None = None
+    # The executor's own record for this session (a Direct Proxy's backend session), JSON-able; None: nothing kept.
+    upstream: dict[str, Any] | None = None
 
     def stream_channel(self) -> str:
         return f"mcpgw:stream:{self.id}"
@@ -32,19 +34,25 @@ def new_session_id() -> str:
 async def _store(session: Session) -> Session:
     data = {"server": session.server, "version": session.version, "transport": session.transport,
             "client": session.client, "consumer": session.consumer}
+    if session.upstream is not None:
+        data["upstream"] = session.upstream
     await get_state().session_put(session.id, data, settings.MCP_SESSION_TTL)
     return session
 
 
-async def session_create(*, server: str, version: str, transport: str,
-                         client: dict[str, Any] | None = None, consumer: int | None = None) -> Session:
-    return await _store(Session(id=new_session_id(), server=server, version=version, transport=transport,
-                                client=client or {}, consumer=consumer))
+async def session_create(*, server: str, version: str, transport: str, client: dict[str, Any] | None = None,
+                         consumer: int | None = None, sid: str | None = None,
+                         upstream: dict[str, Any] | None = None) -> Session:
+    return await _store(Session(id=sid or new_session_id(), server=server, version=version, transport=transport,
+                                client=client or {}, consumer=consumer, upstream=upstream))
 
 
-async def session_update(session: Session, *, version: str, client: dict[str, Any] | None = None) -> Session:
-    """The session after initialize on the SSE transport, where the stream opened it before negotiation."""
-    return await _store(replace(session, version=version, client=client or session.client))
+async def session_update(session: Session, *, version: str | None = None, client: dict[str, Any] | None = None,
+                         upstream: dict[str, Any] | None = None) -> Session:
+    """The session after initialize on the SSE transport (the stream opened it before negotiation), or after its
+    executor replaced its record."""
+    return await _store(replace(session, version=version or session.version, client=client or session.client,
+                                upstream=upstream if upstream is not None else session.upstream))
 
 
 async def session_get(sid: str) -> Session | None:
@@ -52,7 +60,7 @@ async def session_get(sid: str) -> Session | None:
     if data is None:
         return None
     return Session(id=sid, server=data["server"], version=data["version"], transport=data["transport"],
-                   client=data.get("client") or {}, consumer=data.get("consumer"))
+                   client=data.get("client") or {}, consumer=data.get("consumer"), upstream=data.get("upstream"))
 
 
 async def session_for(sid: str, *, server: str, consumer, transport: str | None = None) -> Session | None:

@@ -172,6 +172,8 @@ class McpServerOutput(serializers.Serializer):
     timeout_seconds = serializers.IntegerField()
     enabled = serializers.BooleanField()
     tool_count = serializers.IntegerField(default=0)
+    allow_tools = serializers.ListField(child=serializers.CharField(), allow_null=True,
+                                        help_text="Direct Proxy: the backend tools published (null: all).")
     endpoints = serializers.SerializerMethodField()
 
     def get_domains(self, obj) -> list[str]:
@@ -179,8 +181,13 @@ class McpServerOutput(serializers.Serializer):
 
     def get_endpoints(self, obj) -> dict[str, str]:
         base = f"/instances/{obj.instance.name}/mcp-servers/{obj.name}"
-        return {"streamable_http": f"/mcp-servers/{obj.name}", "sse": f"/mcp-servers/{obj.name}/sse",
-                "streamable_http_by_instance": base, "sse_by_instance": base + "/sse"}
+        endpoints = {"streamable_http": f"/mcp-servers/{obj.name}", "sse": f"/mcp-servers/{obj.name}/sse",
+                     "streamable_http_by_instance": base, "sse_by_instance": base + "/sse"}
+        if obj.server_type == McpServer.Type.DIRECT_PROXY and obj.backend_path:
+            # The access point as the backend path names it (/mcp-servers/weather/test/sse), in the backend's transport.
+            endpoints["backend_path"] = f"/mcp-servers/{obj.name}{obj.backend_path}"
+            endpoints["backend_path_by_instance"] = base + obj.backend_path
+        return endpoints
 
 
 class McpServerInput(serializers.Serializer):
@@ -196,6 +203,8 @@ class McpServerInput(serializers.Serializer):
     config = serializers.JSONField(required=False, default=dict)
     timeout_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
     enabled = serializers.BooleanField(required=False, default=True)
+    allow_tools = serializers.ListField(child=serializers.CharField(max_length=128), allow_null=True, required=False,
+                                        default=None, max_length=1000)
 
     def validate_config(self, value):
         if not isinstance(value, dict):
@@ -214,6 +223,8 @@ class McpServerUpdateInput(McpServerInput):
     config = serializers.JSONField(required=False)
     timeout_seconds = serializers.IntegerField(required=False)
     enabled = serializers.BooleanField(required=False)
+    allow_tools = serializers.ListField(child=serializers.CharField(max_length=128), allow_null=True, required=False,
+                                        max_length=1000)
 
 
 class McpServerListApi(APIView):

@@ -1,4 +1,5 @@
-"""Backend authentication of an HTTP-to-MCP server: the default upstream security scheme and its credential."""
+"""Backend authentication of an MCP server (its REST backend, or a Direct Proxy's backend MCP service): the default
+upstream security scheme and its credential."""
 from __future__ import annotations
 
 import re
@@ -25,9 +26,6 @@ def mcp_server_set_backend_auth(
     """Set how the gateway authenticates to the backend; a blank credential keeps the stored one."""
     server = mcp_server
     require_write(actor=actor, team=server.instance.team)
-    if server.server_type != McpServer.Type.HTTP_TO_MCP:
-        raise DomainError("Backend authentication is set only on HTTP-to-MCP servers.", {"kind": [
-            "A Direct Proxy server passes the client's own credentials to its backend MCP server."]})
     kind = (kind or "none").strip().lower()
     location = (location or "header").strip().lower()
     param_name = (param_name or "").strip()

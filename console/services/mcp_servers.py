@@ -13,6 +13,7 @@ from ..models import BackendService, Instance, McpDomain, McpServer
 from .common import audit, config_changed, full_clean, require_write
 
 HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 
 
@@ -136,6 +137,7 @@ def mcp_server_create(
     server_type: str = McpServer.Type.HTTP_TO_MCP, domains: list[str] | str | None = None,
     backend_service: BackendService | None = None, backend_transport: str = "", backend_path: str = "",
     config: dict[str, Any] | None = None, timeout_seconds: int | None = None, enabled: bool = True,
+    allow_tools: list[str] | None = None,
 ) -> McpServer:
     require_write(actor=actor, team=instance.team)
     if timeout_seconds is None:
@@ -144,7 +146,7 @@ def mcp_server_create(
         instance=instance, name=(name or "").strip(), description=description or "", server_type=server_type,
         backend_service=backend_service, backend_transport=backend_transport or "",
         backend_path=(backend_path or "").strip(), config=config or {}, timeout_seconds=timeout_seconds,
-        enabled=enabled,
+        enabled=enabled, allow_tools=_allow_list(allow_tools),
     )
     hosts = _validate(server, domains)
     server.save()
@@ -157,12 +159,24 @@ def mcp_server_create(
 _UNSET: Any = object()
 
 
+def _allow_list(names: list[str] | None) -> list[str] | None:
+    """The tools a server publishes (a Direct Proxy's backend tools): None publishes them all."""
+    if names is None:
+        return None
+    cleaned = sorted({str(n).strip() for n in names if str(n).strip()})
+    bad = [n for n in cleaned if not TOOL_NAME_RE.match(n)]
+    if bad:
+        raise DomainError("Please correct the errors below.", {"allow_tools": [
+            f"“{bad[0][:64]}” is not a tool name (1–128 of letters, digits, _ . -)."]})
+    return cleaned
+
+
 @transaction.atomic
 def mcp_server_update(
     *, actor, mcp_server: McpServer, name: str | None = None, description: str | None = None,
     domains: list[str] | str | None = None, backend_service: BackendService | None = _UNSET,
     backend_transport: str | None = None, backend_path: str | None = None, config: dict | None = None,
-    timeout_seconds: int | None = None, enabled: bool | None = None,
+    timeout_seconds: int | None = None, enabled: bool | None = None, allow_tools: list[str] | None = _UNSET,
 ) -> McpServer:
     server = mcp_server
     require_write(actor=actor, team=server.instance.team)
@@ -173,6 +187,8 @@ def mcp_server_update(
             setattr(server, field, value.strip() if isinstance(value, str) and field != "description" else value)
     if backend_service is not _UNSET:
         server.backend_service = backend_service
+    if allow_tools is not _UNSET:
+        server.allow_tools = _allow_list(allow_tools)
     if domains is None:
         domains = list(server.domains.values_list("host", flat=True))
     hosts = _validate(server, domains)

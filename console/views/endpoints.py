@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from ..models import McpServer
@@ -14,6 +14,8 @@ class Endpoint:
     hint: str
     streamable_http: str
     sse: str
+    # A Direct Proxy also answers at its backend's path, in its backend's transport (/mcp-servers/weather/test/sse).
+    backend_path: str = ""
 
 
 def server_path(server: McpServer) -> str:
@@ -39,6 +41,8 @@ def endpoints(server: McpServer, base_url: str) -> list[Endpoint]:
         result.append(Endpoint(label="Default instance", hint="This instance answers hosts that match no domain.",
                                streamable_http=base_url + server_path(server),
                                sse=base_url + server_path(server) + "/sse"))
+    if server.server_type == McpServer.Type.DIRECT_PROXY and server.backend_path:
+        result = [replace(e, backend_path=e.streamable_http + server.backend_path) for e in result]
     return result
 
 

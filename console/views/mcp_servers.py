@@ -182,8 +182,7 @@ def mcp_server(request, pk: int):
     context = server_context(request, server, "info")
     context.update({
         "endpoints": all_endpoints, "primary": primary, "client_configs": client_configs(server, primary),
-        "backend_auth": (selectors.backend_auth_get(mcp_server=server)
-                         if server.server_type == McpServer.Type.HTTP_TO_MCP else None),
+        "backend_auth": selectors.backend_auth_get(mcp_server=server),
     })
     return render_page(request, "console/mcp_server_detail.html", context)
 

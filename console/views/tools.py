@@ -1,4 +1,5 @@
-"""Tools of an HTTP-to-MCP server: the Tools tab, one tool's arguments and schema, Add Tool (custom YAML), edit YAML."""
+"""Tools of an MCP server: the Tools tab (a Direct Proxy's lists its backend's catalogue), one tool's arguments and
+schema, Add Tool (custom YAML), edit YAML."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ from ..forms import BackendAuthForm, ToolYamlForm
 from ..models import McpServer
 from ..toolyaml import input_schema_from_args, tool_to_yaml
 from ..permissions import MANAGE_CONFIG
+from ..proxy_catalog import proxy_catalog
 from .common import done, error_text, fetch, is_htmx, paginate, render_page, require, safe_next
 from .mcp_servers import server_context
 from .yaml_example import yaml_example
@@ -35,6 +37,8 @@ def _decorate(tool):
 @login_required
 def tool_list(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
+    if server.server_type == McpServer.Type.DIRECT_PROXY:
+        return _proxy_tool_list(request, server)
     qs = selectors.tool_list(user=request.user, mcp_server=server).defer(
         "response_template", "error_response_template", "output_schema", "request_credential")
     q = request.GET.get("q", "").strip()
@@ -51,6 +55,14 @@ def tool_list(request, pk: int):
                     "is_http_to_mcp": server.server_type == McpServer.Type.HTTP_TO_MCP})
     return render_page(request, "console/tool_list.html", context, partial="console/_tool_rows.html"
                        if request.headers.get("HX-Target") == "tool-rows" else None)
+
+
+def _proxy_tool_list(request, server):
+    """What the backend lists right now (cached for a few minutes; Refresh fetches it again)."""
+    catalog = proxy_catalog(mcp_server=server, fresh=request.GET.get("refresh") == "1")
+    context = server_context(request, server, "tools")
+    context.update({"catalog": catalog, "published": sum(1 for t in catalog.tools if t["published"])})
+    return render_page(request, "console/proxy_catalog.html", context)
 
 
 @login_required

@@ -30,6 +30,8 @@ Call-time behaviour beyond the YAML reference (gateway decisions, kept compatibl
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import errno
 import http
 from typing import Any, Mapping
@@ -38,9 +40,14 @@ import aiohttp
 from django.conf import settings
 
 from .. import egress
+from .. import protocol as p
 from ..backends import get_http_session
+from ..config import get_config_cache
 from ..consumer_auth import OPEN_TEMPLATE, ConsumerIdentity
+from ..jsonrpc import Message, RpcError, params_of, result_response
+from ..lifecycle import CallContext, discover_result, initialize, lifecycle_answer
 from ..readmodel import ServerConfig, ToolConfig
+from . import Initialized
 from . import response_mapper as respond
 from . import template_runs
 from .request_builder import CallError, build_request, get_plan, resolve_arguments
@@ -176,3 +183,77 @@ def _connection_message(exc: aiohttp.ClientError, method: str, url: str) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"Backend {url} sent a response the gateway cannot read ({method}): {exc.message}"
     return f"Backend call {method} {url} failed: {exc}"
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: Any) -> int:
+    if not isinstance(cursor, str) or not cursor:
+        raise RpcError(p.INVALID_PARAMS, "Invalid params: cursor must be a non-empty string from nextCursor.")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("o:"):
+            raise ValueError
+        offset = int(raw[2:])
+        if offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise RpcError(p.INVALID_PARAMS, "Invalid params: unknown cursor.") from None
+
+
+class HttpToMcpExecutor:
+    """Serves tools described in REST-to-MCP YAML by calling their REST backend."""
+
+    relays_all = False
+
+    async def initialize(self, message: Message, ctx: CallContext) -> Initialized:
+        return Initialized(*initialize(ctx.server, message))
+
+    async def session_closed(self, session: Any, server: ServerConfig) -> None:
+        return None
+
+    async def handle(self, message: Message, ctx: CallContext) -> Message | None:
+        method = message["method"]
+        if method == "tools/call":
+            return result_response(message["id"], await self.tools_call(params_of(message), ctx))
+        if method == "tools/list":
+            return result_response(message["id"], await self.tools_list(params_of(message), ctx))
+        if method == "server/discover":
+            return result_response(message["id"], discover_result(ctx.server))
+        return result_response(message["id"], lifecycle_answer(method, ctx))
+
+    async def tools_list(self, params: dict, ctx: CallContext) -> dict[str, Any]:
+        server = await get_config_cache().latest(ctx.server) or ctx.server
+        offset = _decode_cursor(params["cursor"]) if "cursor" in params else 0
+        size = max(1, settings.MCP_TOOLS_PAGE_SIZE)
+        order = server.tool_order
+        consumer = ctx.consumer
+        if consumer is not None and consumer.tools is not None:
+            # A consumer limited to some tools sees only those; the others are not there for it.
+            order = tuple(name for name in order if name in consumer.tools)
+        names = order[offset:offset + size]
+        result: dict[str, Any] = {"tools": [server.tools[n].listing() for n in names]}
+        if offset + size < len(order):
+            result["nextCursor"] = _encode_cursor(offset + size)
+        return result
+
+    async def tools_call(self, params: dict, ctx: CallContext) -> dict[str, Any]:
+        name = params.get("name")
+        if not isinstance(name, str) or not name:
+            raise RpcError(p.INVALID_PARAMS, 'Invalid params: "name" must name a tool.')
+        tool = ctx.server.tools.get(name)
+        consumer = ctx.consumer
+        if tool is None or (consumer is not None and not consumer.may_use(name)):
+            raise RpcError(p.INVALID_PARAMS, f"Unknown tool: {name}")
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            if p.tool_errors_in_result(ctx.version):
+                return {"content": [{"type": "text", "text": '"arguments" must be an object.'}], "isError": True}
+            raise RpcError(p.INVALID_PARAMS, 'Invalid params: "arguments" must be an object.')
+        return await call_tool(server=ctx.server, tool=tool, arguments=arguments, request_headers=ctx.headers,
+                               protocol_version=ctx.version, consumer=consumer)

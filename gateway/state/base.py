@@ -57,6 +57,10 @@ class SharedState(abc.ABC):
     @abc.abstractmethod
     async def session_delete(self, sid: str) -> bool: ...
 
+    async def session_exists(self, sid: str) -> bool:
+        """Whether the session is still there, without pushing back its expiry."""
+        raise NotImplementedError
+
     # Fan-in: a POST handled by any process reaches the stream held by another.
     @abc.abstractmethod
     async def publish(self, channel: str, message: bytes) -> int:

@@ -66,6 +66,10 @@ class MemoryState(SharedState):
     async def session_delete(self, sid: str) -> bool:
         return self._sessions.pop(sid, None) is not None
 
+    async def session_exists(self, sid: str) -> bool:
+        entry = self._sessions.get(sid)
+        return entry is not None and entry[0] >= time.monotonic()
+
     async def publish(self, channel: str, message: bytes) -> int:
         subs = self._subscribers.get(channel)
         return QueueSubscription.deliver(subs, message) if subs else 0

@@ -120,6 +120,9 @@ class RedisState(SharedState):
     async def session_delete(self, sid: str) -> bool:
         return bool(await self._client.delete(PREFIX + "session:" + sid))
 
+    async def session_exists(self, sid: str) -> bool:
+        return bool(await self._client.exists(PREFIX + "session:" + sid))
+
     async def publish(self, channel: str, message: bytes) -> int:
         # A stream held by this very process gets the message without a Redis round trip.
         local = self._hub.local_subscribers(channel)

@@ -8,10 +8,11 @@ from urllib.parse import parse_qs, urlencode
 from django.conf import settings
 
 from .. import protocol as p
-from ..dispatch import CallContext, dispatch, initialize, is_stateless
-from ..jsonrpc import Message, RpcError, dumps, kind
+from ..dispatch import CallContext, dispatch, is_stateless
+from ..executors import executor_for
+from ..jsonrpc import Message, RpcError, dumps, kind, params_of
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_for, session_update
+from ..sessions import Session, session_create, session_end, session_for, session_get, session_update
 from ..state import get_state
 from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
 from .keepalive import on_keepalive
@@ -42,7 +43,10 @@ async def open_stream(req: Request, server: ServerConfig, message_path: str) -> 
 
     async def closed() -> None:
         # The stream is the session in this transport: when it goes, so does the session.
+        # The stored session has what initialize recorded (maybe in another process) for the executor to let go.
+        current = await session_get(session.id) or session
         await session_end(session.id)
+        await executor_for(server).session_closed(current, server)
 
     await stream_subscription(
         req, subscription, keepalive=settings.MCP_SSE_KEEPALIVE_SECONDS,
@@ -75,7 +79,7 @@ async def post_message(req: Request, server: ServerConfig) -> None:
         await respond_rpc_error(req, exc)
         return
     await respond(req, 202, b"Accepted", content_type=b"text/plain")
-    if message_kind == "request":
+    if message_kind == "request" or executor_for(server).relays_all:
         task = asyncio.ensure_future(_answer(session, server, payload, dict(req.headers), req.consumer))
         _background.add(task)
         task.add_done_callback(_background.discard)
@@ -83,18 +87,31 @@ async def post_message(req: Request, server: ServerConfig) -> None:
 
 async def _answer(session: Session, server: ServerConfig, message: Message, headers: dict[str, str],
                   consumer) -> None:
+    channel = session.stream_channel()
+
+    async def emit(out: Message) -> None:
+        await get_state().publish(channel, dumps(out))
+
     try:
-        if message["method"] == "initialize":
-            response, version, client = initialize(server, message)
-            await session_update(session, version=version, client=client)
+        if message.get("method") == "initialize" and "id" in message:
+            ctx = CallContext(server=server, version=p.negotiate(params_of(message).get("protocolVersion")),
+                              headers=headers, session_id=session.id, consumer=consumer, emit=emit)
+            try:
+                done = await executor_for(server).initialize(message, ctx)
+            except RpcError as exc:
+                response = exc.response(message["id"])
+            else:
+                await session_update(session, version=done.version, client=done.client, upstream=done.upstream)
+                response = done.response
         else:
             # A client speaking 2026-07-28 over this transport tags each request; answer in that revision's shape.
             stateless = is_stateless(message)
             ctx = CallContext(server=server, version=p.V2026_07_28 if stateless else session.version,
-                              headers=headers, session_id=session.id, stateless=stateless, consumer=consumer)
+                              headers=headers, session_id=session.id, stateless=stateless, consumer=consumer,
+                              emit=emit, session=session)
             response = await dispatch(message, ctx)
         if response is not None:
-            delivered = await get_state().publish(session.stream_channel(), dumps(response))
+            delivered = await get_state().publish(channel, dumps(response))
             if not delivered:
                 log.info("SSE session %s… has no open stream; a response was dropped", session.id[:8])
     except Exception:

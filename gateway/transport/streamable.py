@@ -8,10 +8,11 @@ from typing import Any
 from django.conf import settings
 
 from .. import protocol as p
-from ..dispatch import CallContext, dispatch, initialize, is_stateless
+from ..dispatch import CallContext, dispatch, is_stateless
+from ..executors import executor_for
 from ..jsonrpc import Message, RpcError, dumps, error_response, kind, meta_of, params_of
 from ..readmodel import ServerConfig
-from ..sessions import Session, session_create, session_end, session_for
+from ..sessions import Session, new_session_id, session_create, session_end, session_for
 from ..state import get_state
 from .http import (JSON, Request, read_payload, respond, respond_error, respond_json, respond_rpc_error, send_chunk,
                    sse_event, start_sse, stream_subscription)
@@ -101,26 +102,67 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
                                       f"{version} (only in {p.V2025_03_26}).")
         return
 
+    reply = _Reply(req, session_id=session.id, version=version, channel=session.stream_channel())
     ctx = CallContext(server=server, version=version, headers=req.headers, session_id=session.id,
-                      consumer=req.consumer)
+                      consumer=req.consumer, emit=reply.emit, session=session)
     responses: list[Message | None] = []
     requests: list[Message] = []
+    others: list[Message] = []
     for message in messages:
         try:
             if kind(message) == "request":
                 requests.append(message)
+            else:
+                others.append(message)
         except RpcError as exc:
             if not batch:
                 await respond_rpc_error(req, exc)
                 return
             responses.append(exc.response())  # the message's id only when it is a valid one, else null
+    if others and executor_for(server).relays_all:
+        # A relay forwards notifications and responses (a client's answer to a backend's request) before the 202.
+        await asyncio.gather(*(dispatch(m, ctx) for m in others))
     if not requests and not responses:
         await respond(req, 202)  # notifications and responses only
         return
     answered = await asyncio.gather(*(dispatch(m, ctx) for m in requests)) if requests else []
     out = [r for r in responses + list(answered) if r is not None]
     result: Any = out if batch else out[0]
-    await _answer(req, result, session_id=session.id, version=version)
+    await reply.finish(result)
+
+
+class _Reply:
+    """The answer to one POST: plain JSON, or an event stream once something has to go ahead of the response."""
+
+    __slots__ = ("req", "session_id", "version", "channel", "started")
+
+    def __init__(self, req: Request, *, session_id: str | None, version: str, channel: str | None = None):
+        self.req = req
+        self.session_id = session_id
+        self.version = version
+        self.channel = channel
+        self.started = False
+
+    async def emit(self, message: Message) -> None:
+        if not self.req.accepts("text/event-stream"):
+            # The client takes only JSON here: what precedes the response goes on its GET stream instead.
+            if self.channel is not None:
+                await get_state().publish(self.channel, dumps(message))
+            return
+        if not self.started:
+            self.started = True
+            headers = [(b"mcp-session-id", self.session_id.encode())] if self.session_id else []
+            await start_sse(self.req, headers)
+            if self.version >= p.V2025_11_25:
+                await send_chunk(self.req, sse_event(b"", event_id=secrets.token_hex(8)))  # priming event
+        await send_chunk(self.req, sse_event(dumps(message), event="message"))
+
+    async def finish(self, result: Any, status: int = 200) -> None:
+        if not self.started:
+            await _answer(self.req, result, session_id=self.session_id, version=self.version, status=status)
+            return
+        await send_chunk(self.req, sse_event(dumps(result), event="message"))
+        await send_chunk(self.req, b"", more=False)
 
 
 async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
@@ -130,10 +172,18 @@ async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
     except RpcError as exc:
         await respond_rpc_error(req, exc)
         return
-    response, version, client = initialize(server, message)
-    session = await session_create(server=server.key, version=version, transport="streamable", client=client,
-                                   consumer=req.consumer.id if req.consumer is not None else None)
-    await _answer(req, response, session_id=session.id, version=version)
+    sid = new_session_id()
+    ctx = CallContext(server=server, version=p.negotiate(params_of(message).get("protocolVersion")),
+                      headers=req.headers, session_id=sid, consumer=req.consumer)
+    try:
+        done = await executor_for(server).initialize(message, ctx)
+    except RpcError as exc:
+        await respond_json(req, 200, exc.response(message["id"]))
+        return
+    session = await session_create(server=server.key, version=done.version, transport="streamable",
+                                   client=done.client, consumer=req.consumer.id if req.consumer is not None else None,
+                                   sid=sid, upstream=done.upstream)
+    await _answer(req, done.response, session_id=session.id, version=done.version)
 
 
 async def _answer(req: Request, result: Any, *, session_id: str | None, version: str, status: int = 200) -> None:
@@ -170,14 +220,15 @@ async def _post_stateless(req: Request, server: ServerConfig, payload: Any, vers
     except RpcError as exc:
         await respond_rpc_error(req, exc, msg_id)
         return
+    reply = _Reply(req, session_id=None, version=p.V2026_07_28)
     ctx = CallContext(server=server, version=p.V2026_07_28, headers=req.headers, stateless=True,
-                      consumer=req.consumer)
+                      consumer=req.consumer, emit=reply.emit)
     response = await dispatch(payload, ctx)
     status = 200
     error = response.get("error") if response else None
     if error and error.get("code") == p.METHOD_NOT_FOUND:
         status = 404
-    await _answer(req, response, session_id=None, version=p.V2026_07_28, status=status)
+    await reply.finish(response, status)
 
 
 def _check_stateless_headers(req: Request, message: Message, version_header: str | None) -> None:
@@ -253,4 +304,5 @@ async def _delete(req: Request, server: ServerConfig, version_header: str | None
     if session is None:
         return
     await session_end(session.id)
+    await executor_for(server).session_closed(session, server)
     await respond(req, 204)

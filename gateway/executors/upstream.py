@@ -1,0 +1,416 @@
+"""Client sessions with a Direct Proxy's backend MCP service, over Streamable HTTP or SSE, through the egress policy."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import errno
+import logging
+from typing import Any, AsyncIterator, Awaitable, Callable
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from django.conf import settings
+from yarl import URL
+
+from .. import boundedjson, egress
+from .. import protocol as p
+from ..backends import get_http_session
+from ..jsonrpc import Message, dumps
+from ..readmodel import ServerConfig
+from ..state import get_state
+
+log = logging.getLogger(__name__)
+
+OnMessage = Callable[[Message], Awaitable[None]]
+
+STREAMABLE = "streamable_http"
+SSE = "sse"
+ACCEPT_BOTH = "application/json, text/event-stream"
+# A backend whose listening stream fails is reconnected after this long (never in a tight loop).
+RECONNECT_SECONDS = 1.0
+# How often a quiet listening stream looks whether its client session still exists.
+LISTEN_CHECK_SECONDS = 15.0
+
+
+class UpstreamError(Exception):
+    """The backend could not be reached or answered something that is not MCP; the message says what happened."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class SessionLost(UpstreamError):
+    """The backend no longer knows the session (404 on a request that carried its id)."""
+
+
+# ---------------------------------------------------------------- where and how
+
+def backend_url(server: ServerConfig) -> str:
+    """The backend service's base URL followed by the server's backend path (`xxx.com` + `/test/sse`)."""
+    base = server.backend_url.rstrip("/")
+    path = (server.backend_path or "").strip()
+    if not path:
+        return base or ""
+    return base + (path if path.startswith("/") else "/" + path)
+
+
+def _auth(server: ServerConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers and query parameters carrying the server's backend credential (never the consumer's)."""
+    security = server.backend_security
+    if security is None or not security.credential and not security.scheme.default_credential:
+        return {}, {}
+    scheme, credential = security.scheme, security.credential or security.scheme.default_credential
+    if scheme.type == "http":
+        if scheme.scheme == "basic":
+            if credential[:6].lower() == "basic ":
+                return {"Authorization": credential}, {}
+            if ":" in credential:
+                return {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode("ascii")}, {}
+            return {"Authorization": "Basic " + credential}, {}
+        return {"Authorization": credential if credential[:7].lower() == "bearer " else "Bearer " + credential}, {}
+    if scheme.type == "apiKey" and scheme.name:
+        if scheme.location == "query":
+            return {}, {scheme.name: credential}
+        return {scheme.name: credential}, {}
+    return {}, {}
+
+
+def _timeout(server: ServerConfig) -> float:
+    return server.timeout if server.timeout and server.timeout > 0 else 30.0
+
+
+def _limit() -> int:
+    return int(settings.GATEWAY_MAX_BACKEND_RESPONSE_BYTES)
+
+
+def _with_query(url: str, query: dict[str, str]) -> URL:
+    target = URL(url, encoded=False)
+    return target.update_query(query) if query else target
+
+
+def describe(exc: BaseException, url: str) -> str:
+    """What went wrong reaching the backend, in words a person can act on."""
+    refused = egress.refusal_of(exc)
+    if refused is not None:
+        return f"{refused.describe()} ({url})"
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"Backend MCP server {url} did not answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"Backend host {exc.host} could not be resolved ({url})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
+            return f"Backend MCP server {url} refused the connection"
+        return f"Could not connect to backend MCP server {url}: {exc.strerror or exc.os_error}"
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)):
+        return f"Backend MCP server {url} closed the connection without answering"
+    if isinstance(exc, UpstreamError):
+        return exc.message
+    return f"Backend MCP server {url} failed: {exc}"
+
+
+# ---------------------------------------------------------------- reading
+
+def parse_message(data: bytes | str) -> Any:
+    try:
+        return boundedjson.loads(data, max_depth=settings.MCP_MAX_JSON_DEPTH, max_values=settings.MCP_MAX_JSON_VALUES)
+    except ValueError as exc:
+        raise UpstreamError(f"The backend MCP server sent a message that is not acceptable JSON: {exc}") from None
+
+
+async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = None
+                      ) -> AsyncIterator[tuple[str, bytes] | None]:
+    """The (event, data) pairs of an event stream, within the response size limit; None each `idle` seconds of quiet."""
+    limit = _limit()
+    buffer = bytearray()
+    data: list[bytes] = []
+    size = 0
+    event = ""
+    while True:
+        if idle is None:
+            chunk = await response.content.readany()
+        else:
+            try:
+                chunk = await asyncio.wait_for(response.content.readany(), idle)
+            except asyncio.TimeoutError:
+                yield None
+                continue
+        if not chunk:
+            return
+        buffer += chunk
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                break
+            line = bytes(buffer[:end]).rstrip(b"\r")
+            del buffer[:end + 1]
+            if not line:
+                if data:
+                    yield event or "message", b"\n".join(data)
+                data, size, event = [], 0, ""
+                continue
+            if line.startswith(b":"):
+                continue
+            name, _, value = line.partition(b":")
+            if value.startswith(b" "):
+                value = value[1:]
+            if name == b"data":
+                size += len(value)
+                data.append(value)
+            elif name == b"event":
+                event = value.decode("utf-8", "replace")
+        if len(buffer) + size > limit:
+            raise UpstreamError(f"The backend MCP server sent an event larger than the gateway's limit of {limit} "
+                                "bytes")
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    limit = _limit()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await response.content.readany()
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError(f"The backend MCP server's answer is larger than the gateway's limit of {limit} bytes")
+        chunks.append(chunk)
+
+
+# ---------------------------------------------------------------- Streamable HTTP backends
+
+def _headers(server: ServerConfig, record: dict[str, Any], accept: str) -> dict[str, str]:
+    headers, _ = _auth(server)
+    headers = dict(headers)
+    headers["Accept"] = accept
+    if record.get("sid"):
+        headers["Mcp-Session-Id"] = record["sid"]
+    if record.get("ver") and record["ver"] >= p.V2025_06_18:
+        headers["MCP-Protocol-Version"] = record["ver"]
+    return headers
+
+
+async def post(server: ServerConfig, record: dict[str, Any], message: Message, *,
+               on_message: OnMessage | None = None) -> tuple[Message | None, Any]:
+    """POST one message to a Streamable HTTP backend: the response to it (None for a notification) and the headers.
+
+    Whatever the backend sends ahead of the response on its event stream goes to `on_message`.
+    """
+    url = backend_url(server)
+    headers = _headers(server, record, ACCEPT_BOTH)
+    headers["Content-Type"] = "application/json"
+    _, query = _auth(server)
+    wanted = message.get("id") if "method" in message else None
+    try:
+        async with asyncio.timeout(_timeout(server)):
+            async with get_http_session().post(_with_query(url, query), data=dumps(message), headers=headers,
+                                               allow_redirects=False, timeout=aiohttp.ClientTimeout(total=None)
+                                               ) as response:
+                if response.status == 404 and record.get("sid"):
+                    raise SessionLost(f"The backend MCP server {url} ended the session")
+                if response.status in (202, 204) or wanted is None and response.status < 300:
+                    return None, response.headers
+                if response.content_type == "text/event-stream" and response.status < 300:
+                    async for item in read_events(response):
+                        if item is None or item[0] != "message":
+                            continue
+                        received = parse_message(item[1])
+                        if isinstance(received, dict) and "method" not in received and received.get("id") == wanted:
+                            return received, response.headers
+                        if on_message is not None and isinstance(received, dict):
+                            await on_message(received)
+                    raise UpstreamError(f"The backend MCP server {url} closed its stream without answering")
+                body = await _read_body(response)
+                answer = parse_message(body) if body.strip() else None
+                if isinstance(answer, dict) and ("result" in answer or "error" in answer):
+                    return answer, response.headers
+                if response.status >= 300:
+                    snippet = body[:200].decode("utf-8", "replace").strip()
+                    raise UpstreamError(f"The backend MCP server {url} answered HTTP {response.status}"
+                                        + (f": {snippet}" if snippet else ""))
+                raise UpstreamError(f"The backend MCP server {url} answered something that is not a JSON-RPC "
+                                    "response")
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise UpstreamError(describe(exc, url)) from None
+
+
+async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: OnMessage,
+                 alive: Callable[[], Awaitable[bool]]) -> None:
+    """Hold the backend's GET stream for one session, handing each message over, while `alive()` says so."""
+    url = backend_url(server)
+    _, query = _auth(server)
+    while await alive():
+        try:
+            async with get_http_session().get(_with_query(url, query), headers=_headers(server, record,
+                                                                                      "text/event-stream"),
+                                              allow_redirects=False, timeout=aiohttp.ClientTimeout(
+                                                  total=None, sock_connect=_timeout(server))) as response:
+                if response.status in (404, 405) or response.content_type != "text/event-stream":
+                    return  # the backend offers no stream of its own (or forgot the session): nothing to hold
+                async for item in read_events(response, idle=LISTEN_CHECK_SECONDS):
+                    if item is None:
+                        if not await alive():
+                            return
+                        continue
+                    if item[0] == "message":
+                        received = parse_message(item[1])
+                        if isinstance(received, dict):
+                            await on_message(received)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broken stream is reopened; its reason is only worth a log line
+            log.info("Listening stream of %s ended: %s", server.key, describe(exc, url))
+        await asyncio.sleep(RECONNECT_SECONDS)
+
+
+async def delete(server: ServerConfig, record: dict[str, Any]) -> None:
+    if not record.get("sid"):
+        return
+    url = backend_url(server)
+    _, query = _auth(server)
+    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        async with get_http_session().delete(_with_query(url, query), headers=_headers(server, record, ACCEPT_BOTH),
+                                             allow_redirects=False, timeout=aiohttp.ClientTimeout(total=5)):
+            pass
+
+
+# ---------------------------------------------------------------- SSE backends (2024-11-05)
+
+class SseLink:
+    """One open SSE stream to a backend: requests go by POST to the announced endpoint, answers come on the stream.
+
+    It lives in the process that opened it; a session served elsewhere opens its own (see DirectProxyExecutor).
+    """
+
+    def __init__(self, server: ServerConfig, *, on_message: OnMessage):
+        self.server = server
+        self.url = backend_url(server)
+        self.on_message = on_message
+        self.endpoint = ""
+        self.pending: dict[Any, asyncio.Future] = {}
+        self.emits: dict[Any, OnMessage] = {}
+        self._reader: asyncio.Task | None = None
+        self._context = None
+
+    async def open(self) -> None:
+        headers, query = _auth(self.server)
+        headers = {**headers, "Accept": "text/event-stream"}
+        try:
+            async with asyncio.timeout(_timeout(self.server)):
+                self._context = get_http_session().get(_with_query(self.url, query), headers=headers,
+                                                       allow_redirects=False,
+                                                       timeout=aiohttp.ClientTimeout(total=None))
+                response = await self._context.__aenter__()
+                if response.status != 200 or response.content_type != "text/event-stream":
+                    raise UpstreamError(f"The backend MCP server {self.url} answered HTTP {response.status} instead "
+                                        "of an event stream")
+                events = read_events(response)
+                async for item in events:
+                    if item is not None and item[0] == "endpoint":
+                        self.endpoint = self._endpoint_url(item[1].decode("utf-8", "replace").strip())
+                        break
+                else:
+                    raise UpstreamError(f"The backend MCP server {self.url} closed its stream before naming its "
+                                        "message endpoint")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, UpstreamError) as exc:
+            await self.close()
+            raise UpstreamError(describe(exc, self.url)) from None
+        self._reader = asyncio.ensure_future(self._read(events))
+
+    def _endpoint_url(self, announced: str) -> str:
+        endpoint = urljoin(self.url, announced)
+        if urlsplit(endpoint).netloc != urlsplit(self.url).netloc:
+            # The credential travels to the endpoint too: never to a host other than the configured one.
+            raise UpstreamError(f"The backend MCP server {self.url} named a message endpoint on another host")
+        return endpoint
+
+    @property
+    def open_(self) -> bool:
+        return self._reader is not None and not self._reader.done()
+
+    async def _read(self, events) -> None:
+        try:
+            async for item in events:
+                if item is None or item[0] != "message":
+                    continue
+                received = parse_message(item[1])
+                if not isinstance(received, dict):
+                    continue
+                if "method" not in received:
+                    future = self.pending.get(received.get("id"))
+                    if future is not None and not future.done():
+                        future.set_result(received)
+                    continue
+                await self._route(received)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("SSE stream of %s ended: %s", self.server.key, describe(exc, self.url))
+        finally:
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(UpstreamError(f"The backend MCP server {self.url} closed its stream "
+                                                       "without answering"))
+
+    async def _route(self, message: Message) -> None:
+        # On one stream nothing says which request a message belongs to, except a progress token.
+        target = None
+        if message["method"] == "notifications/progress":
+            token = (message.get("params") or {}).get("progressToken")
+            target = self.emits.get(("progress", token))
+        elif "id" in message or message["method"] == "notifications/message":
+            target = next(reversed(self.emits.values()), None) if self.emits else None
+        await (target or self.on_message)(message)
+
+    async def _post(self, message: Message) -> None:
+        headers, _ = _auth(self.server)
+        headers = {**headers, "Content-Type": "application/json"}
+        async with get_http_session().post(self.endpoint, data=dumps(message), headers=headers, allow_redirects=False,
+                                           timeout=aiohttp.ClientTimeout(total=_timeout(self.server))) as response:
+            if response.status == 404:
+                raise SessionLost(f"The backend MCP server {self.url} ended the session")
+            if response.status >= 300:
+                raise UpstreamError(f"The backend MCP server {self.url} answered HTTP {response.status}")
+
+    async def send(self, message: Message, *, emit: OnMessage | None = None) -> Message | None:
+        """Send one message; for a request, wait for its response on the stream."""
+        if "method" not in message or "id" not in message:
+            try:
+                await self._post(message)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                raise UpstreamError(describe(exc, self.url)) from None
+            return None
+        msg_id = message["id"]
+        future = asyncio.get_running_loop().create_future()
+        self.pending[msg_id] = future
+        token = ((message.get("params") or {}).get("_meta") or {}).get("progressToken")
+        keys = [msg_id] + ([("progress", token)] if token is not None else [])
+        if emit is not None:
+            for key in keys:
+                self.emits[key] = emit
+        try:
+            async with asyncio.timeout(_timeout(self.server)):
+                await self._post(message)
+                return await future
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise UpstreamError(describe(exc, self.url)) from None
+        finally:
+            self.pending.pop(msg_id, None)
+            for key in keys:
+                self.emits.pop(key, None)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+        if self._context is not None:
+            with contextlib.suppress(Exception):
+                await self._context.__aexit__(None, None, None)
+            self._context = None
+
+
+async def session_alive(sid: str) -> bool:
+    return await get_state().session_exists(sid)
