@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from .consumer_auth import identities_of
+from .governance import load as load_governance
 from .readmodel import ApiKeyConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, ToolConfig, \
     UpstreamSecurity
 from . import state as shared_state
@@ -155,6 +156,7 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
         backend_path=server.backend_path,
         version=version,
         consumer_auth=_load_consumer_auth(server),
+        governance=load_governance(server),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from django.conf import settings
 
 from . import protocol as p
+from .governance import governed
 from .jsonrpc import Message, RpcError, error_response, meta_of, params_of, result_response
 from .readmodel import ServerConfig
 
@@ -25,6 +26,8 @@ class CallContext:
     stateless: bool = False
     # Who is calling (gateway.consumer_auth.ConsumerIdentity), set at the edge; None while the server is open.
     consumer: Any = None
+    transport: str = ""  # "streamable" | "sse" | "stateless", as call records name it
+    client_name: str = ""  # the session's clientInfo.name
 
 
 def server_capabilities(server: ServerConfig) -> dict[str, Any]:
@@ -169,7 +172,7 @@ async def dispatch(message: Message, ctx: CallContext) -> Message | None:
     if not isinstance(params, dict):
         return error_response(msg_id, p.INVALID_PARAMS, 'Invalid params: "params" must be an object.')
     try:
-        result = await _call(method, params, ctx)
+        result = await governed(_call, method, params, ctx)
     except RpcError as exc:
         return exc.response(msg_id)
     except Exception:  # the edge: a bug must become a JSON-RPC error, never a hung client

@@ -117,6 +117,7 @@ class ServerConfig:
     backend_path: str = ""
     version: int = 0
     consumer_auth: ConsumerAuthConfig | None = None  # None or enabled=False: the endpoint is open
+    governance: Any = None  # gateway.governance.ServerGovernance: rate limits, what call records keep
 
     @property
     def key(self) -> str:

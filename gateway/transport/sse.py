@@ -91,7 +91,8 @@ async def _answer(session: Session, server: ServerConfig, message: Message, head
             # A client speaking 2026-07-28 over this transport tags each request; answer in that revision's shape.
             stateless = is_stateless(message)
             ctx = CallContext(server=server, version=p.V2026_07_28 if stateless else session.version,
-                              headers=headers, session_id=session.id, stateless=stateless, consumer=consumer)
+                              headers=headers, session_id=session.id, stateless=stateless, consumer=consumer,
+                              transport="sse", client_name=session.client.get("name", ""))
             response = await dispatch(message, ctx)
         if response is not None:
             delivered = await get_state().publish(session.stream_channel(), dumps(response))

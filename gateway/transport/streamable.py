@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from .. import protocol as p
+from ..governance import retry_after_of
 from ..dispatch import CallContext, dispatch, initialize, is_stateless
 from ..jsonrpc import Message, RpcError, dumps, error_response, kind, meta_of, params_of
 from ..readmodel import ServerConfig
@@ -102,7 +103,7 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
         return
 
     ctx = CallContext(server=server, version=version, headers=req.headers, session_id=session.id,
-                      consumer=req.consumer)
+                      consumer=req.consumer, transport="streamable", client_name=session.client.get("name", ""))
     responses: list[Message | None] = []
     requests: list[Message] = []
     for message in messages:
@@ -120,7 +121,7 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
     answered = await asyncio.gather(*(dispatch(m, ctx) for m in requests)) if requests else []
     out = [r for r in responses + list(answered) if r is not None]
     result: Any = out if batch else out[0]
-    await _answer(req, result, session_id=session.id, version=version)
+    await _answer(req, result, session_id=session.id, version=version, status=_status_of(result))
 
 
 async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
@@ -136,10 +137,20 @@ async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
     await _answer(req, response, session_id=session.id, version=version)
 
 
-async def _answer(req: Request, result: Any, *, session_id: str | None, version: str, status: int = 200) -> None:
+def _status_of(result: Any, status: int = 200) -> int | tuple[int, int]:
+    """429 and its Retry-After when the one answer is a rate-limit error; a batch keeps 200."""
+    retry_after = retry_after_of(result)
+    return (429, retry_after) if retry_after is not None else status
+
+
+async def _answer(req: Request, result: Any, *, session_id: str | None, version: str,
+                  status: int | tuple[int, int] = 200) -> None:
     headers = [(b"mcp-session-id", session_id.encode())] if session_id else []
-    # JSON unless the client accepts only an event stream.
-    if req.accepts("application/json") or "accept" not in req.headers:
+    if isinstance(status, tuple):
+        status, retry_after = status
+        headers.append((b"retry-after", str(retry_after).encode()))
+    # JSON unless the client accepts only an event stream (a refusal is never a stream).
+    if req.accepts("application/json") or "accept" not in req.headers or status == 429:
         await respond(req, status, dumps(result), content_type=JSON, headers=headers)
         return
     await start_sse(req, headers)
@@ -171,12 +182,13 @@ async def _post_stateless(req: Request, server: ServerConfig, payload: Any, vers
         await respond_rpc_error(req, exc, msg_id)
         return
     ctx = CallContext(server=server, version=p.V2026_07_28, headers=req.headers, stateless=True,
-                      consumer=req.consumer)
+                      consumer=req.consumer, transport="stateless")
     response = await dispatch(payload, ctx)
     status = 200
     error = response.get("error") if response else None
     if error and error.get("code") == p.METHOD_NOT_FOUND:
         status = 404
+    status = _status_of(response, status)
     await _answer(req, response, session_id=None, version=p.V2026_07_28, status=status)
 
 
