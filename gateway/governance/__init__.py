@@ -58,7 +58,7 @@ def load(server) -> ServerGovernance:
     policies = [
         LimitPolicy(id=row.pk, requests=row.requests, window=row.window, burst=row.burst or row.requests,
                     every_request=row.applies_to == RateLimitPolicy.AppliesTo.ALL, consumer_id=row.consumer_id,
-                    tool=row.tool)
+                    tool=row.tool, stamp=f"{row.created_at.timestamp():.6f}")
         for row in RateLimitPolicy.objects.filter(mcp_server=server, enabled=True, requests__gt=0)
     ]
     record = CallRecordSettings.objects.filter(mcp_server=server).first()

@@ -23,6 +23,7 @@ class LimitPolicy:
     every_request: bool  # also initialize, ping and listings
     consumer_id: int | None = None
     tool: str = ""
+    stamp: str = ""  # when the policy was created: a recreated database never meets an old bucket
 
     @property
     def interval(self) -> float:
@@ -97,7 +98,7 @@ def gcra(tat: float | None, now: float, interval: float, capacity: float) -> tup
 
 def bucket_key(server_id: int, policy: LimitPolicy, consumer_id: int | None) -> str:
     # Parameters are part of the key: a changed quota starts from a full bucket rather than a stale one.
-    return (f"rl:{server_id}:{policy.id}:{policy.requests}/{policy.window}/{policy.burst}:"
+    return (f"rl:{server_id}:{policy.id}.{policy.stamp}:{policy.requests}/{policy.window}/{policy.burst}:"
             f"{consumer_id if consumer_id is not None else '-'}")
 
 

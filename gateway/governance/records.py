@@ -4,6 +4,7 @@ from __future__ import annotations
 import atexit
 import logging
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -89,8 +90,9 @@ class RecordBuffer:
                 # Idle: give the connection back (a test database, or PostgreSQL's connection slots, need it).
                 connection.close()
 
-    def flush(self) -> int:
+    def flush(self, *, quiet: bool = False) -> int:
         """Write every buffered record now; returns how many were written. Records stay buffered on failure."""
+        self.failure: Exception | None = None
         written = 0
         with self._lock:  # one writer at a time: the thread, a shutdown, a test
             while self._items:
@@ -99,8 +101,11 @@ class RecordBuffer:
                     batch.append(self._items.popleft())
                 try:
                     written += _write(batch)
-                except Exception:
-                    log.exception("Could not write %d call record(s); keeping them for the next flush", len(batch))
+                except Exception as exc:
+                    self.failure = exc
+                    if not quiet:
+                        log.exception("Could not write %d call record(s); keeping them for the next flush",
+                                      len(batch))
                     self._items.extendleft(reversed(batch))
                     break
         self.written += written
@@ -110,10 +115,11 @@ class RecordBuffer:
         """Clean shutdown: write what is buffered, then let the thread end."""
         self._stopping = True
         self._wake.set()
-        try:
-            self.flush()
-        except Exception:
-            log.exception("Call records could not be written at shutdown")
+        self.flush(quiet=True)
+        if self._items:
+            # Logging may be torn down this late; the process's own stderr is still there.
+            print(f"{len(self._items)} call record(s) could not be written at shutdown: {self.failure}",
+                  file=sys.__stderr__)
 
 
 def _write(batch: list[dict[str, Any]]) -> int:
