@@ -82,13 +82,13 @@ class RecordBuffer:
             self._wake.wait(max(0.05, settings.GATEWAY_CALL_RECORD_FLUSH_SECONDS))
             self._wake.clear()
             try:
-                self.flush()
+                self.flush(quiet=self._stopping)
             except Exception:  # the flusher must outlive a bad batch; flush() logged it already
                 pass
             purge_if_due(time.monotonic())
-            if not self._items:
-                # Idle: give the connection back (a test database, or PostgreSQL's connection slots, need it).
-                connection.close()
+            # Between flushes the thread holds no connection: PostgreSQL's slots (and a test database being
+            # dropped) need it back, and one connection a second is cheap next to what a batch saves.
+            connection.close()
 
     def flush(self, *, quiet: bool = False) -> int:
         """Write every buffered record now; returns how many were written. Records stay buffered on failure."""
@@ -104,8 +104,8 @@ class RecordBuffer:
                 except Exception as exc:
                     self.failure = exc
                     if not quiet:
-                        log.exception("Could not write %d call record(s); keeping them for the next flush",
-                                      len(batch))
+                        log.warning("Could not write %d call record(s) (%s); keeping them for the next flush",
+                                    len(batch), exc)
                     self._items.extendleft(reversed(batch))
                     break
         self.written += written
