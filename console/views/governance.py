@@ -59,7 +59,8 @@ def rate_limit_add(request, pk: int):
     form = RateLimitForm(request.POST or None, initial=initial, consumers=consumers)
 
     def act(data):
-        consumer = next((c for c in consumers if c.pk == data.pop("consumer")), None)
+        chosen = data.pop("consumer")
+        consumer = next((c for c in consumers if c.pk == chosen), None)
         services.rate_limit_create(actor=request.user, mcp_server=server, consumer=consumer, **data)
         return done(request, reverse("mcp_server_rate_limits", args=[pk]), "Rate limit added.")
 

@@ -13,7 +13,7 @@
   }
   function chart(holder, series, data) {
     holder.textContent = "";
-    var width = Math.max(280, holder.clientWidth || 420);
+    var width = Math.max(200, holder.clientWidth || 420);
     return new uPlot({width: width, height: 200, series: [{}].concat(series), axes: [{}, {size: 50}],
                       legend: {live: false}}, data, holder);
   }
@@ -31,8 +31,8 @@
               [{label: "calls", stroke: "#2563eb", width: 2}, {label: "errors", stroke: "#dc2626", width: 2}],
               [d.times, d.calls, d.errors]);
         chart(card.querySelector('[data-chart="latency"]'),
-              [{label: "p50", stroke: "#16a34a", width: 2, spanGaps: true},
-               {label: "p99", stroke: "#9333ea", width: 2, spanGaps: true}],
+              [{label: "p50", stroke: "#16a34a", width: 2, spanGaps: true, points: {show: true, size: 5}},
+               {label: "p99", stroke: "#9333ea", width: 2, spanGaps: true, points: {show: true, size: 5}}],
               [d.times, d.p50, d.p99]);
         top(card.querySelector('[data-top="tools"]'), d.top_tools);
         top(card.querySelector('[data-top="consumers"]'), d.top_consumers);
