@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import load, probes, report  # noqa: E402
+from harness import governance as governance_bench, load, probes, report  # noqa: E402
 from harness.backend import ensure_packages, start_nginx  # noqa: E402
 from harness.mcp import Http, initialize  # noqa: E402
 from harness.ours import AUTH_VARIANTS, PATH, ROOT, SSE_PATH, VENV_BIN, Gateway  # noqa: E402
@@ -31,7 +31,7 @@ from harness.peer import Peer, ensure_venv, versions as peer_versions  # noqa: E
 from harness.procs import busy_cores, pid_of, raise_nofile  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse", "auth")
+ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse", "auth", "governance")
 AUTH_TRANSPORTS = ("stateless", "session")
 T0 = time.monotonic()
 
@@ -51,7 +51,9 @@ def parse_args() -> argparse.Namespace:
                                             "process runs the production profile only")
     parser.add_argument("--profiles", default="embedded,production", help="embedded,production")
     parser.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help=",".join(ALL_SCENARIOS))
-    parser.add_argument("--only", choices=["auth"],
+    parser.add_argument("--governance-rounds", type=int, help="rounds of the governance scenario: each runs call "
+                                                              "records + limit off and on once (default 3; quick 2)")
+    parser.add_argument("--only", choices=["auth", "governance"],
                         help="auth: only Consumer Authentication on vs off (no peer, no idle SSE, no configuration "
                              "probe); e.g. --quick --only auth")
     parser.add_argument("--auth-transports", help="transports of the auth scenario (default stateless,session; "
@@ -102,6 +104,9 @@ def parse_args() -> argparse.Namespace:
     args.config_repeats = args.config_repeats if args.config_repeats is not None else (3 if quick else 5)
     if args.only == "auth":
         args.scenarios, args.idle_sse, args.config_repeats = ["auth"], 0, 0
+    if args.only == "governance":
+        args.scenarios, args.idle_sse, args.config_repeats = ["governance"], 0, 0
+    args.governance_rounds = max(1, args.governance_rounds or (2 if quick else 3))
     args.auth_rounds = max(1, args.auth_rounds or (2 if quick else 3))
     args.auth_transports = [t for t in (args.auth_transports or ("stateless" if quick else ",".join(AUTH_TRANSPORTS)))
                             .split(",") if t]
@@ -320,7 +325,7 @@ def main() -> int:
                         "auth_transports": args.auth_transports, "auth_rounds": args.auth_rounds,
                         "server_cores": args.server_cores, "load_cores": args.load_cores},
         },
-        "scenarios": [], "idle_sse": [], "config_change": [], "notes": [],
+        "scenarios": [], "idle_sse": [], "config_change": [], "notes": [], "governance": [],
     }
     src = ROOT
     if args.source != "worktree":
@@ -417,6 +422,25 @@ def main() -> int:
                 peer.stop()
             peers.clear()
 
+        if "governance" in args.scenarios:
+            for n in args.processes:
+                for profile, gw in gateways.items():
+                    if n > 1 and profile != "production":
+                        continue
+                    if profile not in configured:
+                        gw.start(n, cores=args.server_cores, log=log)
+                        gw.configure(log)
+                        configured.add(profile)
+                        gw.stop()
+                    try:
+                        results["governance"] += governance_bench.measure(
+                            args, gw, n, run_measured=run_measured, log=log, nginx_pid=nginx.pid,
+                            peer_python=peer_python)
+                    except Exception as exc:
+                        failed = True
+                        gw.stop()
+                        log(f"  FAILED {profile} x{n} governance: {exc}")
+                        results["notes"].append(f"{profile} x{n} governance failed: {str(exc)[:500]}")
         if args.idle_sse:
             for profile, gw in gateways.items():
                 gw.start(1, cores=args.server_cores, log=log)
@@ -456,6 +480,9 @@ def main() -> int:
     if report.auth_rows(results["scenarios"]):
         print()
         print(report.auth_table(results["scenarios"]))
+    if results["governance"]:
+        print()
+        print(governance_bench.table(results["governance"]))
     if not args.keep_tmp:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0

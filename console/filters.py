@@ -5,7 +5,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from . import selectors
-from .models import AuditEvent, Team
+from .models import AuditEvent, CallRecord, Team
 
 
 def _teams_of_request(request):
@@ -41,3 +41,29 @@ class AuditEventFilter(django_filters.FilterSet):
         if value.endswith("."):
             return queryset.filter(action__startswith=value)
         return queryset.filter(action=value)
+
+
+class CallRecordFilter(django_filters.FilterSet):
+    """Call records by time, tool, consumer and outcome (the Calls pages and /calls/ in the REST API)."""
+
+    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", label="Since",
+                                             help_text="ISO 8601 date-time, e.g. 2026-12-01T00:00:00Z.")
+    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lte", label="Until",
+                                             help_text="ISO 8601 date-time.")
+    tool = django_filters.CharFilter(field_name="tool", label="Tool")
+    consumer = django_filters.CharFilter(method="filter_consumer", label="Consumer",
+                                         help_text="Consumer id or name.")
+    outcome = django_filters.ChoiceFilter(field_name="outcome", label="Outcome",
+                                          choices=[("ok", "ok"), ("tool_error", "tool error"),
+                                                   ("backend_error", "backend error"), ("refused", "refused"),
+                                                   ("limited", "limited")])
+
+    class Meta:
+        model = CallRecord
+        fields: list[str] = []
+
+    def filter_consumer(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if value.isdigit():
+            return queryset.filter(consumer_id=int(value))
+        return queryset.filter(consumer_name=value)

@@ -225,3 +225,34 @@ class AuthorizationForm(forms.Form):
             choices.append((self.NEW, "Create Consumer"))
         self.fields["consumer"].choices = choices
         self.fields["tools"].choices = [(t, t) for t in tools]
+
+
+# ---------------------------------------------------------------- governance
+
+class RateLimitForm(forms.Form):
+    consumer = forms.TypedChoiceField(required=False, coerce=int, empty_value=None,
+                                      help_text="Every consumer (each with its own count), or one of the team's.")
+    tool = forms.CharField(max_length=128, required=False, help_text="Empty for every tool.")
+    requests = forms.IntegerField(min_value=1, help_text="Requests allowed per window.")
+    window = forms.ChoiceField(choices=[("second", "second"), ("minute", "minute"), ("hour", "hour"),
+                                        ("day", "day")], initial="minute")
+    burst = forms.IntegerField(min_value=1, required=False,
+                               help_text="Requests allowed back to back; empty means the same as requests.")
+    applies_to = forms.ChoiceField(label="Counts", initial="tool_calls",
+                                   choices=[("tool_calls", "tools/call only"),
+                                            ("all", "Every request (ping and listings too)")])
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, consumers=(), fixed_consumer: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["consumer"].choices = [("", "Every consumer")] + [(c.pk, c.name) for c in consumers]
+        if fixed_consumer:
+            del self.fields["consumer"]
+
+
+class CallRecordSettingsForm(forms.Form):
+    record_arguments = forms.BooleanField(required=False, label="Keep the arguments of each call",
+                                          help_text="Names that look like secrets (password, token, api_key …) are "
+                                                    "always redacted.")
+    redact_fields = forms.CharField(required=False, label="Also redact",
+                                    help_text="Argument names, separated by commas or spaces.")

@@ -387,3 +387,89 @@ class DemoPet(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+# ---------------------------------------------------------------- governance: rate limits and call records
+
+class RateLimitPolicy(models.Model):
+    """A request quota on an MCP server for each consumer; a consumer and/or a tool narrows it (the most specific
+    matching policy is the one applied)."""
+
+    class Window(models.TextChoices):
+        SECOND = "second"
+        MINUTE = "minute"
+        HOUR = "hour"
+        DAY = "day"
+
+    class AppliesTo(models.TextChoices):
+        TOOL_CALLS = "tool_calls", "tools/call only"
+        ALL = "all", "Every request (initialize, ping and listings too)"
+
+    WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="rate_limits")
+    consumer = models.ForeignKey(Consumer, null=True, blank=True, on_delete=models.CASCADE, related_name="rate_limits")
+    tool = models.CharField(max_length=128, blank=True)  # blank: every tool
+    requests = models.PositiveIntegerField()
+    window = models.CharField(max_length=8, choices=Window.choices, default=Window.MINUTE)
+    burst = models.PositiveIntegerField(null=True, blank=True)  # back-to-back requests allowed; null: `requests`
+    applies_to = models.CharField(max_length=12, choices=AppliesTo.choices, default=AppliesTo.TOOL_CALLS)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["consumer__name", "tool", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["mcp_server", "consumer", "tool"], condition=Q(consumer__isnull=False),
+                                    name="uniq_limit_consumer_tool"),
+            models.UniqueConstraint(fields=["mcp_server", "tool"], condition=Q(consumer__isnull=True),
+                                    name="uniq_limit_tool"),
+        ]
+
+    def describe(self) -> str:
+        return f"{self.requests} per {self.window}" + (f" (burst {self.burst})" if self.burst else "")
+
+
+class CallRecord(models.Model):
+    """One tool call as the gateway saw it; written in batches off the request path."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        TOOL_ERROR = "tool_error", "Tool error"
+        BACKEND_ERROR = "backend_error", "Backend error"
+        REFUSED = "refused"
+        LIMITED = "limited"
+
+    at = models.DateTimeField(db_index=True)
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="call_records")
+    instance = models.CharField(max_length=63)
+    consumer = models.ForeignKey(Consumer, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="call_records")
+    consumer_name = models.CharField(max_length=63, blank=True)
+    tool = models.CharField(max_length=128, blank=True)
+    method = models.CharField(max_length=64, default="tools/call")
+    transport = models.CharField(max_length=16, blank=True)  # sse | streamable | stateless
+    revision = models.CharField(max_length=16, blank=True)
+    session_id = models.CharField(max_length=100, blank=True)
+    client_name = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    backend_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(default=0)
+    request_bytes = models.PositiveIntegerField(default=0)
+    response_bytes = models.PositiveIntegerField(default=0)
+    arguments = models.JSONField(null=True, blank=True)  # only when the server records them; secrets redacted
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["mcp_server", "-at"], name="call_server_at"),
+                   models.Index(fields=["consumer", "-at"], name="call_consumer_at")]
+
+
+class CallRecordSettings(models.Model):
+    """What a server's call records keep of the arguments."""
+
+    mcp_server = models.OneToOneField(McpServer, on_delete=models.CASCADE, related_name="call_record_settings")
+    record_arguments = models.BooleanField(default=False)
+    redact_fields = models.JSONField(default=list, blank=True)  # argument names replaced by "[redacted]"

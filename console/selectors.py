@@ -285,3 +285,54 @@ class ConsumerAuth:
 def consumer_auth_get(*, mcp_server: McpServer) -> ConsumerAuth:
     return ConsumerAuth(enabled=mcp_server.consumer_auth_enabled, method=mcp_server.consumer_auth_method,
                         source=mcp_server.consumer_auth_source, name=mcp_server.consumer_auth_name)
+
+
+# ---------------------------------------------------------------- governance: rate limits and call records
+
+def rate_limit_list(*, user, mcp_server: McpServer) -> QuerySet:
+    from .models import RateLimitPolicy
+
+    return (RateLimitPolicy.objects.filter(mcp_server=mcp_server, mcp_server__instance__team__in=team_list(user=user))
+            .select_related("consumer", "mcp_server"))
+
+
+def rate_limit_get(*, user, pk: int):
+    from .models import RateLimitPolicy
+
+    policy = (RateLimitPolicy.objects.filter(pk=pk, mcp_server__instance__team__in=team_list(user=user))
+              .select_related("consumer", "mcp_server__instance").first())
+    if policy is None:
+        raise NotFound("No such rate limit.")
+    return policy
+
+
+def call_record_list(*, user, mcp_server: McpServer | None = None, consumer: Consumer | None = None) -> QuerySet:
+    """Call records of the user's teams' servers, newest first; of one server or one consumer."""
+    from .models import CallRecord
+
+    qs = CallRecord.objects.filter(mcp_server__instance__team__in=team_list(user=user)).select_related("mcp_server")
+    if mcp_server is not None:
+        qs = qs.filter(mcp_server=mcp_server)
+    if consumer is not None:
+        qs = qs.filter(consumer=consumer)
+    return qs
+
+
+def call_record_get(*, user, pk: int):
+    record = call_record_list(user=user).filter(pk=pk).first()
+    if record is None:
+        raise NotFound("No such call record.")
+    return record
+
+
+def call_record_settings_get(*, mcp_server: McpServer):
+    from .models import CallRecordSettings
+
+    return CallRecordSettings.objects.filter(mcp_server=mcp_server).first() or CallRecordSettings(mcp_server=mcp_server)
+
+
+def rate_limit_list_of_consumer(*, user, consumer: Consumer) -> QuerySet:
+    from .models import RateLimitPolicy
+
+    return (RateLimitPolicy.objects.filter(consumer=consumer, mcp_server__instance__team__in=team_list(user=user))
+            .select_related("mcp_server", "mcp_server__instance"))

@@ -232,3 +232,20 @@ if REDIS_URL:
                           "KEY_PREFIX": "mcpgw"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Governance: call records, rate limits, metrics -------------------------------------------------
+# Every tools/call leaves a call record, buffered in memory and written in batches by a background thread.
+GATEWAY_CALL_RECORDS = env_bool("GATEWAY_CALL_RECORDS", True)
+GATEWAY_CALL_RECORD_FLUSH_SECONDS = float(env("GATEWAY_CALL_RECORD_FLUSH_SECONDS", "1"))
+GATEWAY_CALL_RECORD_BATCH = env_int("GATEWAY_CALL_RECORD_BATCH", 500)
+# Past this many unwritten records (the database is away) new ones are dropped and counted.
+GATEWAY_CALL_RECORD_BUFFER = env_int("GATEWAY_CALL_RECORD_BUFFER", 50_000)
+# Records older than this are purged (Celery beat hourly; in-process in the embedded profile). 0 keeps them.
+GATEWAY_CALL_RECORD_RETENTION_DAYS = env_int("GATEWAY_CALL_RECORD_RETENTION_DAYS", 30)
+# /metrics: a bearer token, and/or client addresses (CIDR) allowed without it; with neither, loopback only.
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOW = env_list("METRICS_ALLOW")
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["purge-call-records"] = {"task": "gateway.governance.tasks.call_records_purge",
+                                              "schedule": 3600.0}
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "gateway.governance.tasks"]

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 
+from .views import governance as governance_views
+
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
@@ -13,5 +15,6 @@ urlpatterns = [
     path("api/v1/", include("console.api.urls")),
     path("demo-api/", include("console.demo_urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", governance_views.metrics, name="metrics"),
     path("", include("console.web_urls")),
 ]

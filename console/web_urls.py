@@ -1,6 +1,7 @@
 """Routes of the console's pages (not under /mcp-servers/ or /instances/…/mcp-servers/, which are the gateway's)."""
 from django.urls import path
 
+from .views import governance  # noqa: E402
 from .views import (
     api_docs, audit, auth, backend_services, consumers, instances, invitations, mcp_servers, teams, tools,
 )
@@ -88,4 +89,20 @@ urlpatterns = [
     path("console/invitations/<int:pk>/delete/", invitations.invitation_delete, name="invitation_delete"),
     path("invite/<str:secret>/", invitations.invitation_accept, name="invitation_accept"),
     path("console/api/tokens/<int:pk>/delete/", api_docs.token_delete, name="token_delete"),
+
+    # governance: rate limits, call records, traffic charts
+    path("console/mcp/<int:pk>/rate-limits/", governance.mcp_server_rate_limits, name="mcp_server_rate_limits"),
+    path("console/mcp/<int:pk>/rate-limits/add/", governance.rate_limit_add, name="rate_limit_add"),
+    path("console/mcp/<int:pk>/rate-limits/<int:policy_id>/edit/", governance.rate_limit_edit,
+         name="rate_limit_edit"),
+    path("console/mcp/<int:pk>/rate-limits/<int:policy_id>/delete/", governance.rate_limit_delete,
+         name="rate_limit_delete"),
+    path("console/mcp/<int:pk>/call-records/", governance.call_record_settings_edit,
+         name="call_record_settings_edit"),
+    path("console/mcp/<int:pk>/calls/", governance.mcp_server_calls, name="mcp_server_calls"),
+    path("console/mcp/<int:pk>/traffic/", governance.mcp_server_traffic, name="mcp_server_traffic"),
+    path("console/calls/<int:pk>/", governance.call_record, name="call_record"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/calls/", governance.consumer_calls,
+         name="consumer_calls"),
+    path("console/instances/<int:pk>/traffic/", governance.instance_traffic, name="instance_traffic"),
 ]

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from .consumer_auth import identities_of
+from .governance import load as load_governance
 from .readmodel import ApiKeyConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, ToolConfig, \
     UpstreamSecurity
 from . import state as shared_state
@@ -161,6 +162,7 @@ def _build_server(server_id: int, version: int) -> ServerConfig | None:
         consumer_auth=_load_consumer_auth(server),
         allow_tools=frozenset(allowed) if allowed is not None else None,
         backend_security=_backend_security(server, schemes),
+        governance=load_governance(server),
     )
 
 

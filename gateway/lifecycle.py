@@ -24,6 +24,8 @@ class CallContext:
     emit: Emit | None = None
     # The session as stored (gateway.sessions.Session), for executors that keep per-session state in it.
     session: Any = None
+    transport: str = ""  # "streamable" | "sse" | "stateless", as call records name it
+    client_name: str = ""  # the session's clientInfo.name
 
 
 def server_capabilities(server: ServerConfig) -> dict[str, Any]:

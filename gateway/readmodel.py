@@ -120,6 +120,7 @@ class ServerConfig:
     # Direct Proxy: the backend tools the server publishes (None: all of them), and the backend credential it sends.
     allow_tools: frozenset[str] | None = None
     backend_security: UpstreamSecurity | None = None
+    governance: Any = None  # gateway.governance.ServerGovernance: rate limits, what call records keep
 
     @property
     def key(self) -> str:

@@ -169,6 +169,8 @@ def detail_table(rows: list[dict]) -> str:
         rss = ", ".join(f"{v:.0f}" for v in r["peak_rss_mb"].values())
         errors = str(r["errors"]) + (f" {json.dumps(r['error_detail'])}" if r["errors"] else "")
         scenario = f"{r['scenario']} (auth: {r['auth']})" if r.get("group") == "auth" else r["scenario"]
+        if r.get("group") == "governance":
+            scenario = f"{r['scenario']} (governance: {r['variant']}, round {r['round'] + 1})"
         lines.append(
             f"| {r['target']} | {r['profile']} | {r['processes']} | {scenario} | {r['concurrency']} "
             f"| {_f(r['rps'])} | {_f(r['p50_ms'], 1)} | {_f(r['p90_ms'], 1)} | {_f(r['p99_ms'], 1)} | {errors} "
@@ -193,6 +195,9 @@ def targets(results: dict) -> list[str]:
         bad = [c for c in p99 if c["ours_p99_ms"] > c["peer_p99_ms"]]
         out.append(f"- p99 ≤ the peer's: **{'met' if not bad else 'NOT met'}** ({len(p99) - len(bad)}/{len(p99)} rows).")
     out.extend(auth_targets(results))
+    from . import governance
+
+    out.extend(governance.targets(results.get("governance", [])))
     ours_errors = sum(r["errors"] for r in results["scenarios"] if r["target"] == "ours")
     out.append(f"- Zero errors (ours): **{'met' if ours_errors == 0 else 'NOT met'}** ({ours_errors} errors in "
                f"{sum(r['requests'] for r in results['scenarios'] if r['target'] == 'ours'):,} calls).")
@@ -239,6 +244,12 @@ def markdown(results: dict) -> str:
            "variant against the same round's unauthenticated run, seconds apart; best-of-each and \"off/on by "
            "CPU\" (the smallest server CPU time per call of each) are shown beside it.", "",
            auth_table(results["scenarios"]), ""] if auth_rows(results["scenarios"]) else []),
+        *(["## Call records and a rate limit on vs off", "",
+           "Same processes and cores; rounds of off (GATEWAY_CALL_RECORDS=false, no policy) and on (records, and "
+           "a policy of 1,000,000 calls a second on `bench`, checked on every call) back to back, stateless "
+           "`tools/call`; the processes restart between variants and stop cleanly before the records are "
+           "counted. **Lost** is the calls the gateway counted (its own /metrics) minus the records written.", "",
+           _governance_table(results), ""] if results.get("governance") else []),
         "## Every run",
         "",
         "Latency in ms. CPU shares are of one core over the measured window (server: all its processes).",
@@ -288,6 +299,12 @@ def markdown(results: dict) -> str:
     return "\n".join(parts)
 
 
+def _governance_table(results: dict) -> str:
+    from . import governance
+
+    return governance.table(results["governance"]) + "\n\n" + detail_table(results["governance"])
+
+
 def write(results: dict, *, update_readme: bool, out_dir: Path | None = None) -> tuple[Path, Path]:
     out_dir = out_dir or BENCH / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -309,6 +326,12 @@ def write(results: dict, *, update_readme: bool, out_dir: Path | None = None) ->
             block = "\n".join([AUTH_START, latest, "", *auth_targets(results), "", auth_table(results["scenarios"]),
                                AUTH_END])
             text = _replace_block(text, AUTH_START, AUTH_END, block)
+        from . import governance
+
+        if governance.START in text and governance.END in text and governance.summary(results.get("governance", [])):
+            block = "\n".join([governance.START, latest, "", *governance.targets(results["governance"]), "",
+                               governance.table(results["governance"]), governance.END])
+            text = _replace_block(text, governance.START, governance.END, block)
         README.write_text(text)
     return json_path, md_path
 

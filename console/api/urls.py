@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("console.api.teams")),
     path("", include("console.api.consumers")),
     path("", include("console.api.proxy")),
+    path("", include("console.api.governance")),
 ]

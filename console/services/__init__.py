@@ -5,6 +5,7 @@ from .consumers import (
     consumer_create, consumer_debug_credential_issue, consumer_delete, consumer_update, jwt_credential_create,
     jwt_credential_delete, mcp_server_set_consumer_auth,
 )
+from .governance import call_record_settings_set, rate_limit_create, rate_limit_delete, rate_limit_update
 from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
 from .services import service_create, service_delete, service_update
@@ -60,4 +61,8 @@ __all__ = [
     "tool_update_yaml",
     "tools_apply_yaml",
     "user_signup",
+    "call_record_settings_set",
+    "rate_limit_create",
+    "rate_limit_delete",
+    "rate_limit_update",
 ]

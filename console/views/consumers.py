@@ -91,6 +91,7 @@ def consumer(request, pk: int, consumer_id: int):
     context = instance_context(request, instance, "consumers")
     context.update({"consumer": consumer, "api_keys": keys, "jwt_credentials": credentials,
                     "authorizations": selectors.consumer_authorization_list(user=request.user, consumer=consumer)})
+    context["rate_limits"] = selectors.rate_limit_list_of_consumer(user=request.user, consumer=consumer)
     return render_page(request, "console/consumer_detail.html", context)
 
 

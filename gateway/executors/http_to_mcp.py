@@ -34,6 +34,7 @@ import base64
 import binascii
 import errno
 import http
+import time
 from typing import Any, Mapping
 
 import aiohttp
@@ -43,6 +44,7 @@ from .. import egress
 from .. import protocol as p
 from ..backends import get_http_session
 from ..config import get_config_cache
+from ..governance import backend_answered
 from ..consumer_auth import OPEN_TEMPLATE, ConsumerIdentity
 from ..jsonrpc import Message, RpcError, params_of, result_response
 from ..lifecycle import CallContext, discover_result, initialize, lifecycle_answer
@@ -129,6 +131,7 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
 
     seconds = server.timeout if server.timeout and server.timeout > 0 else DEFAULT_TIMEOUT_SECONDS
     method = request.method
+    sent = time.perf_counter()
     try:
         async with get_http_session().request(
             method, request.url, headers=request.headers, data=request.body, allow_redirects=False,
@@ -136,6 +139,7 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
         ) as response:
             raw = await _read(response, limit)
             status = response.status
+            backend_answered(status, time.perf_counter() - sent)
             content_type = response.content_type
             charset = response.charset
             if not 200 <= status < 300:
@@ -144,11 +148,14 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
                                                headers=response.headers, raw=raw, charset=charset, method=method,
                                                url=str(request.public_url), max_output=limit)
     except _TooLarge:
+        backend_answered(None)
         return respond.error_result(f"Backend response is larger than the gateway's limit of {_size(limit)} "
                                     f"({method} {request.public_url})")
     except asyncio.TimeoutError:
+        backend_answered(None)
         return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except aiohttp.ClientError as exc:
+        backend_answered(None)
         return respond.error_result(_connection_message(exc, method, str(request.public_url)))
     return await template_runs.run(respond.success, plan, raw=raw, content_type=content_type, charset=charset,
                                    url=str(request.public_url), protocol_version=protocol_version,

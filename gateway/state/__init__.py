@@ -6,7 +6,7 @@ import threading
 
 from django.conf import settings
 
-from .base import SharedState, Subscription
+from .base import SharedState, StateUnavailable, Subscription
 
 _lock = threading.Lock()
 _states: dict[int, SharedState] = {}
@@ -65,4 +65,4 @@ async def close_states() -> None:
         await state.close()
 
 
-__all__ = ["SharedState", "Subscription", "get_state", "bump_config_version", "close_states"]
+__all__ = ["SharedState", "StateUnavailable", "Subscription", "get_state", "bump_config_version", "close_states"]

@@ -9,6 +9,10 @@ from typing import Any
 QUEUE_LIMIT = 1000
 
 
+class StateUnavailable(Exception):
+    """The shared state (Redis) could not be reached or answered with an error; callers answer 503."""
+
+
 class Subscription(abc.ABC):
     """Messages published to one channel, received by the stream that holds it."""
 
@@ -75,3 +79,8 @@ class SharedState(abc.ABC):
 
     async def close(self) -> None:
         return None
+
+    # Rate limits (gateway.governance.limits): one atomic GCRA step on the bucket `key`.
+    async def rate_take(self, key: str, interval: float, capacity: float):
+        """Spend one request of the bucket: a gateway.governance.limits.Decision."""
+        raise NotImplementedError

@@ -39,6 +39,7 @@ class MemoryState(SharedState):
         self._sessions: dict[str, tuple[float, str]] = {}
         self._subscribers: dict[str, set[_LocalSubscription]] = defaultdict(set)
         self._last_sweep = time.monotonic()
+        self._buckets: dict[str, float] = {}  # rate-limit bucket -> theoretical arrival time (monotonic)
 
     def _sweep(self, now: float) -> None:
         if now - self._last_sweep < 60:
@@ -81,3 +82,15 @@ class MemoryState(SharedState):
 
     async def config_version(self) -> int:
         return _version
+
+    async def rate_take(self, key: str, interval: float, capacity: float):
+        from ..governance.limits import gcra
+
+        now = time.monotonic()
+        entry = self._buckets.get(key)
+        decision, tat = gcra(entry, now, interval, capacity)
+        if tat is not None:
+            if len(self._buckets) >= 100_000:  # bounded: drop buckets that are full again
+                self._buckets = {k: v for k, v in self._buckets.items() if v > now}
+            self._buckets[key] = tat
+        return decision

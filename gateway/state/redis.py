@@ -11,12 +11,29 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from .base import QueueSubscription, SharedState, Subscription
+from .base import QueueSubscription, SharedState, StateUnavailable, Subscription
 
 log = logging.getLogger(__name__)
 
 PREFIX = "mcpgw:"
 CONFIG_VERSION_KEY = PREFIX + "config_version"
+
+# One GCRA step, atomic across processes; Redis's own clock so gateway hosts need not agree on the time.
+# Returns {allowed, retry_after, reset_after} with the floats as strings (Lua numbers become integers).
+_RATE_TAKE = """
+local interval = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > capacity + 1e-9 then
+  return {0, tostring(new_tat - capacity - now), tostring(tat - now)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return {1, '0', tostring(new_tat - now)}
+"""
 
 
 @lru_cache(maxsize=4)
@@ -109,6 +126,7 @@ class RedisState(SharedState):
         )
         self._client = aioredis.Redis(connection_pool=pool)
         self._hub = _PubSubHub(self._client)
+        self._rate_take = self._client.register_script(_RATE_TAKE)
 
     async def session_put(self, sid: str, data: dict[str, Any], ttl: int) -> None:
         await self._client.set(PREFIX + "session:" + sid, json.dumps(data), ex=ttl)
@@ -136,6 +154,15 @@ class RedisState(SharedState):
     async def config_version(self) -> int:
         raw = await self._client.get(CONFIG_VERSION_KEY)
         return int(raw) if raw else 0
+
+    async def rate_take(self, key: str, interval: float, capacity: float):
+        from ..governance.limits import Decision
+
+        try:
+            allowed, retry, reset = await self._rate_take(keys=[PREFIX + key], args=[repr(interval), repr(capacity)])
+        except (redis.RedisError, ConnectionError, OSError) as exc:
+            raise StateUnavailable(f"Rate limits are unavailable: Redis did not answer ({exc}).") from exc
+        return Decision(bool(allowed), float(retry), float(reset))
 
     async def close(self) -> None:
         await self._hub.close()

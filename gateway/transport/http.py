@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
+from ..governance.metrics import ACTIVE_STREAMS
 from ..jsonrpc import RpcError, dumps, error_response, parse_body
 from ..protocol import INVALID_REQUEST
 
@@ -182,6 +183,7 @@ async def stream_subscription(req: Request, subscription, *, keepalive: float, f
     stream ends (its consumer's credential was revoked, say), and the client has to reconnect.
     """
     disconnect = Disconnect(req.receive)
+    ACTIVE_STREAMS.inc()
     try:
         await start_sse(req, extra_headers)
         for chunk in first:
@@ -205,6 +207,7 @@ async def stream_subscription(req: Request, subscription, *, keepalive: float, f
         with contextlib.suppress(Exception):
             await send_chunk(req, b"", more=False)
     finally:
+        ACTIVE_STREAMS.dec()
         disconnect.cancel()
         await subscription.close()
         if on_close is not None:

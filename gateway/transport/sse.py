@@ -108,7 +108,8 @@ async def _answer(session: Session, server: ServerConfig, message: Message, head
             stateless = is_stateless(message)
             ctx = CallContext(server=server, version=p.V2026_07_28 if stateless else session.version,
                               headers=headers, session_id=session.id, stateless=stateless, consumer=consumer,
-                              emit=emit, session=session)
+                              emit=emit, session=session, transport="sse",
+                              client_name=session.client.get("name", ""))
             response = await dispatch(message, ctx)
         if response is not None:
             delivered = await get_state().publish(channel, dumps(response))

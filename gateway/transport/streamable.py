@@ -10,6 +10,7 @@ from django.conf import settings
 from .. import protocol as p
 from ..dispatch import CallContext, dispatch, is_stateless
 from ..executors import executor_for
+from ..governance import retry_after_of
 from ..jsonrpc import Message, RpcError, dumps, error_response, kind, meta_of, params_of
 from ..readmodel import ServerConfig
 from ..sessions import Session, new_session_id, session_create, session_end, session_for
@@ -104,7 +105,8 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
 
     reply = _Reply(req, session_id=session.id, version=version, channel=session.stream_channel())
     ctx = CallContext(server=server, version=version, headers=req.headers, session_id=session.id,
-                      consumer=req.consumer, emit=reply.emit, session=session)
+                      consumer=req.consumer, emit=reply.emit, session=session, transport="streamable",
+                      client_name=session.client.get("name", ""))
     responses: list[Message | None] = []
     requests: list[Message] = []
     others: list[Message] = []
@@ -128,7 +130,7 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
     answered = await asyncio.gather(*(dispatch(m, ctx) for m in requests)) if requests else []
     out = [r for r in responses + list(answered) if r is not None]
     result: Any = out if batch else out[0]
-    await reply.finish(result)
+    await reply.finish(result, _status_of(result))
 
 
 class _Reply:
@@ -157,7 +159,7 @@ class _Reply:
                 await send_chunk(self.req, sse_event(b"", event_id=secrets.token_hex(8)))  # priming event
         await send_chunk(self.req, sse_event(dumps(message), event="message"))
 
-    async def finish(self, result: Any, status: int = 200) -> None:
+    async def finish(self, result: Any, status: int | tuple[int, int] = 200) -> None:
         if not self.started:
             await _answer(self.req, result, session_id=self.session_id, version=self.version, status=status)
             return
@@ -186,10 +188,20 @@ async def _initialize(req: Request, server: ServerConfig, message: Any) -> None:
     await _answer(req, done.response, session_id=session.id, version=done.version)
 
 
-async def _answer(req: Request, result: Any, *, session_id: str | None, version: str, status: int = 200) -> None:
+def _status_of(result: Any, status: int = 200) -> int | tuple[int, int]:
+    """429 and its Retry-After when the one answer is a rate-limit error; a batch keeps 200."""
+    retry_after = retry_after_of(result)
+    return (429, retry_after) if retry_after is not None else status
+
+
+async def _answer(req: Request, result: Any, *, session_id: str | None, version: str,
+                  status: int | tuple[int, int] = 200) -> None:
     headers = [(b"mcp-session-id", session_id.encode())] if session_id else []
-    # JSON unless the client accepts only an event stream.
-    if req.accepts("application/json") or "accept" not in req.headers:
+    if isinstance(status, tuple):
+        status, retry_after = status
+        headers.append((b"retry-after", str(retry_after).encode()))
+    # JSON unless the client accepts only an event stream (a refusal is never a stream).
+    if req.accepts("application/json") or "accept" not in req.headers or status == 429:
         await respond(req, status, dumps(result), content_type=JSON, headers=headers)
         return
     await start_sse(req, headers)
@@ -222,13 +234,13 @@ async def _post_stateless(req: Request, server: ServerConfig, payload: Any, vers
         return
     reply = _Reply(req, session_id=None, version=p.V2026_07_28)
     ctx = CallContext(server=server, version=p.V2026_07_28, headers=req.headers, stateless=True,
-                      consumer=req.consumer, emit=reply.emit)
+                      consumer=req.consumer, emit=reply.emit, transport="stateless")
     response = await dispatch(payload, ctx)
     status = 200
     error = response.get("error") if response else None
     if error and error.get("code") == p.METHOD_NOT_FOUND:
         status = 404
-    await reply.finish(response, status)
+    await reply.finish(response, _status_of(response, status))
 
 
 def _check_stateless_headers(req: Request, message: Message, version_header: str | None) -> None:

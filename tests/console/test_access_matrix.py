@@ -14,11 +14,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from console import services
 from console.models import (
-    ApiToken, AuditEvent, BackendService, Consumer, ConsumerApiKey, ConsumerAuthorization, Instance, Invitation,
+    ApiToken, AuditEvent, BackendService, CallRecord, CallRecordSettings, Consumer, RateLimitPolicy, ConsumerApiKey, ConsumerAuthorization, Instance, Invitation,
     JwtCredential, McpServer, Team, TeamMembership, Tool,
 )
 from console.permissions import ROLE_RANK
@@ -31,6 +32,7 @@ OTHER_MARK = "zeta"  # every name in the other team carries it, so a leak shows 
 PUBLIC = {
     "login", "logout", "signup", "invitation_accept", "healthz", "api_schema",
     "demo_api_openapi", "demo_pet_list", "demo_pet",
+    "metrics",  # loopback, METRICS_ALLOW or METRICS_TOKEN, never a team's
 }
 # Django's admin site is for staff (superusers), not for team roles.
 EXCLUDED_NAMESPACES = {"admin"}
@@ -67,6 +69,8 @@ class Side:
     consumer: Consumer  # authorized on the server, with an API key and a JWT credential
     api_key: ConsumerApiKey
     jwt_credential: JwtCredential
+    rate_limit: Any = None  # the server's policy for every consumer
+    call: Any = None  # one call record of the server by the consumer
 
 
 def _side(prefix: str, users: dict[str, Any]) -> Side:
@@ -91,9 +95,12 @@ def _side(prefix: str, users: dict[str, Any]) -> Side:
     jwt_credential = services.jwt_credential_create(actor=None, consumer=consumer, algorithm="HS256",
                                                     secret="s" * 40)
     services.consumer_authorize(actor=None, mcp_server=server, consumer=consumer)
+    rate_limit = services.rate_limit_create(actor=None, mcp_server=server, requests=60, window="minute")
+    call = CallRecord.objects.create(at=timezone.now(), mcp_server=server, instance=instance.name, consumer=consumer,
+                                     consumer_name=consumer.name, tool="getPet", outcome="ok", latency_ms=3.5)
     return Side(team=team, owner=owner, extra=extra, instance=instance, service=service, spare=spare, server=server,
                 tool=server.tools.get(), invitation=invitation, consumer=consumer, api_key=api_key,
-                jwt_credential=jwt_credential)
+                jwt_credential=jwt_credential, rate_limit=rate_limit, call=call)
 
 
 @dataclass
@@ -242,6 +249,17 @@ TEAM_ROW = row(Team, lambda s: s.team.pk)
 INVITATION_ROW = row(Invitation, lambda s: s.invitation.pk)
 
 
+RATE_LIMIT_ROW = row(RateLimitPolicy, lambda s: s.rate_limit.pk)
+
+
+def record_settings_row(w, s):
+    return CallRecordSettings.objects.filter(mcp_server=s.server).values().first()
+
+
+def rate_limit_args(w, s):
+    return {"pk": s.server.pk, "policy_id": s.rate_limit.pk}
+
+
 def edited_tool_yaml(w, s):
     return {"yaml": tool_to_yaml(s.tool).replace("Fetch one pet.", "Fetch one pet, edited.")}
 
@@ -373,6 +391,30 @@ ENTRIES: dict[str, Entry] = {
         "consumer": s.consumer.pk, "tools": ["getPet"]}, snapshot=authorization_row)]),
     "api_authorization": Entry(authorization_args, [DELETE("admin", snapshot=authorization_row)]),
     "api_token_list": Entry(checks=[GET(other=False)]),
+    # ---- governance: rate limits, call records, traffic
+    "mcp_server_rate_limits": Entry(server_pk, [GET()]),
+    "rate_limit_add": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {
+        "tool": "getPet", "requests": 5, "window": "minute", "applies_to": "tool_calls", "enabled": "on"})]),
+    "rate_limit_edit": Entry(rate_limit_args, [GET("member"), POST("member", lambda w, s: {
+        "requests": 7, "window": "hour", "applies_to": "tool_calls", "enabled": "on"}, snapshot=RATE_LIMIT_ROW)]),
+    "rate_limit_delete": Entry(rate_limit_args, [GET("member"), POST("member", snapshot=RATE_LIMIT_ROW)]),
+    "call_record_settings_edit": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {
+        "record_arguments": "on", "redact_fields": "card"}, snapshot=record_settings_row)]),
+    "mcp_server_calls": Entry(server_pk, [GET()]),
+    "mcp_server_traffic": Entry(server_pk, [GET()]),
+    "call_record": Entry(lambda w, s: {"pk": s.call.pk}, [GET()]),
+    "consumer_calls": Entry(consumer_args, [GET()]),
+    "instance_traffic": Entry(instance_pk, [GET()]),
+    "api_rate_limit_list": Entry(server_pk, [GET(), POST("member", lambda w, s: {
+        "tool": "getPet", "requests": 5, "window": "minute"})]),
+    "api_rate_limit": Entry(lambda w, s: {"pk": s.rate_limit.pk}, [
+        GET(), PATCH("member", lambda w, s: {"requests": 9}, snapshot=RATE_LIMIT_ROW),
+        DELETE("member", snapshot=RATE_LIMIT_ROW)]),
+    "api_call_record_settings": Entry(server_pk, [GET(), PUT("member", lambda w, s: {
+        "record_arguments": True, "redact_fields": ["card"]}, snapshot=record_settings_row)]),
+    "api_mcp_server_calls": Entry(server_pk, [GET()]),
+    "api_consumer_calls": Entry(consumer_pk, [GET()]),
+    "api_call_record": Entry(lambda w, s: {"pk": s.call.pk}, [GET()]),
     # ---- the acting user's own API tokens
     "token_delete": Entry(checks=[GET(), POST("viewer", snapshot=True)], per_user=True),
     "api_token": Entry(checks=[DELETE("viewer", snapshot=True)], per_user=True),

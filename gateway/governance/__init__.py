@@ -1,0 +1,185 @@
+"""Governance around each request: the rate limit before the executor, the call record and metrics after it."""
+from __future__ import annotations
+
+import contextvars
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+from django.conf import settings
+
+from ..jsonrpc import RpcError
+from . import limits, metrics
+from .limits import EMPTY, LimitIndex, Limited, LimitPolicy, retry_after_of
+from .records import buffer, flush_records, purge_records, redact
+
+
+@dataclass(frozen=True, slots=True)
+class ServerGovernance:
+    """What the read model carries for a server: its limits and what its call records keep."""
+
+    limits: LimitIndex = EMPTY
+    record_arguments: bool = False
+    redact_fields: frozenset[str] = frozenset()
+
+
+NONE = ServerGovernance()
+
+
+class _Probe:
+    """Filled in by the executor while a call runs: what the backend answered."""
+
+    __slots__ = ("status", "seconds", "failed")
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.seconds: float | None = None
+        self.failed = False
+
+
+_probe: contextvars.ContextVar[_Probe | None] = contextvars.ContextVar("governance_probe", default=None)
+
+
+def backend_answered(status: int | None, seconds: float | None = None) -> None:
+    """Executors call this once the backend answered (a status) or failed (None: no answer at all)."""
+    probe = _probe.get()
+    if probe is not None:
+        probe.status = status
+        probe.seconds = seconds
+        probe.failed = status is None
+
+
+def load(server) -> ServerGovernance:
+    """Built with the server's read model (gateway.config), from console tables: two queries."""
+    from console.models import CallRecordSettings, RateLimitPolicy
+
+    policies = [
+        LimitPolicy(id=row.pk, requests=row.requests, window=row.window, burst=row.burst or row.requests,
+                    every_request=row.applies_to == RateLimitPolicy.AppliesTo.ALL, consumer_id=row.consumer_id,
+                    tool=row.tool, stamp=f"{row.created_at.timestamp():.6f}")
+        for row in RateLimitPolicy.objects.filter(mcp_server=server, enabled=True, requests__gt=0)
+    ]
+    record = CallRecordSettings.objects.filter(mcp_server=server).first()
+    if not policies and record is None:
+        return NONE
+    return ServerGovernance(limits=limits.index_of(policies),
+                            record_arguments=bool(record and record.record_arguments),
+                            redact_fields=frozenset(str(f) for f in (record.redact_fields if record else []) or []))
+
+
+def _consumer_id(ctx) -> int | None:
+    consumer = ctx.consumer
+    return consumer.id if consumer is not None else None
+
+
+async def _admit(gov: ServerGovernance, method: str, tool: str | None, ctx) -> None:
+    policy = gov.limits.policy_for(_consumer_id(ctx), tool)
+    if policy is None:
+        return
+    from ..state import get_state
+
+    decision = await limits.take(get_state(), ctx.server.id, policy, _consumer_id(ctx))
+    if not decision.allowed:
+        metrics.RATE_LIMITED.labels(ctx.server.instance, ctx.server.name, method).inc()
+        raise Limited(policy, decision)
+
+
+async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: str, params: dict, ctx) -> dict:
+    """Run one request through its rate limit; a tools/call also leaves a call record and metrics."""
+    gov: ServerGovernance = getattr(ctx.server, "governance", None) or NONE
+    if method != "tools/call":
+        if gov.limits.every_request:
+            await _admit(gov, method, None, ctx)
+        return await call(method, params, ctx)
+    name = params.get("name")
+    tool = name if isinstance(name, str) else ""
+    started = time.perf_counter()
+    probe = _Probe()
+    token = _probe.set(probe)
+    result: dict | None = None
+    error: RpcError | None = None
+    try:
+        if gov.limits is not EMPTY:
+            await _admit(gov, method, tool, ctx)
+        result = await call(method, params, ctx)
+        return result
+    except RpcError as exc:
+        error = exc
+        raise
+    finally:
+        _probe.reset(token)
+        _settle(gov, ctx, tool, params, started, probe, result, error)
+
+
+def _outcome(result: dict | None, error: RpcError | None, probe: _Probe) -> tuple[str, str]:
+    if error is not None:
+        return ("limited" if isinstance(error, Limited) else "refused"), error.message[:500]
+    if result is None:
+        return "backend_error", "Internal error while handling the request."
+    if not result.get("isError"):
+        return "ok", ""
+    message = ""
+    content = result.get("content")
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        message = str(content[0].get("text", ""))[:500]
+    if probe.failed or (probe.status is not None and not 200 <= probe.status < 300):
+        return "backend_error", message
+    return "tool_error", message
+
+
+def _size_of(value: Any) -> int:
+    try:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _result_size(result: dict | None) -> int:
+    # The text of the content blocks: the bulk of any answer, counted without serialising it a second time.
+    if not result:
+        return 0
+    size = 0
+    for block in result.get("content") or ():
+        if isinstance(block, dict):
+            size += len(block.get("text") or block.get("data") or "")
+    return size
+
+
+def _settle(gov: ServerGovernance, ctx, tool: str, params: dict, started: float, probe: _Probe,
+            result: dict | None, error: RpcError | None) -> None:
+    elapsed = time.perf_counter() - started
+    server = ctx.server
+    outcome, message = _outcome(result, error, probe)
+    metrics.TOOL_CALLS.labels(server.instance, server.name, tool if outcome != "refused" else "", outcome).inc()
+    metrics.CALL_SECONDS.labels(server.instance, server.name).observe(elapsed)
+    if probe.seconds is not None:
+        metrics.BACKEND_SECONDS.labels(server.instance, server.name).observe(probe.seconds)
+    if not settings.GATEWAY_CALL_RECORDS:
+        return
+    arguments = params.get("arguments")
+    consumer = ctx.consumer
+    buffer.add({
+        "at": datetime.now(tz=timezone.utc),
+        "mcp_server_id": server.id,
+        "instance": server.instance,
+        "consumer_id": consumer.id if consumer is not None else None,
+        "consumer_name": consumer.name if consumer is not None else "",
+        "tool": tool[:128],
+        "transport": ctx.transport,
+        "revision": ctx.version,
+        "session_id": ctx.session_id or "",
+        "client_name": ctx.client_name,
+        "outcome": outcome,
+        "backend_status": probe.status,
+        "latency_ms": round(elapsed * 1000, 3),
+        "request_bytes": _size_of(arguments) if arguments is not None else 0,
+        "response_bytes": _result_size(result),
+        "arguments": redact(arguments, gov.redact_fields) if gov.record_arguments and arguments is not None else None,
+        "error": message,
+    })
+
+
+__all__ = ["ServerGovernance", "governed", "load", "backend_answered", "flush_records", "purge_records",
+           "retry_after_of", "Limited"]

@@ -1,0 +1,36 @@
+"""Prometheus metrics of the gateway; with PROMETHEUS_MULTIPROC_DIR set, every process writes its own file and
+/metrics sums them (prometheus-client's multiprocess mode)."""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+TOOL_CALLS = Counter("mcpgw_tool_calls_total", "Tool calls by MCP server, tool and outcome.",
+                     ["instance", "server", "tool", "outcome"])
+CALL_SECONDS = Histogram("mcpgw_tool_call_duration_seconds", "Tool call latency at the gateway.",
+                         ["instance", "server"], buckets=_LATENCY_BUCKETS)
+BACKEND_SECONDS = Histogram("mcpgw_backend_duration_seconds", "Backend response time of tool calls.",
+                            ["instance", "server"], buckets=_LATENCY_BUCKETS)
+RATE_LIMITED = Counter("mcpgw_rate_limited_total", "Requests refused by a rate limit.",
+                       ["instance", "server", "method"])
+RECORDS_DROPPED = Counter("mcpgw_call_records_dropped_total", "Call records dropped because the buffer was full.")
+ACTIVE_STREAMS = Gauge("mcpgw_active_streams", "Open SSE streams (2024-11-05 and Streamable HTTP GET).",
+                       multiprocess_mode="livesum")
+
+
+def records_dropped() -> None:
+    RECORDS_DROPPED.inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics text of this process, or of all processes in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

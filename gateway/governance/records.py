@@ -1,0 +1,185 @@
+"""Call records: kept in a bounded in-memory buffer and written in batches by one background thread."""
+from __future__ import annotations
+
+import atexit
+import logging
+import re
+import sys
+import threading
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+# Argument names that are secrets whatever the server says; configured names are added per server.
+SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api[-_]?key|authori[sz]ation|credential|private[-_]?key|cookie",
+                         re.IGNORECASE)
+REDACTED = "[redacted]"
+_MAX_ARGUMENT_DEPTH = 8
+_MAX_ARGUMENT_TEXT = 2000  # characters kept of one string argument
+
+
+def redact(value: Any, fields: frozenset[str], depth: int = 0) -> Any:
+    """The arguments as a record keeps them: secret and configured fields replaced, long text cut, depth bounded."""
+    if depth >= _MAX_ARGUMENT_DEPTH:
+        return "…"
+    if isinstance(value, dict):
+        return {str(key): (REDACTED if (key in fields or SECRET_NAME.search(str(key))) else
+                           redact(item, fields, depth + 1)) for key, item in list(value.items())[:200]}
+    if isinstance(value, list):
+        return [redact(item, fields, depth + 1) for item in value[:200]]
+    if isinstance(value, str) and len(value) > _MAX_ARGUMENT_TEXT:
+        return value[:_MAX_ARGUMENT_TEXT] + "…"
+    return value
+
+
+class RecordBuffer:
+    """Records waiting to be written. Bounded: past `limit` a record is dropped and counted, never queued
+    without end while the database is away."""
+
+    def __init__(self) -> None:
+        self._items: deque[dict[str, Any]] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.dropped = 0
+        self.written = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        # deque.append is atomic; the length check may let a few past the limit under contention, which is fine.
+        if len(self._items) >= settings.GATEWAY_CALL_RECORD_BUFFER:
+            self.dropped += 1
+            from . import metrics
+
+            metrics.records_dropped()
+            return
+        self._items.append(record)
+        if self._thread is None or not self._thread.is_alive():
+            self._start()
+        elif len(self._items) >= settings.GATEWAY_CALL_RECORD_BATCH:
+            self._wake.set()
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="call-record-flusher", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        while not self._stopping:
+            self._wake.wait(max(0.05, settings.GATEWAY_CALL_RECORD_FLUSH_SECONDS))
+            self._wake.clear()
+            try:
+                self.flush(quiet=self._stopping)
+            except Exception:  # the flusher must outlive a bad batch; flush() logged it already
+                pass
+            purge_if_due(time.monotonic())
+            # Between flushes the thread holds no connection: PostgreSQL's slots (and a test database being
+            # dropped) need it back, and one connection a second is cheap next to what a batch saves.
+            connection.close()
+
+    def flush(self, *, quiet: bool = False) -> int:
+        """Write every buffered record now; returns how many were written. Records stay buffered on failure."""
+        self.failure: Exception | None = None
+        written = 0
+        with self._lock:  # one writer at a time: the thread, a shutdown, a test
+            while self._items:
+                batch = []
+                while self._items and len(batch) < settings.GATEWAY_CALL_RECORD_BATCH:
+                    batch.append(self._items.popleft())
+                try:
+                    written += _write(batch)
+                except Exception as exc:
+                    self.failure = exc
+                    if not quiet:
+                        log.warning("Could not write %d call record(s) (%s); keeping them for the next flush",
+                                    len(batch), exc)
+                    self._items.extendleft(reversed(batch))
+                    break
+        self.written += written
+        return written
+
+    def stop(self) -> None:
+        """Clean shutdown: write what is buffered, then let the thread end."""
+        self._stopping = True
+        self._wake.set()
+        self.flush(quiet=True)
+        if self._items:
+            # Logging may be torn down this late; the process's own stderr is still there.
+            print(f"{len(self._items)} call record(s) could not be written at shutdown: {self.failure}",
+                  file=sys.__stderr__)
+
+
+def _write(batch: list[dict[str, Any]]) -> int:
+    from django.db import IntegrityError, transaction
+
+    from console.models import CallRecord, McpServer
+
+    rows = [CallRecord(**record) for record in batch]
+    try:
+        with transaction.atomic():
+            CallRecord.objects.bulk_create(rows)
+        return len(rows)
+    except IntegrityError:
+        # A server (or consumer) deleted since the call: its records go with it, the rest are written.
+        servers = set(McpServer.objects.filter(pk__in={r.mcp_server_id for r in rows}).values_list("pk", flat=True))
+        from console.models import Consumer
+
+        consumers = set(Consumer.objects.filter(pk__in={r.consumer_id for r in rows if r.consumer_id})
+                        .values_list("pk", flat=True))
+        kept = []
+        for row in rows:
+            if row.mcp_server_id not in servers:
+                continue
+            if row.consumer_id is not None and row.consumer_id not in consumers:
+                row.consumer_id = None
+            kept.append(row)
+        with transaction.atomic():
+            CallRecord.objects.bulk_create(kept)
+        return len(kept)
+
+
+buffer = RecordBuffer()
+atexit.register(buffer.stop)
+
+
+def flush_records() -> int:
+    return buffer.flush()
+
+
+def purge_records(*, now: datetime | None = None) -> int:
+    """Delete records older than GATEWAY_CALL_RECORD_RETENTION_DAYS; returns how many (0 when kept forever)."""
+    from console.models import CallRecord
+
+    days = settings.GATEWAY_CALL_RECORD_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or datetime.now(tz=timezone.utc)) - timedelta(days=days)
+    deleted, _ = CallRecord.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
+_last_purge = 0.0
+
+
+def purge_if_due(now_monotonic: float) -> None:
+    """The embedded profile has no Celery beat: the flusher thread purges about hourly instead."""
+    global _last_purge
+    if settings.CELERY_TASK_ALWAYS_EAGER and now_monotonic - _last_purge > 3600:
+        _last_purge = now_monotonic
+        try:
+            purge_records()
+        except Exception:
+            log.exception("Purging old call records failed")
