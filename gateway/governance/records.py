@@ -122,12 +122,27 @@ class RecordBuffer:
                   file=sys.__stderr__)
 
 
+def _without_nul(value: Any) -> Any:
+    # PostgreSQL text and jsonb cannot hold NUL; a client's odd bytes must never make a whole batch unwritable.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _storable(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: _without_nul(value) for key, value in record.items()}
+
+
 def _write(batch: list[dict[str, Any]]) -> int:
     from django.db import IntegrityError, transaction
 
     from console.models import CallRecord, McpServer
 
-    rows = [CallRecord(**record) for record in batch]
+    rows = [CallRecord(**_storable(record)) for record in batch]
     try:
         with transaction.atomic():
             CallRecord.objects.bulk_create(rows)

@@ -145,6 +145,23 @@ async def test_the_sse_transport_and_the_stateless_revision_are_recorded(world, 
         ("sse", p.V2024_11_05, "old-client", True), ("stateless", p.V2026_07_28, "", False)]
 
 
+async def test_nul_characters_from_a_client_never_make_a_batch_unwritable(world, held):
+    # PostgreSQL's text and jsonb refuse NUL: one such call must not hold back the records around it.
+    await sync_to_async(services.call_record_settings_set)(actor=world.owner, mcp_server=world.open,
+                                                           record_arguments=True, redact_fields=[])
+    headers = await session(world.client, OPEN, client_name="odd\x00client")
+    await world.client.post(OPEN, json=call(arguments={"text": "before"}), headers=headers)
+    await world.client.post(OPEN, json=call("no\x00such", arguments={"text": "nul\x00here"}), headers=headers)
+    await world.client.post(OPEN, json=call(arguments={"text": "after"}), headers=headers)
+    assert await sync_to_async(held.flush)() == 3
+    rows = await sync_to_async(_records)(mcp_server=world.open)
+    assert [(r.tool, r.outcome, r.client_name) for r in rows] == [
+        ("echo", "ok", "odd\ufffdclient"), ("no\ufffdsuch", "refused", "odd\ufffdclient"),
+        ("echo", "ok", "odd\ufffdclient")]
+    assert rows[1].arguments == {"text": "nul\ufffdhere"}
+    assert held.pending() == 0
+
+
 async def test_records_of_a_deleted_server_are_dropped_and_the_rest_written(world, held):
     headers_open = await session(world.client, OPEN)
     headers_guarded = await session(world.client, GUARDED, world.keys["bob"])
