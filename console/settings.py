@@ -232,3 +232,13 @@ if REDIS_URL:
                           "KEY_PREFIX": "mcpgw"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Faults and health -----------------------------------------------------------------------------
+# Every Redis wait of a gateway process (connect, each command, a free pooled connection) ends after this long;
+# then the request answers 503 with Retry-After rather than hanging.
+REDIS_TIMEOUT_SECONDS = float(env("REDIS_TIMEOUT_SECONDS", "2"))
+# Retry-After of a 503 answered while Redis or the database is unreachable.
+GATEWAY_RETRY_AFTER_SECONDS = env_int("GATEWAY_RETRY_AFTER_SECONDS", 5)
+# On SIGTERM a process stops taking gateway calls, lets in-flight ones finish for at most this long, closes its
+# event streams and exits (manage.py serve waits this long plus a margin before it kills Daphne).
+GATEWAY_DRAIN_SECONDS = float(env("GATEWAY_DRAIN_SECONDS", "20"))

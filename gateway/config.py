@@ -14,6 +14,7 @@ from .readmodel import ApiKeyConfig, ConsumerAuthConfig, JwtCredentialConfig, Sc
 from . import state as shared_state
 from .state import get_state
 from .state.memory import MemoryState
+from .state.outage import DependencyUnavailable
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class ConfigCache:
         self._routes: Routes | None = None
         self._servers: dict[int, ServerConfig | None] = {}
         self._loading: dict[object, asyncio.Future] = {}
+        self._missed = False  # a version poll failed: drop the caches at the next one that succeeds
 
     async def _current_version(self, *, fresh: bool = False) -> int:
         state = get_state()
@@ -184,7 +186,16 @@ class ConfigCache:
             return self._version
         self._checked = now
         self._local_changes = local
-        version = await state.config_version()
+        try:
+            version = await state.config_version()
+        except DependencyUnavailable:
+            # Serve what is cached; changes made meanwhile may not have been announced, so everything cached is
+            # dropped once Redis answers again.
+            self._missed = True
+            return self._version
+        if self._missed:
+            self._missed = False
+            self._version = -1
         if version != self._version:
             self._version = version
             self._routes = None

@@ -7,6 +7,7 @@ import threading
 from django.conf import settings
 
 from .base import SharedState, Subscription
+from .outage import DependencyUnavailable, StateUnavailable
 
 _lock = threading.Lock()
 _states: dict[int, SharedState] = {}
@@ -32,7 +33,8 @@ def _make_state() -> SharedState:
     if settings.REDIS_URL:
         from .redis import RedisState
 
-        return RedisState(settings.REDIS_URL, max_connections=settings.REDIS_MAX_CONNECTIONS)
+        return RedisState(settings.REDIS_URL, max_connections=settings.REDIS_MAX_CONNECTIONS,
+                          timeout=settings.REDIS_TIMEOUT_SECONDS)
     from .memory import MemoryState
 
     return MemoryState()
@@ -43,13 +45,13 @@ def _make_state() -> SharedState:
 local_changes = 0
 
 
-def bump_config_version() -> int:
+def bump_config_version() -> int | None:
     """Called by the console after a configuration change commits; gateways drop their caches."""
     global local_changes
     if settings.REDIS_URL:
         from .redis import bump_config_version_sync
 
-        version = bump_config_version_sync(settings.REDIS_URL)
+        version = bump_config_version_sync(settings.REDIS_URL, settings.REDIS_TIMEOUT_SECONDS)
         local_changes += 1
         return version
     from .memory import bump_local_version
@@ -65,4 +67,5 @@ async def close_states() -> None:
         await state.close()
 
 
-__all__ = ["SharedState", "Subscription", "get_state", "bump_config_version", "close_states"]
+__all__ = ["SharedState", "Subscription", "get_state", "bump_config_version", "close_states", "DependencyUnavailable",
+           "StateUnavailable"]

@@ -10,7 +10,9 @@ from django.conf import settings
 from .. import protocol as p
 from ..dispatch import CallContext, dispatch, initialize, is_stateless
 from ..jsonrpc import Message, RpcError, dumps, kind
+from ..drain import drain
 from ..readmodel import ServerConfig
+from ..state.outage import DependencyUnavailable
 from ..sessions import Session, session_create, session_end, session_for, session_update
 from ..state import get_state
 from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
@@ -83,6 +85,12 @@ async def post_message(req: Request, server: ServerConfig) -> None:
 
 async def _answer(session: Session, server: ServerConfig, message: Message, headers: dict[str, str],
                   consumer) -> None:
+    with drain.track():  # a shutdown waits for this answer before it closes the stream it goes to
+        await _answer_on_stream(session, server, message, headers, consumer)
+
+
+async def _answer_on_stream(session: Session, server: ServerConfig, message: Message, headers: dict[str, str],
+                            consumer) -> None:
     try:
         if message["method"] == "initialize":
             response, version, client = initialize(server, message)
@@ -97,5 +105,7 @@ async def _answer(session: Session, server: ServerConfig, message: Message, head
             delivered = await get_state().publish(session.stream_channel(), dumps(response))
             if not delivered:
                 log.info("SSE session %s… has no open stream; a response was dropped", session.id[:8])
+    except DependencyUnavailable:
+        pass  # logged once per outage; the stream it would go to has been ended, so its client reconnects
     except Exception:
         log.exception("Failed to answer an SSE message on %s", server.key)
