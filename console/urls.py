@@ -1,11 +1,8 @@
 """URL routes of the console, its REST API and the built-in demo API (MCP endpoints never reach Django)."""
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 
-
-def healthz(request):
-    return JsonResponse({"status": "ok"})
+from .faults import healthz, readyz
 
 
 urlpatterns = [
@@ -13,5 +10,6 @@ urlpatterns = [
     path("api/v1/", include("console.api.urls")),
     path("demo-api/", include("console.demo_urls")),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("", include("console.web_urls")),
 ]

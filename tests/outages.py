@@ -125,3 +125,15 @@ class Relay:
             except OSError:
                 pass
             sock.close()
+
+
+def require_postgres() -> str:
+    """The PostgreSQL server DATABASE_URL names (a database outage is only meaningful for a server database)."""
+    import os
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        if in_ci():
+            pytest.fail("DATABASE_URL does not name PostgreSQL under CI=true; the database outage tests must run.")
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://…)")
+    return url
