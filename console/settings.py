@@ -247,3 +247,7 @@ MIDDLEWARE.append("console.faults.DatabaseUnavailableMiddleware")
 # A PostgreSQL server that does not answer fails the connection after this long instead of hanging the request.
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+# HTTP-to-MCP backend calls: each MCP server's timeout bounds the whole call; within it a connection must be made
+# within CONNECT and the backend must send something (then keep sending) within FIRST_BYTE (0: the server's timeout).
+GATEWAY_BACKEND_CONNECT_TIMEOUT = float(env("GATEWAY_BACKEND_CONNECT_TIMEOUT", "5"))
+GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT = float(env("GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT", "0"))

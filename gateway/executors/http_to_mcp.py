@@ -47,7 +47,7 @@ from .request_builder import CallError, build_request, get_plan, resolve_argumen
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS = 30.0
-_timeouts: dict[float, aiohttp.ClientTimeout] = {}
+_timeouts: dict[tuple[float, float, float], aiohttp.ClientTimeout] = {}
 
 
 def _max_response_bytes() -> int:
@@ -56,12 +56,23 @@ def _max_response_bytes() -> int:
     return DEFAULT_MAX_RESPONSE_BYTES
 
 
+def _limits(total: float) -> tuple[float, float]:
+    """(connect, first byte) for a call whose server allows `total` seconds: the gateway's settings, never longer."""
+    connect = float(getattr(settings, "GATEWAY_BACKEND_CONNECT_TIMEOUT", 5.0))
+    first_byte = float(getattr(settings, "GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT", 0) or total)
+    return min(connect, total), min(first_byte, total)
+
+
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    timeout = _timeouts.get(seconds)
+    """Three limits on every backend call: the connection (per attempt), the wait for a first byte and between any
+    two reads after it (sock_read), and the whole call (total, including a wait for a pooled connection)."""
+    connect, first_byte = _limits(seconds)
+    key = (seconds, connect, first_byte)
+    timeout = _timeouts.get(key)
     if timeout is None:
         if len(_timeouts) > 64:
             _timeouts.clear()
-        timeout = _timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        timeout = _timeouts[key] = aiohttp.ClientTimeout(total=seconds, sock_connect=connect, sock_read=first_byte)
     return timeout
 
 
@@ -139,6 +150,15 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
     except _TooLarge:
         return respond.error_result(f"Backend response is larger than the gateway's limit of {_size(limit)} "
                                     f"({method} {request.public_url})")
+    except aiohttp.ConnectionTimeoutError:
+        connect, _ = _limits(seconds)
+        return respond.error_result(f"Backend did not accept a connection within {connect:g} s "
+                                    f"({method} {request.public_url})")
+    except aiohttp.SocketTimeoutError:
+        _, first_byte = _limits(seconds)
+        if first_byte < seconds:
+            return respond.error_result(f"Backend sent nothing for {first_byte:g} s ({method} {request.public_url})")
+        return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except asyncio.TimeoutError:
         return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except aiohttp.ClientError as exc:
@@ -169,6 +189,8 @@ def _connection_message(exc: aiohttp.ClientError, method: str, url: str) -> str:
         if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
             return f"Backend {url} refused the connection"
         return f"Could not connect to backend {url}: {exc.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ClientOSError) and getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
+        return f"Backend {url} reset the connection ({method})"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return f"Backend {url} closed the connection without answering ({method})"
     if isinstance(exc, aiohttp.ClientPayloadError):
