@@ -225,3 +225,12 @@ class AuthorizationForm(forms.Form):
             choices.append((self.NEW, "Create Consumer"))
         self.fields["consumer"].choices = choices
         self.fields["tools"].choices = [(t, t) for t in tools]
+
+
+class CircuitBreakerForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Break the circuit of this service",
+                                 help_text="After enough failed calls in a row (no connection, a timeout, a 5xx "
+                                           "answer) the gateway stops calling the service for a while and answers "
+                                           "at once; then one call tries again.")
+    failure_threshold = forms.IntegerField(min_value=1, max_value=1000, initial=5, label="Failed calls in a row")
+    open_seconds = forms.IntegerField(min_value=1, max_value=3600, initial=30, label="Seconds before trying again")

@@ -285,3 +285,13 @@ class ConsumerAuth:
 def consumer_auth_get(*, mcp_server: McpServer) -> ConsumerAuth:
     return ConsumerAuth(enabled=mcp_server.consumer_auth_enabled, method=mcp_server.consumer_auth_method,
                         source=mcp_server.consumer_auth_source, name=mcp_server.consumer_auth_name)
+
+
+def circuit_breaker_get(*, service: BackendService):
+    """The service's circuit breaking setting (an unsaved default, off, when never set)."""
+    from .models import CircuitBreaker
+
+    try:
+        return service.circuit_breaker
+    except CircuitBreaker.DoesNotExist:
+        return CircuitBreaker(service=service)

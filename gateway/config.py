@@ -9,8 +9,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from .consumer_auth import identities_of
-from .readmodel import ApiKeyConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, ToolConfig, \
-    UpstreamSecurity
+from .readmodel import ApiKeyConfig, CircuitConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, \
+    ToolConfig, UpstreamSecurity
 from . import state as shared_state
 from .state import get_state
 from .state.memory import MemoryState
@@ -94,7 +94,7 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
 
     close_old_connections()
     server = (
-        McpServer.objects.select_related("instance", "backend_service")
+        McpServer.objects.select_related("instance", "backend_service", "backend_service__circuit_breaker")
         .prefetch_related("security_schemes", "tools")
         .filter(pk=server_id)
         .first()
@@ -156,7 +156,16 @@ def _load_server(server_id: int, version: int) -> ServerConfig | None:
         backend_path=server.backend_path,
         version=version,
         consumer_auth=_load_consumer_auth(server),
+        circuit=_circuit(backend),
     )
+
+
+def _circuit(backend) -> CircuitConfig | None:
+    breaker = getattr(backend, "circuit_breaker", None) if backend is not None else None
+    if breaker is None or not breaker.enabled:
+        return None
+    return CircuitConfig(service_id=backend.pk, service_name=backend.name, failure_threshold=breaker.failure_threshold,
+                         open_seconds=breaker.open_seconds)
 
 
 _load_routes_sync = sync_to_async(_load_routes, thread_sensitive=False)

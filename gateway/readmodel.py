@@ -6,6 +6,16 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class CircuitConfig:
+    """Circuit breaking for calls to one backend service (gateway/circuit.py)."""
+
+    service_id: int
+    service_name: str
+    failure_threshold: int
+    open_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class SchemeConfig:
     """A backend security scheme (`server.securitySchemes[]`), credential already decrypted."""
 
@@ -117,6 +127,7 @@ class ServerConfig:
     backend_path: str = ""
     version: int = 0
     consumer_auth: ConsumerAuthConfig | None = None  # None or enabled=False: the endpoint is open
+    circuit: CircuitConfig | None = None  # circuit breaking of the backend service; None: off
 
     @property
     def key(self) -> str:

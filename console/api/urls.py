@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("console.api.actions")),
     path("", include("console.api.teams")),
     path("", include("console.api.consumers")),
+    path("", include("console.api.faults")),
 ]

@@ -37,7 +37,7 @@ from typing import Any, Mapping
 import aiohttp
 from django.conf import settings
 
-from .. import egress
+from .. import circuit, egress
 from ..backends import get_http_session
 from ..consumer_auth import OPEN_TEMPLATE, ConsumerIdentity
 from ..readmodel import ServerConfig, ToolConfig
@@ -133,11 +133,16 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
 
     seconds = server.timeout if server.timeout and server.timeout > 0 else DEFAULT_TIMEOUT_SECONDS
     method = request.method
+    refused = circuit.admit(server.circuit)
+    if refused is not None:
+        return respond.error_result(f"{refused} ({method} {request.public_url})")
+    failed: bool | None = True  # no answer, or a 5xx: what the circuit of the backend service counts
     try:
         async with get_http_session().request(
             method, request.url, headers=request.headers, data=request.body, allow_redirects=False,
             timeout=_timeout(seconds), skip_auto_headers=request.skip_auto_headers,
         ) as response:
+            failed = response.status >= 500
             raw = await _read(response, limit)
             status = response.status
             content_type = response.content_type
@@ -151,18 +156,30 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
         return respond.error_result(f"Backend response is larger than the gateway's limit of {_size(limit)} "
                                     f"({method} {request.public_url})")
     except aiohttp.ConnectionTimeoutError:
+        failed = True
         connect, _ = _limits(seconds)
         return respond.error_result(f"Backend did not accept a connection within {connect:g} s "
                                     f"({method} {request.public_url})")
     except aiohttp.SocketTimeoutError:
+        failed = True
         _, first_byte = _limits(seconds)
         if first_byte < seconds:
             return respond.error_result(f"Backend sent nothing for {first_byte:g} s ({method} {request.public_url})")
         return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except asyncio.TimeoutError:
+        failed = True
         return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except aiohttp.ClientError as exc:
+        failed = True
         return respond.error_result(_connection_message(exc, method, str(request.public_url)))
+    except asyncio.CancelledError:
+        failed = None  # the client went away: says nothing about the backend
+        raise
+    finally:
+        if failed is None:
+            circuit.abandon(server.circuit)
+        else:
+            circuit.record(server.circuit, ok=not failed)
     return await template_runs.run(respond.success, plan, raw=raw, content_type=content_type, charset=charset,
                                    url=str(request.public_url), protocol_version=protocol_version,
                                    max_output=limit)

@@ -87,5 +87,9 @@ class SharedState(abc.ABC):
     @abc.abstractmethod
     async def config_version(self) -> int: ...
 
+    # Small facts other processes' consoles display (a circuit's state); the in-process state has no one to tell.
+    async def note(self, key: str, value: bytes, ttl: int) -> None:
+        return None
+
     async def close(self) -> None:
         return None

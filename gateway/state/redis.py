@@ -192,6 +192,9 @@ class RedisState(SharedState):
         raw = await _guarded(self._client.get(CONFIG_VERSION_KEY))
         return int(raw) if raw else 0
 
+    async def note(self, key: str, value: bytes, ttl: int) -> None:
+        await _guarded(self._client.set(key, value, ex=ttl))
+
     async def ping(self) -> None:
         await _guarded(self._client.ping())
 
