@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -11,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.deprecation import MiddlewareMixin
 
-from gateway.state.outage import database_outage
+from gateway.state.outage import database_outage, redis_outage
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -51,14 +53,19 @@ def unavailable_response(request: HttpRequest, what: str, code: str) -> HttpResp
     return response
 
 
-class DatabaseUnavailableMiddleware(MiddlewareMixin):
-    """A database that cannot be reached is a 503 the operator recognises, never a 500 with a traceback."""
+class DependencyUnavailableMiddleware(MiddlewareMixin):
+    """A database or Redis that cannot be reached is a 503 the operator recognises, never a 500 with a traceback.
+
+    (Redis backs the sign-in counters through Django's cache in the production profile.)"""
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not is_outage(exception):
-            return None
-        database_outage.failed(first_line(exception))
-        return unavailable_response(request, "database", "database_unavailable")
+        if is_outage(exception):
+            database_outage.failed(first_line(exception))
+            return unavailable_response(request, "database", "database_unavailable")
+        if isinstance(exception, redis.RedisError):
+            redis_outage.failed(first_line(exception))
+            return unavailable_response(request, "shared session store (Redis)", "redis_unavailable")
+        return None
 
 
 # ---------------------------------------------------------------- health

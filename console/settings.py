@@ -242,8 +242,8 @@ GATEWAY_RETRY_AFTER_SECONDS = env_int("GATEWAY_RETRY_AFTER_SECONDS", 5)
 # On SIGTERM a process stops taking gateway calls, lets in-flight ones finish for at most this long, closes its
 # event streams and exits (manage.py serve waits this long plus a margin before it kills Daphne).
 GATEWAY_DRAIN_SECONDS = float(env("GATEWAY_DRAIN_SECONDS", "20"))
-# A database that cannot be reached answers 503 (page or JSON) with Retry-After, never a 500.
-MIDDLEWARE.append("console.faults.DatabaseUnavailableMiddleware")
+# A database or Redis that cannot be reached answers 503 (page or JSON) with Retry-After, never a 500.
+MIDDLEWARE.append("console.faults.DependencyUnavailableMiddleware")
 # A PostgreSQL server that does not answer fails the connection after this long instead of hanging the request.
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))

@@ -1,6 +1,7 @@
 """Redis stopped, paused and restarted under a live gateway: 503 with Retry-After, streams closed, recovery by itself."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -108,6 +109,18 @@ def test_redis_stopped_answers_503_closes_streams_and_recovers_without_restart(r
         assert http.post(base + "/mcp-servers/petstore", json=INIT).status_code == 503
         reopened = http.get(base + "/mcp-servers/petstore/sse", headers={"Accept": "text/event-stream"})
         assert reopened.status_code == 503 and reopened.headers["retry-after"] == "3"
+        ready = http.get(base + "/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["failed"] == ["redis", "channel_layer"]
+        assert ready.json()["checks"]["database"] == "ok"
+        assert http.get(base + "/healthz").status_code == 200
+        # Signing in counts failures in Redis: the console says what is wrong instead of a 500.
+        login = http.get(base + "/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+        signed_in = http.post(base + "/login/", data={"username": "admin", "password": "admin-pass-1",
+                                                      "csrfmiddlewaretoken": token},
+                              headers={"Referer": base + "/login/", "Accept": "text/html"})
+        assert signed_in.status_code == 503 and "cannot reach its shared session store (Redis)" in signed_in.text
         # A stateless request needs no shared state: it is served from the configuration cache meanwhile.
         served = _stateless_call(http, base)
         assert served.status_code == 200 and "Rex" in served.json()["result"]["content"][0]["text"]
@@ -123,6 +136,7 @@ def test_redis_stopped_answers_503_closes_streams_and_recovers_without_restart(r
         assert init.status_code == 200, init.text
         new_sid = init.headers["mcp-session-id"]
         assert _call(http, base, new_sid).status_code == 200
+        assert http.get(base + "/readyz").json()["status"] == "ready"
         lost = _call(http, base, sid)  # Redis lost it: the client is told to initialize again
         assert lost.status_code == 404
         assert "initialize a new one" in lost.json()["error"]["message"]
