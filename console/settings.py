@@ -251,3 +251,15 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 # within CONNECT and the backend must send something (then keep sending) within FIRST_BYTE (0: the server's timeout).
 GATEWAY_BACKEND_CONNECT_TIMEOUT = float(env("GATEWAY_BACKEND_CONNECT_TIMEOUT", "5"))
 GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT = float(env("GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT", "0"))
+# Background jobs survive a lost worker and an unreachable broker: a job is acknowledged only once it finished
+# (a worker killed mid-job leaves it queued, and Redis hands it out again after the visibility timeout), a worker
+# takes one job at a time, and the broker connection is retried with backoff instead of the worker exiting.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60  # a job hears of its end in time to record why
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300,
+                                   "socket_timeout": REDIS_TIMEOUT_SECONDS * 2,
+                                   "socket_connect_timeout": REDIS_TIMEOUT_SECONDS * 2}
