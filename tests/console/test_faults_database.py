@@ -51,6 +51,10 @@ def test_database_unreachable_gateway_serves_from_cache_console_and_api_answer_5
     token = server.manage("create_api_token", "admin").stdout.strip()
     api_headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=30) as http, httpx.Client(timeout=30) as browser:
+        instance = http.get(base + "/api/v1/instances/", headers=api_headers).json()["results"][0]["id"]
+        spare = http.post(base + "/api/v1/mcp-servers/", json={"instance": instance, "name": "spare"},
+                          headers=api_headers)
+        assert spare.status_code == 201, spare.text
         # Warm-up: the gateway has read the petstore server's configuration; an operator is signed in.
         init = http.post(base + "/mcp-servers/petstore", json=INIT, headers=ACCEPT)
         sid = init.headers["mcp-session-id"]
@@ -68,6 +72,11 @@ def test_database_unreachable_gateway_serves_from_cache_console_and_api_answer_5
         assert called.status_code == 200 and "Rex" in called.json()["result"]["content"][0]["text"]
         again = http.post(base + "/mcp-servers/petstore", json=INIT, headers=ACCEPT)
         assert again.status_code == 200 and again.headers["mcp-session-id"] != sid
+
+        # A server the gateway has not read yet cannot be served: a 503 it can retry, not a 500.
+        unread = http.post(base + "/mcp-servers/spare", json=INIT, headers=ACCEPT)
+        assert unread.status_code == 503 and unread.headers["retry-after"] == "7"
+        assert unread.json()["error"]["message"] == "Configuration database unavailable; retry in 7 s."
 
         started = time.monotonic()
         listed = http.get(base + "/api/v1/instances/", headers=api_headers)

@@ -146,12 +146,14 @@ def test_sigterm_lets_in_flight_calls_finish_closes_streams_and_exits(slow_world
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     _call(base, 0, out, "after_sigterm")
+    ready = httpx.get(base + "/readyz", timeout=10)
 
     call.join(30)
     sse.join(30)
     code = proc.wait(30)
     exited_after = time.monotonic() - signalled
 
+    assert ready.status_code == 503 and "draining" in ready.json()["failed"]
     refused = out["after_sigterm"]
     assert isinstance(refused, httpx.Response) and refused.status_code == 503
     assert refused.headers["retry-after"]
