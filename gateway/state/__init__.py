@@ -53,10 +53,37 @@ def bump_config_version() -> int | None:
 
         version = bump_config_version_sync(settings.REDIS_URL, settings.REDIS_TIMEOUT_SECONDS)
         local_changes += 1
+        if version is None:
+            _announce_later()
         return version
     from .memory import bump_local_version
 
     return bump_local_version()
+
+
+_pending: threading.Timer | None = None
+
+
+def _announce_later() -> None:
+    """A change committed while Redis was down: keep trying to announce it, so processes that did not notice the
+    outage (and so keep their caches) still learn of it once Redis is back."""
+    global _pending
+    with _lock:
+        if _pending is not None:
+            return  # one announcement covers every change made meanwhile
+        _pending = threading.Timer(max(1.0, settings.REDIS_TIMEOUT_SECONDS), _announce_now)
+        _pending.daemon = True
+        _pending.start()
+
+
+def _announce_now() -> None:
+    global _pending
+    from .redis import bump_config_version_sync
+
+    with _lock:
+        _pending = None
+    if bump_config_version_sync(settings.REDIS_URL, settings.REDIS_TIMEOUT_SECONDS) is None:
+        _announce_later()
 
 
 async def close_states() -> None:

@@ -36,6 +36,7 @@ async def _guarded(awaitable):
     redis_outage.succeeded()
     return result
 
+
 PREFIX = "mcpgw:"
 CONFIG_VERSION_KEY = PREFIX + "config_version"
 
@@ -46,8 +47,8 @@ def _sync_client(url: str, timeout: float = 2.0) -> redis.Redis:
 
 
 def bump_config_version_sync(url: str, timeout: float = 2.0) -> int | None:
-    """The new config version; None when Redis is unreachable (the change is committed all the same, and every
-    gateway drops its caches when Redis comes back, so none keeps serving the old configuration)."""
+    """The new config version; None when Redis is unreachable (the change is committed all the same; the caller
+    announces it again once Redis is back)."""
     try:
         version = int(_sync_client(url, timeout).incr(CONFIG_VERSION_KEY))
     except REDIS_FAILURES as exc:
