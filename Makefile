@@ -25,6 +25,7 @@ migrate: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
 ## make run: install, migrate, seed the demo, serve console + gateway on http://$(HOST):$(PORT)
+# SIGTERM to `manage.py serve` drains: in-flight calls finish (GATEWAY_DRAIN_SECONDS), streams close, then exit.
 # The demo API is served by this very process on 127.0.0.1, so the embedded default opens 127.0.0.1 to the egress
 # policy (when GATEWAY_EGRESS_ALLOW is unset or empty); a deployment started otherwise denies loopback.
 run: export GATEWAY_EGRESS_ALLOW := $(or $(GATEWAY_EGRESS_ALLOW),127.0.0.1)

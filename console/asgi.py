@@ -18,6 +18,7 @@ from gateway.asgi import app as gateway_app  # noqa: E402
 from gateway.routing import is_gateway_path  # noqa: E402
 
 from gateway.tuning import tune_process  # noqa: E402
+from gateway.drain import install_under_daphne  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 
@@ -36,3 +37,4 @@ application = ProtocolTypeRouter({
 })
 
 tune_process()
+install_under_daphne()

@@ -256,3 +256,10 @@ class CallRecordSettingsForm(forms.Form):
                                                     "always redacted.")
     redact_fields = forms.CharField(required=False, label="Also redact",
                                     help_text="Argument names, separated by commas or spaces.")
+class CircuitBreakerForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Break the circuit of this service",
+                                 help_text="After enough failed calls in a row (no connection, a timeout, a 5xx "
+                                           "answer) the gateway stops calling the service for a while and answers "
+                                           "at once; then one call tries again.")
+    failure_threshold = forms.IntegerField(min_value=1, max_value=1000, initial=5, label="Failed calls in a row")
+    open_seconds = forms.IntegerField(min_value=1, max_value=3600, initial=30, label="Seconds before trying again")

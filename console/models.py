@@ -473,3 +473,12 @@ class CallRecordSettings(models.Model):
     mcp_server = models.OneToOneField(McpServer, on_delete=models.CASCADE, related_name="call_record_settings")
     record_arguments = models.BooleanField(default=False)
     redact_fields = models.JSONField(default=list, blank=True)  # argument names replaced by "[redacted]"
+class CircuitBreaker(models.Model):
+    """Circuit breaking for one backend service: after `failure_threshold` failed calls in a row (no connection, a
+    timeout, a 5xx answer) the gateway stops calling it for `open_seconds`, then lets one call through to try."""
+
+    service = models.OneToOneField(BackendService, on_delete=models.CASCADE, related_name="circuit_breaker")
+    enabled = models.BooleanField(default=False)
+    failure_threshold = models.PositiveIntegerField(default=5)
+    open_seconds = models.PositiveIntegerField(default=30)
+    updated_at = models.DateTimeField(auto_now=True)

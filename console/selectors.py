@@ -336,3 +336,11 @@ def rate_limit_list_of_consumer(*, user, consumer: Consumer) -> QuerySet:
 
     return (RateLimitPolicy.objects.filter(consumer=consumer, mcp_server__instance__team__in=team_list(user=user))
             .select_related("mcp_server", "mcp_server__instance"))
+def circuit_breaker_get(*, service: BackendService):
+    """The service's circuit breaking setting (an unsaved default, off, when never set)."""
+    from .models import CircuitBreaker
+
+    try:
+        return service.circuit_breaker
+    except CircuitBreaker.DoesNotExist:
+        return CircuitBreaker(service=service)

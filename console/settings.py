@@ -249,3 +249,33 @@ CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["purge-call-records"] = {"task": "gateway.governance.tasks.call_records_purge",
                                               "schedule": 3600.0}
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "gateway.governance.tasks"]
+# --- Faults and health -----------------------------------------------------------------------------
+# Every Redis wait of a gateway process (connect, each command, a free pooled connection) ends after this long;
+# then the request answers 503 with Retry-After rather than hanging.
+REDIS_TIMEOUT_SECONDS = float(env("REDIS_TIMEOUT_SECONDS", "2"))
+# Retry-After of a 503 answered while Redis or the database is unreachable.
+GATEWAY_RETRY_AFTER_SECONDS = env_int("GATEWAY_RETRY_AFTER_SECONDS", 5)
+# On SIGTERM a process stops taking gateway calls, lets in-flight ones finish for at most this long, closes its
+# event streams and exits (manage.py serve waits this long plus a margin before it kills Daphne).
+GATEWAY_DRAIN_SECONDS = float(env("GATEWAY_DRAIN_SECONDS", "20"))
+# A database or Redis that cannot be reached answers 503 (page or JSON) with Retry-After, never a 500.
+MIDDLEWARE.append("console.faults.DependencyUnavailableMiddleware")
+# A PostgreSQL server that does not answer fails the connection after this long instead of hanging the request.
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+# HTTP-to-MCP backend calls: each MCP server's timeout bounds the whole call; within it a connection must be made
+# within CONNECT and the backend must send something (then keep sending) within FIRST_BYTE (0: the server's timeout).
+GATEWAY_BACKEND_CONNECT_TIMEOUT = float(env("GATEWAY_BACKEND_CONNECT_TIMEOUT", "5"))
+GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT = float(env("GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT", "0"))
+# Background jobs survive a lost worker and an unreachable broker: a job is acknowledged only once it finished
+# (a worker killed mid-job leaves it queued, and Redis hands it out again after the visibility timeout), a worker
+# takes one job at a time, and the broker connection is retried with backoff instead of the worker exiting.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60  # a job hears of its end in time to record why
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300,
+                                   "socket_timeout": REDIS_TIMEOUT_SECONDS * 2,
+                                   "socket_connect_timeout": REDIS_TIMEOUT_SECONDS * 2}

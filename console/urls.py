@@ -1,13 +1,9 @@
 """URL routes of the console, its REST API and the built-in demo API (MCP endpoints never reach Django)."""
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 
+from .faults import healthz, readyz
 from .views import governance as governance_views
-
-
-def healthz(request):
-    return JsonResponse({"status": "ok"})
 
 
 urlpatterns = [
@@ -16,5 +12,6 @@ urlpatterns = [
     path("demo-api/", include("console.demo_urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", governance_views.metrics, name="metrics"),
+    path("readyz", readyz, name="readyz"),
     path("", include("console.web_urls")),
 ]

@@ -28,6 +28,8 @@ urlpatterns = [
     path("console/services/<int:pk>/delete/", backend_services.service_delete, name="service_delete"),
     path("console/services/<int:pk>/reachability/", backend_services.service_reachability_badge,
          name="service_reachability"),
+    path("console/services/<int:pk>/circuit-breaker/", backend_services.service_circuit_breaker,
+         name="service_circuit_breaker"),
 
     path("console/instances/<int:pk>/mcp/", mcp_servers.mcp_server_list, name="mcp_server_list"),
     path("console/instances/<int:pk>/mcp/add/", mcp_servers.mcp_server_add, name="mcp_server_add"),

@@ -1,6 +1,7 @@
 """The gateway's ASGI application: routing → origin check → transport → session → dispatch → executor."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from urllib.parse import urlsplit
@@ -9,10 +10,22 @@ from django.conf import settings
 
 from . import consumer_auth, routing
 from .config import get_config_cache
-from .jsonrpc import RpcError
+from .jsonrpc import RpcError, error_response
+from .protocol import INTERNAL_ERROR
 from .readmodel import ServerConfig
+from .drain import drain
+from .state.outage import DependencyUnavailable
+
+
+class ShuttingDown(DependencyUnavailable):
+    def __init__(self):
+        super().__init__("gateway process (shutting down)")
+
+    @property
+    def message(self) -> str:
+        return f"Gateway process shutting down; retry in {self.retry_after} s (another process will answer)."
 from .transport import sse, streamable
-from .transport.http import JSON, Request, respond, respond_error
+from .transport.http import JSON, Request, respond, respond_error, respond_json
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +65,20 @@ def origin_allowed(origin: str, host: str) -> bool:
 async def app(scope: dict, receive, send) -> None:
     req = Request(scope, receive, send)
     try:
-        await _serve(req)
+        if drain.started:
+            raise ShuttingDown()
+        if req.method == "GET":  # an event stream: it ends when draining closes streams, not counted as a call
+            await _serve(req)
+        else:
+            with drain.track():
+                await _serve(req)
     except ConnectionResetError:
         return
     except RpcError as exc:
         await respond_error(req, exc.http_status, exc.message, exc.code)
+    except DependencyUnavailable as exc:
+        # Logged once per outage where it was noticed; the client gets an answer it can retry.
+        await answer_unavailable(req, exc)
     except Exception:
         # The edge: answer rather than leave the client hanging (channels #1350).
         log.exception("Gateway error on %s %s", req.method, req.path)
@@ -64,6 +86,15 @@ async def app(scope: dict, receive, send) -> None:
             await respond_error(req, 500, "Internal gateway error.", -32603)
         except Exception:
             pass
+
+
+async def answer_unavailable(req: Request, exc: DependencyUnavailable) -> None:
+    retry_after = settings.GATEWAY_RETRY_AFTER_SECONDS
+    exc.retry_after = retry_after
+    with contextlib.suppress(Exception):  # a stream that already started cannot take another answer
+        await respond_json(req, 503, error_response(None, INTERNAL_ERROR, exc.message,
+                                                    {"unavailable": exc.what, "retryAfter": retry_after}),
+                           headers=[(b"retry-after", str(retry_after).encode())])
 
 
 async def _serve(req: Request) -> None:

@@ -8,9 +8,11 @@ import aiohttp
 from . import egress
 from .protocol import SERVER_NAME, SERVER_VERSION
 
-# Sized for a gateway fanning out to many backends: enough sockets overall, a generous share per host,
-# idle connections kept for reuse, DNS answers cached so a busy backend is not resolved on every call.
-CONNECTION_LIMIT = 512
+# Sized for a gateway fanning out to many backends: a generous share of sockets per host, idle connections kept
+# for reuse, DNS answers cached so a busy backend is not resolved on every call. No cap across hosts: with one, a
+# burst of calls to a backend that never answers (or two) would hold every socket and stall calls to healthy
+# backends until their timeouts; a call beyond its host's share waits within its own total timeout.
+CONNECTION_LIMIT = 0
 CONNECTION_LIMIT_PER_HOST = 256
 KEEPALIVE_SECONDS = 30.0
 DNS_CACHE_SECONDS = 300

@@ -10,11 +10,12 @@ from django.conf import settings
 
 from .consumer_auth import identities_of
 from .governance import load as load_governance
-from .readmodel import ApiKeyConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, ToolConfig, \
-    UpstreamSecurity
+from .readmodel import ApiKeyConfig, CircuitConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, \
+    ToolConfig, UpstreamSecurity
 from . import state as shared_state
 from .state import get_state
 from .state.memory import MemoryState
+from .state.outage import ConfigStoreUnavailable, DependencyUnavailable, database_outage
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _build_server(server_id: int, version: int) -> ServerConfig | None:
     from console.toolyaml import input_schema_from_args
 
     server = (
-        McpServer.objects.select_related("instance", "backend_service")
+        McpServer.objects.select_related("instance", "backend_service", "backend_service__circuit_breaker")
         .prefetch_related("security_schemes", "tools")
         .filter(pk=server_id)
         .first()
@@ -163,6 +164,7 @@ def _build_server(server_id: int, version: int) -> ServerConfig | None:
         allow_tools=frozenset(allowed) if allowed is not None else None,
         backend_security=_backend_security(server, schemes),
         governance=load_governance(server),
+        circuit=_circuit(backend),
     )
 
 
@@ -179,8 +181,38 @@ def server_snapshot(server_id: int) -> ServerConfig | None:
     return _build_server(server_id, 0)
 
 
-_load_routes_async = sync_to_async(_load_routes, thread_sensitive=False)
-_load_server_async = sync_to_async(_load_server, thread_sensitive=False)
+def _circuit(backend) -> CircuitConfig | None:
+    breaker = getattr(backend, "circuit_breaker", None) if backend is not None else None
+    if breaker is None or not breaker.enabled:
+        return None
+    return CircuitConfig(service_id=backend.pk, service_name=backend.name, failure_threshold=breaker.failure_threshold,
+                         open_seconds=breaker.open_seconds)
+
+
+_load_routes_sync = sync_to_async(_load_routes, thread_sensitive=False)
+_load_server_sync = sync_to_async(_load_server, thread_sensitive=False)
+
+
+async def _from_database(load, *args):
+    """Run a configuration load; an unreachable database is the typed ConfigStoreUnavailable (one log line per outage)."""
+    from django.db import InterfaceError, OperationalError
+
+    try:
+        value = await load(*args)
+    except (OperationalError, InterfaceError) as exc:
+        text = str(exc).strip()
+        database_outage.failed(f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__)
+        raise ConfigStoreUnavailable(type(exc).__name__) from None
+    database_outage.succeeded()
+    return value
+
+
+async def _load_routes_async():
+    return await _from_database(_load_routes_sync)
+
+
+async def _load_server_async(server_id: int, version: int):
+    return await _from_database(_load_server_sync, server_id, version)
 
 
 class ConfigCache:
@@ -193,6 +225,10 @@ class ConfigCache:
         self._routes: Routes | None = None
         self._servers: dict[int, ServerConfig | None] = {}
         self._loading: dict[object, asyncio.Future] = {}
+        self._missed = False  # a version poll failed: drop the caches at the next one that succeeds
+        # The configuration before the last version change, served while the database cannot be read.
+        self._previous_routes: Routes | None = None
+        self._previous_servers: dict[int, ServerConfig | None] = {}
 
     async def _current_version(self, *, fresh: bool = False) -> int:
         state = get_state()
@@ -205,8 +241,21 @@ class ConfigCache:
             return self._version
         self._checked = now
         self._local_changes = local
-        version = await state.config_version()
+        try:
+            version = await state.config_version()
+        except DependencyUnavailable:
+            # Serve what is cached; changes made meanwhile may not have been announced, so everything cached is
+            # dropped once Redis answers again.
+            self._missed = True
+            return self._version
+        if self._missed:
+            self._missed = False
+            self._version = -1
         if version != self._version:
+            # Kept for as long as the database cannot be read: the gateway serves what it had.
+            if self._routes is not None:
+                self._previous_routes = self._routes
+            self._previous_servers.update(self._servers)
             self._version = version
             self._routes = None
             self._servers = {}
@@ -232,17 +281,29 @@ class ConfigCache:
     async def _routes_at(self, version: int) -> Routes:
         if self._routes is not None:
             return self._routes
-        routes = await self._once(("routes", version), _load_routes_async)
+        try:
+            routes = await self._once(("routes", version), _load_routes_async)
+        except ConfigStoreUnavailable:
+            if self._previous_routes is None:
+                raise
+            return self._previous_routes
         if version == self._version:
             self._routes = routes
+            self._previous_routes = None
         return routes
 
     async def _server_at(self, server_id: int, version: int) -> ServerConfig | None:
         if server_id in self._servers:
             return self._servers[server_id]
-        config = await self._once(("server", server_id, version), lambda: _load_server_async(server_id, version))
+        try:
+            config = await self._once(("server", server_id, version), lambda: _load_server_async(server_id, version))
+        except ConfigStoreUnavailable:
+            if server_id not in self._previous_servers:
+                raise
+            return self._previous_servers[server_id]
         if version == self._version:
             self._servers[server_id] = config
+            self._previous_servers.pop(server_id, None)
         return config
 
     async def latest(self, server: ServerConfig) -> ServerConfig | None:

@@ -26,11 +26,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from . import protocol as p
 from .consumer_jwt import JwtRejected, verify_consumer_jwt
 from .jsonrpc import dumps, error_response
 from .readmodel import ConsumerAuthConfig, ServerConfig
+from .state.outage import database_outage
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +230,11 @@ async def flush_key_usage() -> int:
     _used.clear()
     try:
         await _write_last_used_async(ids, datetime.now(tz=timezone.utc))
+    except (OperationalError, InterfaceError) as exc:
+        # The database is down: one line per outage, and the keys wait for the next flush.
+        database_outage.failed(f"{type(exc).__name__} while recording API key use")
+        _used.update(ids)
+        return 0
     except Exception:
         log.exception("Could not record the last use of %d API key(s); trying again at the next flush", len(ids))
         _used.update(ids)

@@ -8,6 +8,7 @@ from .executors import executor_for
 from .governance import governed
 from .jsonrpc import Message, RpcError, error_response, result_response
 from .lifecycle import CallContext, initialize, is_stateless  # noqa: F401  (the transports' imports)
+from .state.outage import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ async def dispatch(message: Message, ctx: CallContext) -> Message | None:
             response = await executor.handle(message, ctx)
     except RpcError as exc:
         return exc.response(message["id"]) if is_request else None
+    except DependencyUnavailable:
+        raise  # Redis or the database is away: the transport answers 503 with Retry-After, not a JSON-RPC error
     except Exception:  # the edge: a bug must become a JSON-RPC error, never a hung client
         log.exception("Unhandled error in %s on %s", method or "a response", ctx.server.key)
         if not is_request:

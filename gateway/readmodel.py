@@ -6,6 +6,16 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class CircuitConfig:
+    """Circuit breaking for calls to one backend service (gateway/circuit.py)."""
+
+    service_id: int
+    service_name: str
+    failure_threshold: int
+    open_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class SchemeConfig:
     """A backend security scheme (`server.securitySchemes[]`), credential already decrypted."""
 
@@ -121,6 +131,7 @@ class ServerConfig:
     allow_tools: frozenset[str] | None = None
     backend_security: UpstreamSecurity | None = None
     governance: Any = None  # gateway.governance.ServerGovernance: rate limits, what call records keep
+    circuit: CircuitConfig | None = None  # circuit breaking of the backend service; None: off
 
     @property
     def key(self) -> str:

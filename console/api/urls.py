@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("console.api.consumers")),
     path("", include("console.api.proxy")),
     path("", include("console.api.governance")),
+    path("", include("console.api.faults")),
 ]

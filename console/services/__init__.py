@@ -1,5 +1,6 @@
 """Every write to configuration goes through these functions (views, API, tasks and commands call them)."""
 from .backend_auth import BackendAuth, mcp_server_set_backend_auth
+from .circuit_breakers import service_set_circuit_breaker
 from .consumers import (
     consumer_api_key_issue, consumer_api_key_revoke, consumer_authorization_revoke, consumer_authorize,
     consumer_create, consumer_debug_credential_issue, consumer_delete, consumer_update, jwt_credential_create,
@@ -47,6 +48,7 @@ __all__ = [
     "mcp_server_update",
     "service_create",
     "service_delete",
+    "service_set_circuit_breaker",
     "service_update",
     "team_create",
     "team_delete",

@@ -13,11 +13,11 @@ from django.views.decorators.http import require_http_methods
 
 from .. import selectors, services
 from ..errors import DomainError, NotFound
-from ..forms import McpServerForm, ServiceForm
+from ..forms import CircuitBreakerForm, McpServerForm, ServiceForm
 from ..models import BackendService
 from ..probes import service_reachability
 from ..permissions import MANAGE_CONFIG
-from .common import apply_domain_error, done, error_text, fetch, is_htmx, paginate, render_page, require
+from .common import apply_domain_error, done, error_text, fetch, form_page, is_htmx, paginate, render_page, require
 from .instances import instance_context
 
 PAGE_SIZE = 50
@@ -27,7 +27,7 @@ PAGE_SIZE = 50
 def service_list(request, pk: int):
     inst = fetch(selectors.instance_get, user=request.user, pk=pk)
     qs = selectors.service_list(user=request.user, instance=inst).annotate(
-        mcp_server_count=Count("mcp_servers", distinct=True))
+        mcp_server_count=Count("mcp_servers", distinct=True)).select_related("circuit_breaker")
     q = request.GET.get("q", "").strip()
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(base_url__icontains=q) | Q(description__icontains=q))
@@ -35,8 +35,12 @@ def service_list(request, pk: int):
     if protocol in BackendService.Protocol.values:
         qs = qs.filter(protocol=protocol)
     context = instance_context(request, inst, "services")
-    context.update({"page": paginate(request, qs.order_by("name"), PAGE_SIZE), "q": q, "protocol": protocol,
-                    "protocols": BackendService.Protocol.choices})
+    page = paginate(request, qs.order_by("name"), PAGE_SIZE)
+    for service in page.object_list:
+        breaker = getattr(service, "circuit_breaker", None)
+        service.circuit_enabled = bool(breaker and breaker.enabled)
+    with_circuit_states(list(page.object_list))
+    context.update({"page": page, "q": q, "protocol": protocol, "protocols": BackendService.Protocol.choices})
     return render_page(request, "console/service_list.html", context, partial="console/_service_rows.html")
 
 
@@ -144,3 +148,37 @@ async def service_reachability_badge(request, pk: int):
     result = await service_reachability(service=service, fresh=request.GET.get("fresh") == "1")
     # No request context: its processors would touch the user synchronously.
     return HttpResponse(render_to_string("console/_reachability.html", {"service": service, "result": result}))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_circuit_breaker(request, pk: int):
+    service = fetch(selectors.service_get, user=request.user, pk=pk)
+    require(request, service.instance.team, MANAGE_CONFIG)
+    breaker = selectors.circuit_breaker_get(service=service)
+    form = CircuitBreakerForm(request.POST or None, initial={
+        "enabled": breaker.enabled, "failure_threshold": breaker.failure_threshold,
+        "open_seconds": breaker.open_seconds})
+
+    def act(data: dict) -> HttpResponse:
+        services.service_set_circuit_breaker(actor=request.user, service=service, **data)
+        state = "on" if data["enabled"] else "off"
+        return done(request, reverse("service_list", args=[service.instance_id]),
+                    f"Circuit breaking of {service.name} is {state}.")
+
+    context = instance_context(request, service.instance, "services")
+    context.update({"title": f"Circuit breaking of {service.name}", "service": service,
+                    "action": reverse("service_circuit_breaker", args=[pk]),
+                    "cancel_url": reverse("service_list", args=[service.instance_id])})
+    return form_page(request, form, context, act, template="console/service_circuit_breaker.html",
+                     partial="console/_service_circuit_breaker_form.html")
+
+
+def with_circuit_states(services_on_page: list[BackendService]) -> None:
+    """Attach each service's circuit breaking (setting and last reported state) for the Services page."""
+    from gateway.circuit import circuit_states
+
+    enabled = [s.pk for s in services_on_page if getattr(s, "circuit_enabled", False)]
+    states = circuit_states(enabled)
+    for service in services_on_page:
+        service.circuit = states.get(service.pk, {"state": "closed"}) if service.pk in enabled else None

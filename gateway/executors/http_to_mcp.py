@@ -40,7 +40,7 @@ from typing import Any, Mapping
 import aiohttp
 from django.conf import settings
 
-from .. import egress
+from .. import circuit, egress
 from .. import protocol as p
 from ..backends import get_http_session
 from ..config import get_config_cache
@@ -56,7 +56,7 @@ from .request_builder import CallError, build_request, get_plan, resolve_argumen
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS = 30.0
-_timeouts: dict[float, aiohttp.ClientTimeout] = {}
+_timeouts: dict[tuple[float, float, float], aiohttp.ClientTimeout] = {}
 
 
 def _max_response_bytes() -> int:
@@ -65,12 +65,23 @@ def _max_response_bytes() -> int:
     return DEFAULT_MAX_RESPONSE_BYTES
 
 
+def _limits(total: float) -> tuple[float, float]:
+    """(connect, first byte) for a call whose server allows `total` seconds: the gateway's settings, never longer."""
+    connect = float(getattr(settings, "GATEWAY_BACKEND_CONNECT_TIMEOUT", 5.0))
+    first_byte = float(getattr(settings, "GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT", 0) or total)
+    return min(connect, total), min(first_byte, total)
+
+
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    timeout = _timeouts.get(seconds)
+    """Three limits on every backend call: the connection (per attempt), the wait for a first byte and between any
+    two reads after it (sock_read), and the whole call (total, including a wait for a pooled connection)."""
+    connect, first_byte = _limits(seconds)
+    key = (seconds, connect, first_byte)
+    timeout = _timeouts.get(key)
     if timeout is None:
         if len(_timeouts) > 64:
             _timeouts.clear()
-        timeout = _timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        timeout = _timeouts[key] = aiohttp.ClientTimeout(total=seconds, sock_connect=connect, sock_read=first_byte)
     return timeout
 
 
@@ -131,12 +142,17 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
 
     seconds = server.timeout if server.timeout and server.timeout > 0 else DEFAULT_TIMEOUT_SECONDS
     method = request.method
+    refused = circuit.admit(server.circuit)
+    if refused is not None:
+        return respond.error_result(f"{refused} ({method} {request.public_url})")
+    failed: bool | None = True  # no answer, or a 5xx: what the circuit of the backend service counts
     sent = time.perf_counter()
     try:
         async with get_http_session().request(
             method, request.url, headers=request.headers, data=request.body, allow_redirects=False,
             timeout=_timeout(seconds), skip_auto_headers=request.skip_auto_headers,
         ) as response:
+            failed = response.status >= 500
             raw = await _read(response, limit)
             status = response.status
             backend_answered(status, time.perf_counter() - sent)
@@ -151,12 +167,33 @@ async def call_tool(*, server: ServerConfig, tool: ToolConfig, arguments: dict |
         backend_answered(None)
         return respond.error_result(f"Backend response is larger than the gateway's limit of {_size(limit)} "
                                     f"({method} {request.public_url})")
+    except aiohttp.ConnectionTimeoutError:
+        failed = True
+        connect, _ = _limits(seconds)
+        return respond.error_result(f"Backend did not accept a connection within {connect:g} s "
+                                    f"({method} {request.public_url})")
+    except aiohttp.SocketTimeoutError:
+        failed = True
+        _, first_byte = _limits(seconds)
+        if first_byte < seconds:
+            return respond.error_result(f"Backend sent nothing for {first_byte:g} s ({method} {request.public_url})")
+        return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except asyncio.TimeoutError:
         backend_answered(None)
+        failed = True
         return respond.error_result(f"Backend did not answer within {seconds:g} s ({method} {request.public_url})")
     except aiohttp.ClientError as exc:
         backend_answered(None)
+        failed = True
         return respond.error_result(_connection_message(exc, method, str(request.public_url)))
+    except asyncio.CancelledError:
+        failed = None  # the client went away: says nothing about the backend
+        raise
+    finally:
+        if failed is None:
+            circuit.abandon(server.circuit)
+        else:
+            circuit.record(server.circuit, ok=not failed)
     return await template_runs.run(respond.success, plan, raw=raw, content_type=content_type, charset=charset,
                                    url=str(request.public_url), protocol_version=protocol_version,
                                    max_output=limit)
@@ -183,6 +220,8 @@ def _connection_message(exc: aiohttp.ClientError, method: str, url: str) -> str:
         if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
             return f"Backend {url} refused the connection"
         return f"Could not connect to backend {url}: {exc.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ClientOSError) and getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
+        return f"Backend {url} reset the connection ({method})"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return f"Backend {url} closed the connection without answering ({method})"
     if isinstance(exc, aiohttp.ClientPayloadError):

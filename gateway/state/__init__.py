@@ -6,7 +6,8 @@ import threading
 
 from django.conf import settings
 
-from .base import SharedState, StateUnavailable, Subscription
+from .base import SharedState, Subscription
+from .outage import DependencyUnavailable, StateUnavailable
 
 _lock = threading.Lock()
 _states: dict[int, SharedState] = {}
@@ -32,7 +33,8 @@ def _make_state() -> SharedState:
     if settings.REDIS_URL:
         from .redis import RedisState
 
-        return RedisState(settings.REDIS_URL, max_connections=settings.REDIS_MAX_CONNECTIONS)
+        return RedisState(settings.REDIS_URL, max_connections=settings.REDIS_MAX_CONNECTIONS,
+                          timeout=settings.REDIS_TIMEOUT_SECONDS)
     from .memory import MemoryState
 
     return MemoryState()
@@ -43,18 +45,45 @@ def _make_state() -> SharedState:
 local_changes = 0
 
 
-def bump_config_version() -> int:
+def bump_config_version() -> int | None:
     """Called by the console after a configuration change commits; gateways drop their caches."""
     global local_changes
     if settings.REDIS_URL:
         from .redis import bump_config_version_sync
 
-        version = bump_config_version_sync(settings.REDIS_URL)
+        version = bump_config_version_sync(settings.REDIS_URL, settings.REDIS_TIMEOUT_SECONDS)
         local_changes += 1
+        if version is None:
+            _announce_later()
         return version
     from .memory import bump_local_version
 
     return bump_local_version()
+
+
+_pending: threading.Timer | None = None
+
+
+def _announce_later() -> None:
+    """A change committed while Redis was down: keep trying to announce it, so processes that did not notice the
+    outage (and so keep their caches) still learn of it once Redis is back."""
+    global _pending
+    with _lock:
+        if _pending is not None:
+            return  # one announcement covers every change made meanwhile
+        _pending = threading.Timer(max(1.0, settings.REDIS_TIMEOUT_SECONDS), _announce_now)
+        _pending.daemon = True
+        _pending.start()
+
+
+def _announce_now() -> None:
+    global _pending
+    from .redis import bump_config_version_sync
+
+    with _lock:
+        _pending = None
+    if bump_config_version_sync(settings.REDIS_URL, settings.REDIS_TIMEOUT_SECONDS) is None:
+        _announce_later()
 
 
 async def close_states() -> None:
@@ -65,4 +94,5 @@ async def close_states() -> None:
         await state.close()
 
 
-__all__ = ["SharedState", "StateUnavailable", "Subscription", "get_state", "bump_config_version", "close_states"]
+__all__ = ["SharedState", "Subscription", "get_state", "bump_config_version", "close_states", "DependencyUnavailable",
+           "StateUnavailable"]

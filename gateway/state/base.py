@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 from typing import Any
 
 # A stream that stops reading loses messages beyond this rather than growing without bound.
 QUEUE_LIMIT = 1000
-
-
-class StateUnavailable(Exception):
-    """The shared state (Redis) could not be reached or answered with an error; callers answer 503."""
 
 
 class Subscription(abc.ABC):
@@ -24,23 +21,40 @@ class Subscription(abc.ABC):
     async def close(self) -> None: ...
 
 
+_FAILED = object()
+
+
 class QueueSubscription(Subscription):
     """A subscription fed through a local queue (by the in-process state, or by the Redis pub/sub reader)."""
 
     def __init__(self, channel: str):
         self.channel = channel
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_LIMIT + 1)
+        self._failure: Exception | None = None
 
     async def get(self, timeout: float | None = None) -> bytes | None:
+        if self._failure is not None:
+            raise self._failure
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            item = await asyncio.wait_for(self.queue.get(), timeout)
         except asyncio.TimeoutError:
             return None
+        if item is _FAILED:
+            raise self._failure
+        return item
+
+    def fail(self, exc: Exception) -> None:
+        """End the subscription with `exc`: its stream's next (or pending) get raises it, so the stream ends."""
+        self._failure = exc
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(_FAILED)  # the one place beyond QUEUE_LIMIT is kept for this
 
     @staticmethod
     def deliver(subs, data: bytes) -> int:
         delivered = 0
         for sub in list(subs):
+            if sub.queue.qsize() >= QUEUE_LIMIT:
+                continue
             try:
                 sub.queue.put_nowait(data)
                 delivered += 1
@@ -76,6 +90,10 @@ class SharedState(abc.ABC):
     # Configuration version bumped by console writes.
     @abc.abstractmethod
     async def config_version(self) -> int: ...
+
+    # Small facts other processes' consoles display (a circuit's state); the in-process state has no one to tell.
+    async def note(self, key: str, value: bytes, ttl: int) -> None:
+        return None
 
     async def close(self) -> None:
         return None

@@ -10,10 +10,32 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
-from .base import QueueSubscription, SharedState, StateUnavailable, Subscription
+from .base import QueueSubscription, SharedState, Subscription
+from .outage import StateUnavailable, redis_outage
 
 log = logging.getLogger(__name__)
+
+# What a Redis failure looks like from redis-py and the sockets under it.
+REDIS_FAILURES = (redis.RedisError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+def _unavailable(exc: BaseException) -> StateUnavailable:
+    redis_outage.failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    return StateUnavailable(str(exc) or type(exc).__name__)
+
+
+async def _guarded(awaitable):
+    """Run one Redis command: a failure is the typed StateUnavailable (and the outage's one log line)."""
+    try:
+        result = await awaitable
+    except REDIS_FAILURES as exc:
+        raise _unavailable(exc) from None
+    redis_outage.succeeded()
+    return result
+
 
 PREFIX = "mcpgw:"
 CONFIG_VERSION_KEY = PREFIX + "config_version"
@@ -37,12 +59,20 @@ return {1, '0', tostring(new_tat - now)}
 
 
 @lru_cache(maxsize=4)
-def _sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+def _sync_client(url: str, timeout: float = 2.0) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-def bump_config_version_sync(url: str) -> int:
-    return int(_sync_client(url).incr(CONFIG_VERSION_KEY))
+def bump_config_version_sync(url: str, timeout: float = 2.0) -> int | None:
+    """The new config version; None when Redis is unreachable (the change is committed all the same; the caller
+    announces it again once Redis is back)."""
+    try:
+        version = int(_sync_client(url, timeout).incr(CONFIG_VERSION_KEY))
+    except REDIS_FAILURES as exc:
+        redis_outage.failed(f"{type(exc).__name__}: {exc}")
+        return None
+    redis_outage.succeeded()
+    return version
 
 
 class _HubSubscription(QueueSubscription):
@@ -63,6 +93,8 @@ class _PubSubHub:
     def __init__(self, client: aioredis.Redis):
         self._client = client
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        # Seconds between reads of the pub/sub connection; an outage is noticed within about this long.
+        self.read_interval = 1.0
         self._subs: dict[str, set[_HubSubscription]] = {}
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -76,7 +108,14 @@ class _PubSubHub:
             first = channel not in self._subs
             self._subs.setdefault(channel, set()).add(sub)
             if first:
-                await self._pubsub.subscribe(channel)
+                try:
+                    await self._pubsub.subscribe(channel)
+                except REDIS_FAILURES as exc:
+                    self._subs[channel].discard(sub)
+                    if not self._subs[channel]:
+                        del self._subs[channel]
+                    await self._reset()
+                    raise _unavailable(exc) from None
             if self._reader is None or self._reader.done():
                 self._reader = asyncio.get_running_loop().create_task(self._read())
         return sub
@@ -94,14 +133,29 @@ class _PubSubHub:
 
     deliver = staticmethod(QueueSubscription.deliver)
 
+    async def _reset(self) -> None:
+        """A fresh pub/sub connection for the next stream: the old one's subscriptions died with it."""
+        old, self._pubsub = self._pubsub, self._client.pubsub(ignore_subscribe_messages=True)
+        with contextlib.suppress(*REDIS_FAILURES):
+            await old.aclose()
+
     async def _read(self) -> None:
         while self._subs:
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except (redis.RedisError, ConnectionError, OSError) as exc:
-                log.warning("Redis pub/sub read failed (%s); retrying", exc)
-                await asyncio.sleep(0.5)
-                continue
+                # Reading with no subscriber ends within the interval; a dead connection raises here.
+                message = await asyncio.wait_for(self._pubsub.get_message(timeout=self.read_interval),
+                                                 self.read_interval + 2)
+            except REDIS_FAILURES as exc:
+                # Messages published meanwhile are lost: end every stream held here so its client reconnects
+                # (and, while Redis is down, gets a 503 it can retry) instead of waiting for answers that never come.
+                failure = _unavailable(exc)
+                async with self._lock:
+                    subs = [sub for channel_subs in self._subs.values() for sub in channel_subs]
+                    self._subs.clear()
+                    await self._reset()
+                for sub in subs:
+                    sub.fail(failure)
+                return
             if message is None or message.get("type") != "message":
                 continue
             channel = message["channel"]
@@ -117,26 +171,31 @@ class _PubSubHub:
 
 
 class RedisState(SharedState):
-    def __init__(self, url: str, *, client_name: str = "mcpgw-gateway", max_connections: int = 128):
+    def __init__(self, url: str, *, client_name: str = "mcpgw-gateway", max_connections: int = 128,
+                 timeout: float = 2.0):
         # A blocking pool: past `max_connections` in-flight commands wait for a free connection instead of
         # failing with "Too many connections" (the plain pool's behaviour) under a burst of clients.
+        # Every wait is bounded by `timeout` (connect, each command, a free connection), and a failed command is
+        # retried once at once (a pooled connection Redis closed on restart) and never with a backoff: a client
+        # gets its 503 within about twice `timeout`, not after a minute of retries.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=10, socket_connect_timeout=5,
-            health_check_interval=30, client_name=client_name,
+            url, max_connections=max_connections, timeout=timeout, socket_connect_timeout=timeout,
+            socket_timeout=timeout, health_check_interval=30, client_name=client_name,
+            retry=Retry(NoBackoff(), 1), retry_on_timeout=False,
         )
         self._client = aioredis.Redis(connection_pool=pool)
         self._hub = _PubSubHub(self._client)
         self._rate_take = self._client.register_script(_RATE_TAKE)
 
     async def session_put(self, sid: str, data: dict[str, Any], ttl: int) -> None:
-        await self._client.set(PREFIX + "session:" + sid, json.dumps(data), ex=ttl)
+        await _guarded(self._client.set(PREFIX + "session:" + sid, json.dumps(data), ex=ttl))
 
     async def session_get(self, sid: str, ttl: int) -> dict[str, Any] | None:
-        raw = await self._client.getex(PREFIX + "session:" + sid, ex=ttl)
+        raw = await _guarded(self._client.getex(PREFIX + "session:" + sid, ex=ttl))
         return json.loads(raw) if raw else None
 
     async def session_delete(self, sid: str) -> bool:
-        return bool(await self._client.delete(PREFIX + "session:" + sid))
+        return bool(await _guarded(self._client.delete(PREFIX + "session:" + sid)))
 
     async def session_exists(self, sid: str) -> bool:
         return bool(await self._client.exists(PREFIX + "session:" + sid))
@@ -146,23 +205,26 @@ class RedisState(SharedState):
         local = self._hub.local_subscribers(channel)
         if local:
             return self._hub.deliver(local, message)
-        return int(await self._client.publish(channel, message))
+        return int(await _guarded(self._client.publish(channel, message)))
 
     async def subscribe(self, channel: str) -> Subscription:
         return await self._hub.add(channel)
 
     async def config_version(self) -> int:
-        raw = await self._client.get(CONFIG_VERSION_KEY)
+        raw = await _guarded(self._client.get(CONFIG_VERSION_KEY))
         return int(raw) if raw else 0
 
     async def rate_take(self, key: str, interval: float, capacity: float):
         from ..governance.limits import Decision
 
-        try:
-            allowed, retry, reset = await self._rate_take(keys=[PREFIX + key], args=[repr(interval), repr(capacity)])
-        except (redis.RedisError, ConnectionError, OSError) as exc:
-            raise StateUnavailable(f"Rate limits are unavailable: Redis did not answer ({exc}).") from exc
+        allowed, retry, reset = await _guarded(self._rate_take(keys=[PREFIX + key],
+                                                               args=[repr(interval), repr(capacity)]))
         return Decision(bool(allowed), float(retry), float(reset))
+    async def note(self, key: str, value: bytes, ttl: int) -> None:
+        await _guarded(self._client.set(key, value, ex=ttl))
+
+    async def ping(self) -> None:
+        await _guarded(self._client.ping())
 
     async def close(self) -> None:
         await self._hub.close()

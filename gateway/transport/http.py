@@ -11,6 +11,8 @@ from django.conf import settings
 from ..governance.metrics import ACTIVE_STREAMS
 from ..jsonrpc import RpcError, dumps, error_response, parse_body
 from ..protocol import INVALID_REQUEST
+from ..drain import drain
+from ..state.outage import DependencyUnavailable
 
 Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
@@ -184,31 +186,42 @@ async def stream_subscription(req: Request, subscription, *, keepalive: float, f
     """
     disconnect = Disconnect(req.receive)
     ACTIVE_STREAMS.inc()
+    # Shutting down ends the stream cleanly, so its client reconnects to another process.
+    stopping = drain.stopping()
     try:
         await start_sse(req, extra_headers)
         for chunk in first:
             await send_chunk(req, chunk)
-        while not disconnect.happened:
+        while not disconnect.happened and not stopping.done():
             getter = asyncio.ensure_future(subscription.get(keepalive))
-            done, _ = await asyncio.wait({getter, disconnect._task}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({getter, disconnect._task, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await getter
                 break
-            message = getter.result()
-            if message is not None:
-                await send_chunk(req, frame(message))
-                continue
-            # A comment line keeps proxies and idle timers from closing a quiet stream.
-            await send_chunk(req, b": keepalive\n\n")
-            if on_idle is not None and await on_idle() is False:
+            try:
+                message = getter.result()
+                if message is not None:
+                    await send_chunk(req, frame(message))
+                    continue
+                # A comment line keeps proxies and idle timers from closing a quiet stream.
+                await send_chunk(req, b": keepalive\n\n")
+                if on_idle is not None and await on_idle() is False:
+                    break
+            except DependencyUnavailable as exc:
+                # Answers published meanwhile are lost: end the stream so the client reconnects (and gets a 503
+                # it can retry until the dependency is back) rather than waiting on a stream nothing reaches.
+                with contextlib.suppress(Exception):
+                    await send_chunk(req, b": " + exc.message.encode() + b"\n\n")
                 break
         with contextlib.suppress(Exception):
             await send_chunk(req, b"", more=False)
     finally:
         ACTIVE_STREAMS.dec()
         disconnect.cancel()
-        await subscription.close()
-        if on_close is not None:
-            await on_close()
+        stopping.cancel()
+        with contextlib.suppress(DependencyUnavailable):
+            await subscription.close()
+            if on_close is not None:
+                await on_close()

@@ -9,10 +9,12 @@ from django.conf import settings
 
 from .. import protocol as p
 from ..dispatch import CallContext, dispatch, is_stateless
+from ..drain import drain
 from ..executors import executor_for
 from ..jsonrpc import Message, RpcError, dumps, kind, params_of
 from ..readmodel import ServerConfig
 from ..sessions import Session, session_create, session_end, session_for, session_get, session_update
+from ..state.outage import DependencyUnavailable
 from ..state import get_state
 from .http import Request, read_payload, respond, respond_error, respond_rpc_error, sse_event, stream_subscription
 from .keepalive import on_keepalive
@@ -87,6 +89,12 @@ async def post_message(req: Request, server: ServerConfig) -> None:
 
 async def _answer(session: Session, server: ServerConfig, message: Message, headers: dict[str, str],
                   consumer) -> None:
+    with drain.track():  # a shutdown waits for this answer before it closes the stream it goes to
+        await _answer_on_stream(session, server, message, headers, consumer)
+
+
+async def _answer_on_stream(session: Session, server: ServerConfig, message: Message, headers: dict[str, str],
+                            consumer) -> None:
     channel = session.stream_channel()
 
     async def emit(out: Message) -> None:
@@ -115,5 +123,7 @@ async def _answer(session: Session, server: ServerConfig, message: Message, head
             delivered = await get_state().publish(channel, dumps(response))
             if not delivered:
                 log.info("SSE session %s… has no open stream; a response was dropped", session.id[:8])
+    except DependencyUnavailable:
+        pass  # logged once per outage; the stream it would go to has been ended, so its client reconnects
     except Exception:
         log.exception("Failed to answer an SSE message on %s", server.key)

@@ -19,8 +19,8 @@ from django.utils.http import urlencode
 
 from console import services
 from console.models import (
-    ApiToken, AuditEvent, BackendService, CallRecord, CallRecordSettings, Consumer, RateLimitPolicy, ConsumerApiKey, ConsumerAuthorization, Instance, Invitation,
-    JwtCredential, McpServer, Team, TeamMembership, Tool,
+    ApiToken, AuditEvent, BackendService, CallRecord, CallRecordSettings, CircuitBreaker, Consumer, ConsumerApiKey,
+    ConsumerAuthorization, Instance, Invitation, JwtCredential, McpServer, RateLimitPolicy, Team, TeamMembership, Tool,
 )
 from console.permissions import ROLE_RANK
 from console.toolyaml import tool_to_yaml
@@ -30,7 +30,7 @@ OTHER_MARK = "zeta"  # every name in the other team carries it, so a leak shows 
 
 # Anyone may open these (or they are the gateway's own, not a tenant's).
 PUBLIC = {
-    "login", "logout", "signup", "invitation_accept", "healthz", "api_schema",
+    "login", "logout", "signup", "invitation_accept", "healthz", "readyz", "api_schema",
     "demo_api_openapi", "demo_pet_list", "demo_pet",
     "metrics",  # loopback, METRICS_ALLOW or METRICS_TOKEN, never a team's
 }
@@ -243,6 +243,7 @@ def authorization_row(w, s):
 
 INSTANCE_ROW = row(Instance, lambda s: s.instance.pk)
 SPARE_ROW = row(BackendService, lambda s: s.spare.pk)
+CIRCUIT_ROW = lambda w, s: CircuitBreaker.objects.filter(service_id=s.spare.pk).values().first()  # noqa: E731
 SERVER_ROW = row(McpServer, lambda s: s.server.pk)
 TOOL_ROW = row(Tool, lambda s: s.tool.pk)
 TEAM_ROW = row(Team, lambda s: s.team.pk)
@@ -301,6 +302,8 @@ ENTRIES: dict[str, Entry] = {
         "name": s.spare.name, "protocol": "http", "base_url": "http://127.0.0.1:9/edited"}, snapshot=SPARE_ROW)]),
     "service_delete": Entry(spare_pk, [GET("member"), POST("member", snapshot=SPARE_ROW)]),
     "service_reachability": Entry(spare_pk, [GET()]),
+    "service_circuit_breaker": Entry(spare_pk, [GET("member"), POST("member", lambda w, s: {
+        "enabled": "on", "failure_threshold": "3", "open_seconds": "20"}, snapshot=CIRCUIT_ROW)]),
     "mcp_server_list": Entry(instance_pk, [GET()]),
     "mcp_server_add": Entry(instance_pk, [GET("member"), POST("member", lambda w, s: {
         "name": "made-here", "server_type": "http_to_mcp", "backend_service": s.service.pk})]),
@@ -353,6 +356,8 @@ ENTRIES: dict[str, Entry] = {
     "api_service": Entry(spare_pk, [GET(), PATCH("member", lambda w, s: {"description": "edited"}, snapshot=SPARE_ROW),
                                     DELETE("member", snapshot=SPARE_ROW)]),
     "api_service_reachability": Entry(spare_pk, [GET()]),
+    "api_circuit_breaker": Entry(spare_pk, [GET(), PUT("member", lambda w, s: {
+        "enabled": True, "failure_threshold": 3, "open_seconds": 20}, snapshot=CIRCUIT_ROW)]),
     "api_mcp_server_list": Entry(checks=[GET(other=False), POST("member", lambda w, s: {
         "instance": s.instance.pk, "name": "made-by-api"})]),
     "api_mcp_server": Entry(server_pk, [GET(), PATCH("member", lambda w, s: {"description": "edited"},

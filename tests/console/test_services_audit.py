@@ -60,6 +60,8 @@ SCENARIOS = {
     "service_create": lambda w: services.service_create(actor=w.owner, instance=w.instance, name="api2",
                                                         base_url="http://127.0.0.1:9/v2"),
     "service_update": lambda w: services.service_update(actor=w.owner, service=w.service, description="main"),
+    "service_set_circuit_breaker": lambda w: services.service_set_circuit_breaker(actor=w.owner, service=w.service,
+                                                                                  enabled=True),
     "service_delete": lambda w: (services.mcp_server_delete(actor=w.owner, mcp_server=w.server),
                                  services.service_delete(actor=w.owner, service=w.service)),
     "team_create": lambda w: services.team_create(name="Another", owner=w.owner),

@@ -44,9 +44,10 @@ class Command(BaseCommand):
             code = daphne.wait()
         finally:
             stop(None, None)
+            # Daphne drains on SIGTERM (in-flight calls finish, streams close) for up to GATEWAY_DRAIN_SECONDS.
             for child in children:
                 try:
-                    child.wait(timeout=10)
+                    child.wait(timeout=settings.GATEWAY_DRAIN_SECONDS + 10)
                 except subprocess.TimeoutExpired:
                     child.kill()
         raise SystemExit(code)

@@ -1,0 +1,50 @@
+"""The base of the console's background jobs: retried with backoff through outages, never left running unexplained."""
+from __future__ import annotations
+
+import logging
+
+import redis
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
+
+# What an outage of the database or the broker looks like to a job: worth trying again later.
+OUTAGES = (OperationalError, InterfaceError, redis.RedisError)
+
+
+class JobTask(Task):
+    """Base class for tasks whose progress is a row the user sees (`@app.task(bind=True, base=JobTask)`).
+
+    A job that meets an outage is retried with exponential backoff (2 s, 4 s, 8 s … at most 5 min, jittered) up to
+    `max_retries` times; one that fails for good, runs out of time or out of retries ends in `job_failed` with a
+    reason a person can read, where the subclass marks its row failed. With the settings' late acknowledgement a
+    worker killed mid-job leaves it queued for another worker.
+    """
+
+    abstract = True
+    autoretry_for = OUTAGES
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    max_retries = 8
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def job_failed(self, *, task_id: str, args: tuple, kwargs: dict, reason: str) -> None:
+        """Record that the job ended without success (subclasses set their row's status and error)."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        if isinstance(exc, SoftTimeLimitExceeded):
+            reason = "The job ran out of time and was stopped."
+        elif isinstance(exc, OUTAGES):
+            reason = (f"The job could not reach the database or Redis after {self.request.retries} retries: "
+                      f"{type(exc).__name__}. Start it again once the service is back.")
+        else:
+            reason = f"The job failed: {exc}"
+        try:
+            self.job_failed(task_id=task_id, args=args, kwargs=kwargs, reason=reason)
+        except OUTAGES:
+            # The row cannot be written now: the job stays as it was, and the log says why.
+            log.error("Job %s failed (%s) and its row could not be updated", task_id, reason)
