@@ -146,8 +146,9 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
             line = bytes(buffer[:end]).rstrip(b"\r")
             del buffer[:end + 1]
             if not line:
-                if data:
-                    yield event or "message", b"\n".join(data)
+                payload = b"\n".join(data)
+                if payload.strip():  # a priming event (an id, empty data) carries no message
+                    yield event or "message", payload
                 data, size, event = [], 0, ""
                 continue
             if line.startswith(b":"):
