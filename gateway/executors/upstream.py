@@ -77,6 +77,32 @@ def _auth(server: ServerConfig) -> tuple[dict[str, str], dict[str, str]]:
     return {}, {}
 
 
+class _Target:
+    """Where and how one server's backend is called, worked out once per configuration version."""
+
+    __slots__ = ("url", "text", "headers")
+
+    def __init__(self, server: ServerConfig):
+        self.text = backend_url(server)
+        headers, query = _auth(server)
+        self.url = _with_query(self.text, query)
+        self.headers = headers
+
+
+_targets: dict[tuple[int, int], _Target] = {}
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
+def _target(server: ServerConfig) -> _Target:
+    key = (server.id, server.version)
+    target = _targets.get(key)
+    if target is None:
+        if len(_targets) > 256:
+            _targets.clear()
+        target = _targets[key] = _Target(server)
+    return target
+
+
 def _timeout(server: ServerConfig) -> float:
     return server.timeout if server.timeout and server.timeout > 0 else 30.0
 
@@ -168,6 +194,9 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     limit = _limit()
+    declared = response.content_length
+    if declared is not None and declared <= limit and not response.headers.get("Content-Encoding"):
+        return await response.read()  # size known and within the limit: one read
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -183,8 +212,7 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
 # ---------------------------------------------------------------- Streamable HTTP backends
 
 def _headers(server: ServerConfig, record: dict[str, Any], accept: str) -> dict[str, str]:
-    headers, _ = _auth(server)
-    headers = dict(headers)
+    headers = dict(_target(server).headers)
     headers["Accept"] = accept
     if record.get("sid"):
         headers["Mcp-Session-Id"] = record["sid"]
@@ -199,16 +227,15 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
 
     Whatever the backend sends ahead of the response on its event stream goes to `on_message`.
     """
-    url = backend_url(server)
+    target = _target(server)
+    url = target.text
     headers = _headers(server, record, ACCEPT_BOTH)
     headers["Content-Type"] = "application/json"
-    _, query = _auth(server)
     wanted = message.get("id") if "method" in message else None
     try:
         async with asyncio.timeout(_timeout(server)):
-            async with get_http_session().post(_with_query(url, query), data=dumps(message), headers=headers,
-                                               allow_redirects=False, timeout=aiohttp.ClientTimeout(total=None)
-                                               ) as response:
+            async with get_http_session().post(target.url, data=dumps(message), headers=headers,
+                                               allow_redirects=False, timeout=_NO_TIMEOUT) as response:
                 if response.status == 404 and record.get("sid"):
                     raise SessionLost(f"The backend MCP server {url} ended the session")
                 if response.status in (202, 204) or wanted is None and response.status < 300:
