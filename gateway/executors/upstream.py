@@ -129,7 +129,8 @@ def describe(exc: BaseException, url: str) -> str:
         if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
             return f"Backend MCP server {url} refused the connection"
         return f"Could not connect to backend MCP server {url}: {exc.strerror or exc.os_error}"
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)):
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)) or \
+            getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
         return f"Backend MCP server {url} closed the connection without answering"
     if isinstance(exc, UpstreamError):
         return exc.message
@@ -138,11 +139,11 @@ def describe(exc: BaseException, url: str) -> str:
 
 # ---------------------------------------------------------------- reading
 
-def parse_message(data: bytes | str) -> Any:
+def parse_message(data: bytes | str, url: str) -> Any:
     try:
         return boundedjson.loads(data, max_depth=settings.MCP_MAX_JSON_DEPTH, max_values=settings.MCP_MAX_JSON_VALUES)
     except ValueError as exc:
-        raise UpstreamError(f"The backend MCP server sent a message that is not acceptable JSON: {exc}") from None
+        raise UpstreamError(f"The backend MCP server {url} sent a message that is not acceptable JSON: {exc}") from None
 
 
 async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = None
@@ -188,8 +189,8 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
             elif name == b"event":
                 event = value.decode("utf-8", "replace")
         if len(buffer) + size > limit:
-            raise UpstreamError(f"The backend MCP server sent an event larger than the gateway's limit of {limit} "
-                                "bytes")
+            raise UpstreamError(f"The backend MCP server {response.url.with_query(None)} sent an event larger than the gateway's "
+                                f"limit of {limit} bytes")
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
@@ -244,14 +245,14 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
                     async for item in read_events(response):
                         if item is None or item[0] != "message":
                             continue
-                        received = parse_message(item[1])
+                        received = parse_message(item[1], url)
                         if isinstance(received, dict) and "method" not in received and received.get("id") == wanted:
                             return received, response.headers
                         if on_message is not None and isinstance(received, dict):
                             await on_message(received)
                     raise UpstreamError(f"The backend MCP server {url} closed its stream without answering")
                 body = await _read_body(response)
-                answer = parse_message(body) if body.strip() else None
+                answer = parse_message(body, url) if body.strip() else None
                 if isinstance(answer, dict) and ("result" in answer or "error" in answer):
                     return answer, response.headers
                 if response.status >= 300:
@@ -283,7 +284,7 @@ async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: On
                             return
                         continue
                     if item[0] == "message":
-                        received = parse_message(item[1])
+                        received = parse_message(item[1], url)
                         if isinstance(received, dict):
                             await on_message(received)
         except asyncio.CancelledError:
@@ -363,7 +364,7 @@ class SseLink:
             async for item in events:
                 if item is None or item[0] != "message":
                     continue
-                received = parse_message(item[1])
+                received = parse_message(item[1], self.url)
                 if not isinstance(received, dict):
                     continue
                 if "method" not in received:
