@@ -78,7 +78,7 @@ def _auth(server: ServerConfig) -> tuple[dict[str, str], dict[str, str]]:
 
 
 class _Target:
-    """Where and how one server's backend is called, worked out once per configuration version."""
+    """Where and how one server's backend is called, worked out once per configuration of it."""
 
     __slots__ = ("url", "text", "headers")
 
@@ -89,12 +89,13 @@ class _Target:
         self.headers = headers
 
 
-_targets: dict[tuple[int, int], _Target] = {}
+_targets: dict[tuple, _Target] = {}
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 
 def _target(server: ServerConfig) -> _Target:
-    key = (server.id, server.version)
+    # The version alone is not enough: the console's snapshots of a server all carry version 0.
+    key = (server.id, server.version, server.backend_url, server.backend_path, server.backend_security)
     target = _targets.get(key)
     if target is None:
         if len(_targets) > 256:
