@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: run test bench browser migrate clean
+.PHONY: run test bench browser migrate clean conformance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ browser:
 ## make test: install what tests need and run the whole suite
 test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make conformance: the MCP conformance suite through a Direct Proxy in front of the reference server (npm)
+conformance: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests/gateway/test_conformance.py $(PYTEST_ARGS)
 
 ## make bench: gateway vs. peer benchmark (see bench/README.md)
 bench: $(VENV)/.installed-test

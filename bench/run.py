@@ -26,12 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import governance as governance_bench, load, probes, report  # noqa: E402
 from harness.backend import ensure_packages, start_nginx  # noqa: E402
 from harness.mcp import Http, initialize  # noqa: E402
-from harness.ours import AUTH_VARIANTS, PATH, ROOT, SSE_PATH, VENV_BIN, Gateway  # noqa: E402
+from harness.mcp_backend import McpBackend  # noqa: E402
+from harness.ours import AUTH_VARIANTS, PATH, PROXY_PATH, ROOT, SSE_PATH, VENV_BIN, Gateway  # noqa: E402
 from harness.peer import Peer, ensure_venv, versions as peer_versions  # noqa: E402
 from harness.procs import busy_cores, pid_of, raise_nofile  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse", "auth", "governance")
+ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse", "auth", "governance", "proxy")
 AUTH_TRANSPORTS = ("stateless", "session")
 T0 = time.monotonic()
 
@@ -211,11 +212,13 @@ def run_measured(args, **kw) -> dict:
 
 
 def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, peer_python: str,
-            auth: str | None = None, round: int = 0) -> dict:
+            auth: str | None = None, round: int = 0, mcp_backend: McpBackend | None = None, pair: int = 0) -> dict:
     """One measured run; `auth` (a variant of AUTH_VARIANTS) drives that variant's server with its credential."""
     processes = len(target.procs) if isinstance(target, Gateway) else target.processes
     redis_pids = pid_of("redis-server") if isinstance(target, Gateway) and target.profile == "production" else []
-    watch = load.Watch(server_pid_names(target), [nginx_pid], redis_pids)
+    # Behind the proxy the backend is the MCP server, not nginx.
+    backend_pids = mcp_backend.pids() if scenario == "proxy" and mcp_backend else [nginx_pid]
+    watch = load.Watch(server_pid_names(target), backend_pids, redis_pids)
     if scenario in ("sse", "peer-sse"):
         path = SSE_PATH if scenario == "sse" else target.path
         with watch:
@@ -224,7 +227,8 @@ def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, pe
                                      cores=args.load_cores, watch=watch)
     else:
         env = {}
-        path = target.path if scenario == "peer" else PATH
+        path = {"peer": getattr(target, "path", PATH), "proxy": PROXY_PATH,
+                "proxy-direct": getattr(target, "path", PATH)}.get(scenario, PATH)
         headers: dict[str, str] = {}
         if auth is not None:
             path, headers = target.auth[auth]
@@ -234,7 +238,8 @@ def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, pe
             http = Http(target.port)
             env["BENCH_SESSIONS"] = ",".join(initialize(http, path, headers) for _ in range(concurrency))
             http.close()
-        script = {"session": "session.lua", "stateless": "stateless.lua", "peer": "peer.lua"}[scenario]
+        script = {"session": "session.lua", "stateless": "stateless.lua", "peer": "peer.lua",
+                  "proxy": "stateless.lua", "proxy-direct": "stateless.lua"}[scenario]
         common = dict(script=script, port=target.port, path=path, connections=concurrency, cores=args.load_cores,
                       env_extra=env)
         if args.warmup:
@@ -242,11 +247,13 @@ def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, pe
         with watch:
             result = load.wrk(duration=args.duration, watch=watch, **common)
     load.finish(result, watch)
-    row = {"target": "peer" if isinstance(target, Peer) else "ours",
-           "profile": target.profile if isinstance(target, Gateway) else "peer",
+    row = {"target": "peer" if isinstance(target, Peer) else "backend" if isinstance(target, McpBackend) else "ours",
+           "profile": target.profile if isinstance(target, (Gateway, McpBackend)) else "peer",
            "processes": processes, "scenario": scenario, "concurrency": concurrency, **result}
     if auth is not None:
         row.update(group="auth", auth=auth, round=round)
+    if scenario in ("proxy", "proxy-direct"):
+        row.update(group="proxy", pair=pair)
     label = f"{scenario}/{auth}" if auth is not None else scenario
     log(f"  {row['target']:4} {row['profile']:10} x{processes} {label:9} c={concurrency:<4} "
         f"{row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f}  p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  "
@@ -309,7 +316,7 @@ def main() -> int:
 
     ensure_packages(log)
     want_peer = any(s.startswith("peer") for s in args.scenarios)
-    if want_peer or "sse" in args.scenarios or args.idle_sse:
+    if want_peer or "sse" in args.scenarios or args.idle_sse or "proxy" in args.scenarios:
         ensure_venv(log)  # the SSE driver runs from the peer's venv too (uvloop)
     peer_python = str(BENCH / ".venv-peer" / "bin" / "python")
 
@@ -343,7 +350,12 @@ def main() -> int:
     gateways: dict[str, Gateway] = {}
     peers: list[Peer] = []
     failed = False
+    mcp_backend = None
     try:
+        if "proxy" in args.scenarios:
+            # The backend MCP server on the load cores, the gateway on its own: each measured on its core.
+            mcp_backend = McpBackend(workdir)
+            mcp_backend.start(cores=args.load_cores, log=log)
         for profile in args.profiles:
             gw = Gateway(profile=profile, workdir=workdir, backend_url=backend_url, redis_url=args.redis_url,
                          pg_url=args.pg_url, src=src, app=args.app)
@@ -366,7 +378,13 @@ def main() -> int:
                 gw.verify()
                 if "auth" in args.scenarios:
                     gw.verify_auth()
-                targets.append((gw, ours_scenarios + (["auth"] if "auth" in args.scenarios else [])))
+                if mcp_backend is not None and f"proxy-{profile}" not in configured:
+                    gw.configure_proxy(mcp_backend.url, log)
+                    configured.add(f"proxy-{profile}")
+                targets.append((gw, ours_scenarios + (["auth"] if "auth" in args.scenarios else [])
+                                + (["proxy"] if mcp_backend is not None else [])))
+            if mcp_backend is not None:
+                targets.append((mcp_backend, ["proxy-direct"]))
             if "peer" in args.scenarios:
                 peer = Peer("http", workdir, backend_url, processes=n)
                 peer.start(cores=args.server_cores, log=log)
@@ -397,7 +415,7 @@ def main() -> int:
                         try:
                             row = run_measured(args, target=target, scenario=scenario, concurrency=c,
                                                nginx_pid=nginx.pid, peer_python=peer_python, auth=auth,
-                                               round=round_)
+                                               round=round_, mcp_backend=mcp_backend, pair=n)
                         except Exception as exc:
                             failed = True
                             name = getattr(target, "profile", "peer")
@@ -456,6 +474,8 @@ def main() -> int:
     finally:
         for peer in peers:
             peer.stop()
+        if mcp_backend is not None:
+            mcp_backend.stop()
         for gw in gateways.values():
             gw.cleanup()
         nginx.stop()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django import forms
 
@@ -63,6 +64,10 @@ class McpServerForm(forms.Form):
     backend_path = forms.CharField(required=False, max_length=500, label="Backend path",
                                    widget=forms.TextInput(attrs={"placeholder": "/test/sse"}))
     timeout_seconds = forms.IntegerField(required=False, min_value=1, max_value=600, label="Backend timeout (s)")
+    allow_tools = forms.CharField(required=False, label="Published tools", widget=forms.Textarea(
+        attrs={"rows": 2, "placeholder": "get_forecast\nget_alerts"}),
+        help_text="Direct Proxy: the backend tools clients may see and call, one per line (or comma-separated). "
+                  "Empty publishes all of them.")
 
     def __init__(self, *args, services: list[BackendService], editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -76,6 +81,11 @@ class McpServerForm(forms.Form):
     def backend_choices_json(self) -> str:
         """Each service's protocol, so the page offers only those that fit the chosen type."""
         return json.dumps([{"id": s.pk, "protocol": s.protocol} for s in self.services])
+
+    def allow_list(self) -> list[str] | None:
+        """The published tools as the service takes them: None publishes all."""
+        names = [n for n in re.split(r"[\s,]+", self.cleaned_data.get("allow_tools") or "") if n]
+        return names or None
 
     def backend(self) -> BackendService | None:
         pk = self.cleaned_data.get("backend_service")

@@ -45,6 +45,17 @@ MANIFEST = {
     "allowScripts": {"node": True, "@modelcontextprotocol/inspector": False},
 }
 STAMP = ".installed.json"
+# The MCP conformance suite and its reference server, in a directory of their own next to the Inspector's.
+CONFORMANCE_VERSION = "0.1.16"
+EVERYTHING_VERSION = "2026.8.31"
+CONFORMANCE_MANIFEST = {
+    "name": "mcpgw-conformance-tools",
+    "private": True,
+    "description": "The MCP conformance suite and reference server for the gateway's tests (tests/node_tools.py).",
+    "dependencies": {"node": NODE_VERSION, "@modelcontextprotocol/conformance": CONFORMANCE_VERSION,
+                     "@modelcontextprotocol/server-everything": EVERYTHING_VERSION},
+    "allowScripts": {"node": True},
+}
 
 
 class NodeToolsUnavailable(RuntimeError):
@@ -87,9 +98,9 @@ class NodeTools:
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def _stamp_matches(root: Path) -> bool:
+def _stamp_matches(root: Path, manifest: dict = MANIFEST) -> bool:
     try:
-        return json.loads((root / STAMP).read_text()) == MANIFEST
+        return json.loads((root / STAMP).read_text()) == manifest
     except (OSError, ValueError):
         return False
 
@@ -112,7 +123,7 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _install(root: Path) -> None:
+def _install(root: Path, manifest: dict = MANIFEST) -> None:
     npm = shutil.which("npm")
     if not npm:
         raise NodeToolsUnavailable("npm is not on PATH; install Node.js and npm to run the Inspector tests")
@@ -120,7 +131,7 @@ def _install(root: Path) -> None:
     (root / STAMP).unlink(missing_ok=True)
     shutil.rmtree(root / "node_modules", ignore_errors=True)  # a half-finished earlier install starts over
     (root / "package-lock.json").unlink(missing_ok=True)
-    (root / "package.json").write_text(json.dumps(MANIFEST, indent=2) + "\n")
+    (root / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
     command = [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--no-update-notifier",
                "--ignore-scripts=false", "--engine-strict=false", "--loglevel=error"]
     try:
@@ -154,23 +165,59 @@ def _check(tools: NodeTools) -> None:
                                    f"{_tail(inspector.stdout + inspector.stderr)}")
 
 
-def ensure_node_tools() -> NodeTools:
-    """Install the pinned Node and Inspector unless this exact set is already installed; safe across processes."""
-    root = tools_dir()
+def ensure_node_tools(*, manifest: dict = MANIFEST, root: Path | None = None, check=None) -> NodeTools:
+    """Install the pinned Node and Inspector (or another manifest's tools) unless this exact set is already
+    installed; safe across processes."""
+    root = root or tools_dir()
+    check = check or _check
     tools = NodeTools(root)
-    if not _stamp_matches(root):
+    if not _stamp_matches(root, manifest):
         root.parent.mkdir(parents=True, exist_ok=True)
         handle = _lock(root)
         try:
-            if not _stamp_matches(root):  # another process may have finished while this one waited
-                _install(root)
-                _check(tools)
-                (root / STAMP).write_text(json.dumps(MANIFEST))
+            if not _stamp_matches(root, manifest):  # another process may have finished while this one waited
+                _install(root, manifest)
+                check(tools)
+                (root / STAMP).write_text(json.dumps(manifest))
                 return tools
         finally:
             handle.close()
-    _check(tools)
+    check(tools)
     return tools
+
+
+def _check_conformance(tools: NodeTools) -> None:
+    for name in ("node", "conformance", "mcp-server-everything"):
+        if not (tools.bin_dir / name).exists():
+            raise NodeToolsUnavailable(f"{tools.bin_dir / name} is missing after the install")
+    home = tools.root / "home"
+    home.mkdir(exist_ok=True)
+    try:
+        done = tools.run(tools.bin_dir / "conformance", "--version", home=home, timeout=VERSION_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NodeToolsUnavailable(f"the conformance suite does not run: {exc}") from None
+    if done.returncode != 0 or done.stdout.strip() != CONFORMANCE_VERSION:
+        raise NodeToolsUnavailable(f"conformance --version exited {done.returncode}: {_tail(done.stdout + done.stderr)}")
+
+
+_conformance: NodeTools | NodeToolsUnavailable | None = None
+
+
+def require_conformance_tools() -> NodeTools:
+    """The conformance suite and reference server, or the test fails under CI=true and is skipped elsewhere."""
+    global _conformance
+    if _conformance is None:
+        root = tools_dir()
+        try:
+            _conformance = ensure_node_tools(manifest=CONFORMANCE_MANIFEST,
+                                             root=root.parent / (root.name + "-conformance"), check=_check_conformance)
+        except NodeToolsUnavailable as exc:
+            _conformance = exc
+    if isinstance(_conformance, NodeToolsUnavailable):
+        if in_ci():
+            pytest.fail(f"The MCP conformance suite is unavailable under CI=true: {_conformance}", pytrace=False)
+        pytest.skip(f"The MCP conformance suite is unavailable: {_conformance}")
+    return _conformance
 
 
 _outcome: NodeTools | NodeToolsUnavailable | None = None

@@ -17,6 +17,8 @@ VENV_BIN = ROOT / ".venv" / "bin"
 SERVER_NAME = "bench"
 PATH = f"/mcp-servers/{SERVER_NAME}"
 SSE_PATH = PATH + "/sse"
+PROXY_NAME = "bench-proxy"
+PROXY_PATH = f"/mcp-servers/{PROXY_NAME}"
 # Consumer Authentication on vs off (scenario "auth"): the same tools on servers with authentication on.
 KEY_SERVER, JWT_SERVER = "bench-key", "bench-jwt"
 AUTH_CONSUMER = "bench-client"
@@ -124,6 +126,22 @@ class Gateway:
         api.call("PUT", f"/api/v1/mcp-servers/{existing['id']}/tools/yaml", tools_yaml(self.backend_url),
                  content_type="application/yaml")
         return existing["id"]
+
+    def configure_proxy(self, backend_url: str, log) -> None:
+        """A Direct Proxy server `bench-proxy` in front of the backend MCP server, through the REST API."""
+        api = self.api()
+        instance = self._instance()
+        servers = api.call("GET", f"/api/v1/mcp-servers/?instance={instance['id']}")
+        rows = servers.get("results", servers) if isinstance(servers, dict) else servers
+        if any(s["name"] == PROXY_NAME for s in rows):
+            return
+        service = api.call("POST", "/api/v1/services/", {"instance": instance["id"], "name": "bench-mcp-backend",
+                                                         "protocol": "mcp", "base_url": backend_url})
+        created = api.call("POST", "/api/v1/mcp-servers/", {
+            "instance": instance["id"], "name": PROXY_NAME, "server_type": "direct_proxy",
+            "description": "Benchmark: a Direct Proxy in front of an MCP SDK server.",
+            "backend_service": service["id"], "backend_transport": "streamable_http", "backend_path": "/mcp"})
+        log(f"[{self.profile}] Direct Proxy {PROXY_NAME} (id {created['id']}) -> {backend_url}/mcp")
 
     def configure_auth(self, log) -> None:
         """Two more servers with the same tools, each with Consumer Authentication on (API key; JWT), one consumer

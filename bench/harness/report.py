@@ -19,7 +19,10 @@ SCENARIOS = {
     "sse": "HTTP+SSE (2024-11-05)",
     "peer": "peer: stateless JSON (Streamable HTTP)",
     "peer-sse": "peer: HTTP+SSE (2024-11-05)",
+    "proxy": "Direct Proxy, stateless (2026-07-28)",
+    "proxy-direct": "backend MCP server directly, stateless (2026-07-28)",
 }
+PROXY_RATIO, PROXY_ADDED_P50_MS = 0.8, 2.0  # issue 10: proxy vs direct throughput, added median latency
 PROFILES = {"embedded": "embedded (SQLite, in-process)", "production": "production (PostgreSQL + Redis)"}
 
 
@@ -44,7 +47,7 @@ def peer_for(row: dict, rows: list[dict]) -> dict | None:
 def comparison_rows(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
-        if row["target"] != "ours" or row.get("group") == "auth":
+        if row["target"] != "ours" or row.get("group") in ("auth", "proxy"):
             continue
         peer = peer_for(row, rows)
         out.append({
@@ -158,6 +161,52 @@ def auth_targets(results: dict) -> list[str]:
     return out
 
 
+def proxy_rows(rows: list[dict]) -> list[dict]:
+    """Each proxied run beside the direct run of the same pass (process count) and concurrency."""
+    out = []
+    for row in rows:
+        if row.get("group") != "proxy" or row["scenario"] != "proxy":
+            continue
+        direct = next((r for r in rows if r.get("group") == "proxy" and r["scenario"] == "proxy-direct"
+                       and r.get("pair") == row.get("pair") and r["concurrency"] == row["concurrency"]), None)
+        if direct is None:
+            continue
+        out.append({"profile": row["profile"], "processes": row["processes"], "concurrency": row["concurrency"],
+                    "proxy_rps": row["rps"], "direct_rps": direct["rps"],
+                    "ratio": row["rps"] / direct["rps"] if direct["rps"] else None,
+                    "proxy_p50_ms": row["p50_ms"], "direct_p50_ms": direct["p50_ms"],
+                    "added_p50_ms": row["p50_ms"] - direct["p50_ms"], "errors": row["errors"] + direct["errors"]})
+    return out
+
+
+def proxy_table(rows: list[dict]) -> str:
+    lines = ["| profile | gateway proc. | conc. | proxy req/s | direct req/s | proxy/direct | p50 proxy | p50 direct "
+             "| added p50 | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for x in proxy_rows(rows):
+        lines.append(f"| {x['profile']} | {x['processes']} | {x['concurrency']} | {_f(x['proxy_rps'])} "
+                     f"| {_f(x['direct_rps'])} | **{x['ratio']:.2f}×** | {_f(x['proxy_p50_ms'], 1)} ms "
+                     f"| {_f(x['direct_p50_ms'], 1)} ms | **{x['added_p50_ms']:+.1f} ms** | {x['errors']} |")
+    return "\n".join(lines)
+
+
+def proxy_targets(results: dict) -> list[str]:
+    rows = [x for x in proxy_rows(results["scenarios"]) if x["ratio"] is not None]
+    if not rows:
+        return []
+    ratio_ok = [x for x in rows if x["ratio"] >= PROXY_RATIO]
+    p50_ok = [x for x in rows if x["added_p50_ms"] <= PROXY_ADDED_P50_MS]
+    worst_ratio = min(rows, key=lambda x: x["ratio"])
+    worst_p50 = max(rows, key=lambda x: x["added_p50_ms"])
+    return [
+        f"- Direct Proxy throughput ≥ {PROXY_RATIO}× the backend's direct: **{'met' if len(ratio_ok) == len(rows) else 'NOT met'}** "
+        f"({len(ratio_ok)}/{len(rows)} rows; lowest {worst_ratio['ratio']:.2f}× — {worst_ratio['profile']}, "
+        f"c={worst_ratio['concurrency']}).",
+        f"- Direct Proxy adds ≤ {PROXY_ADDED_P50_MS:g} ms at p50: **{'met' if len(p50_ok) == len(rows) else 'NOT met'}** "
+        f"({len(p50_ok)}/{len(rows)} rows; most {worst_p50['added_p50_ms']:+.1f} ms — {worst_p50['profile']}, "
+        f"c={worst_p50['concurrency']}).",
+    ]
+
+
 def detail_table(rows: list[dict]) -> str:
     lines = [
         "| target | profile | proc. | scenario | conc. | req/s | p50 | p90 | p99 | errors | server CPU ms/call "
@@ -198,6 +247,7 @@ def targets(results: dict) -> list[str]:
     from . import governance
 
     out.extend(governance.targets(results.get("governance", [])))
+    out.extend(proxy_targets(results))
     ours_errors = sum(r["errors"] for r in results["scenarios"] if r["target"] == "ours")
     out.append(f"- Zero errors (ours): **{'met' if ours_errors == 0 else 'NOT met'}** ({ours_errors} errors in "
                f"{sum(r['requests'] for r in results['scenarios'] if r['target'] == 'ours'):,} calls).")
@@ -250,6 +300,11 @@ def markdown(results: dict) -> str:
            "`tools/call`; the processes restart between variants and stop cleanly before the records are "
            "counted. **Lost** is the calls the gateway counted (its own /metrics) minus the records written.", "",
            _governance_table(results), ""] if results.get("governance") else []),
+        *(["## Direct Proxy vs the backend directly", "",
+           "`tools/call` through a Direct Proxy server (stateless 2026-07-28 client, one backend session shared by "
+           "the gateway) vs the same calls straight to the backend MCP server (the MCP SDK's server, stateless "
+           "JSON, on the load core), in the same run.", "", proxy_table(results["scenarios"]), ""]
+          if proxy_rows(results["scenarios"]) else []),
         "## Every run",
         "",
         "Latency in ms. CPU shares are of one core over the measured window (server: all its processes).",

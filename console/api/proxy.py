@@ -8,8 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors
-from ..errors import DomainError
-from ..models import McpServer
 from ..proxy_catalog import proxy_catalog
 
 
@@ -30,10 +28,8 @@ class BackendCatalogApi(APIView):
         OpenApiParameter("refresh", bool, description="Fetch from the backend now instead of the cached catalogue.")],
         description="The tools, resources and prompts a Direct Proxy server's backend MCP service lists.")
     def get(self, request, pk: int):
+        # An HTTP-to-MCP server answers with empty lists and `error` saying so, like an unreachable backend.
         server = selectors.mcp_server_get(user=request.user, pk=pk)
-        if server.server_type != McpServer.Type.DIRECT_PROXY:
-            raise DomainError("Only a Direct Proxy server has a backend catalogue.",
-                              {"server_type": ["This is an HTTP-to-MCP server; see its tools instead."]})
         fresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
         return Response(BackendCatalogOutput(proxy_catalog(mcp_server=server, fresh=fresh).as_dict()).data)
 

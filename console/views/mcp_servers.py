@@ -73,7 +73,8 @@ def mcp_server_add(request, pk: int):
                 actor=request.user, instance=inst, name=data["name"], description=data["description"],
                 server_type=data["server_type"], domains=data["domains"], backend_service=backend,
                 backend_transport=data["backend_transport"], backend_path=data["backend_path"], config=config,
-                timeout_seconds=data["timeout_seconds"], enabled=request.POST.get("publish", "1") == "1")
+                timeout_seconds=data["timeout_seconds"], enabled=request.POST.get("publish", "1") == "1",
+                allow_tools=form.allow_list() if data["server_type"] == McpServer.Type.DIRECT_PROXY else None)
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -99,7 +100,7 @@ def mcp_server_edit(request, pk: int):
         "name": server.name, "description": server.description,
         "domains": "\n".join(d.host for d in server.domains.all()), "backend_service": server.backend_service_id,
         "backend_transport": server.backend_transport, "backend_path": server.backend_path,
-        "timeout_seconds": server.timeout_seconds})
+        "timeout_seconds": server.timeout_seconds, "allow_tools": "\n".join(server.allow_tools or [])})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         backend = form.backend()
@@ -114,7 +115,8 @@ def mcp_server_edit(request, pk: int):
             services.mcp_server_update(
                 actor=request.user, mcp_server=server, name=data["name"], description=data["description"],
                 domains=data["domains"], backend_service=backend, backend_transport=data["backend_transport"],
-                backend_path=data["backend_path"], config=config, timeout_seconds=data["timeout_seconds"])
+                backend_path=data["backend_path"], config=config, timeout_seconds=data["timeout_seconds"],
+                **({"allow_tools": form.allow_list()} if server.server_type == McpServer.Type.DIRECT_PROXY else {}))
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:

@@ -77,6 +77,33 @@ def _auth(server: ServerConfig) -> tuple[dict[str, str], dict[str, str]]:
     return {}, {}
 
 
+class _Target:
+    """Where and how one server's backend is called, worked out once per configuration of it."""
+
+    __slots__ = ("url", "text", "headers")
+
+    def __init__(self, server: ServerConfig):
+        self.text = backend_url(server)
+        headers, query = _auth(server)
+        self.url = _with_query(self.text, query)
+        self.headers = headers
+
+
+_targets: dict[tuple, _Target] = {}
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
+def _target(server: ServerConfig) -> _Target:
+    # The version alone is not enough: the console's snapshots of a server all carry version 0.
+    key = (server.id, server.version, server.backend_url, server.backend_path, server.backend_security)
+    target = _targets.get(key)
+    if target is None:
+        if len(_targets) > 256:
+            _targets.clear()
+        target = _targets[key] = _Target(server)
+    return target
+
+
 def _timeout(server: ServerConfig) -> float:
     return server.timeout if server.timeout and server.timeout > 0 else 30.0
 
@@ -103,7 +130,8 @@ def describe(exc: BaseException, url: str) -> str:
         if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
             return f"Backend MCP server {url} refused the connection"
         return f"Could not connect to backend MCP server {url}: {exc.strerror or exc.os_error}"
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)):
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)) or \
+            getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
         return f"Backend MCP server {url} closed the connection without answering"
     if isinstance(exc, UpstreamError):
         return exc.message
@@ -112,11 +140,11 @@ def describe(exc: BaseException, url: str) -> str:
 
 # ---------------------------------------------------------------- reading
 
-def parse_message(data: bytes | str) -> Any:
+def parse_message(data: bytes | str, url: str) -> Any:
     try:
         return boundedjson.loads(data, max_depth=settings.MCP_MAX_JSON_DEPTH, max_values=settings.MCP_MAX_JSON_VALUES)
     except ValueError as exc:
-        raise UpstreamError(f"The backend MCP server sent a message that is not acceptable JSON: {exc}") from None
+        raise UpstreamError(f"The backend MCP server {url} sent a message that is not acceptable JSON: {exc}") from None
 
 
 async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = None
@@ -146,8 +174,9 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
             line = bytes(buffer[:end]).rstrip(b"\r")
             del buffer[:end + 1]
             if not line:
-                if data:
-                    yield event or "message", b"\n".join(data)
+                payload = b"\n".join(data)
+                if payload.strip():  # a priming event (an id, empty data) carries no message
+                    yield event or "message", payload
                 data, size, event = [], 0, ""
                 continue
             if line.startswith(b":"):
@@ -161,12 +190,15 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
             elif name == b"event":
                 event = value.decode("utf-8", "replace")
         if len(buffer) + size > limit:
-            raise UpstreamError(f"The backend MCP server sent an event larger than the gateway's limit of {limit} "
-                                "bytes")
+            raise UpstreamError(f"The backend MCP server {response.url.with_query(None)} sent an event larger than the gateway's "
+                                f"limit of {limit} bytes")
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     limit = _limit()
+    declared = response.content_length
+    if declared is not None and declared <= limit and not response.headers.get("Content-Encoding"):
+        return await response.read()  # size known and within the limit: one read
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -182,8 +214,7 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
 # ---------------------------------------------------------------- Streamable HTTP backends
 
 def _headers(server: ServerConfig, record: dict[str, Any], accept: str) -> dict[str, str]:
-    headers, _ = _auth(server)
-    headers = dict(headers)
+    headers = dict(_target(server).headers)
     headers["Accept"] = accept
     if record.get("sid"):
         headers["Mcp-Session-Id"] = record["sid"]
@@ -198,16 +229,15 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
 
     Whatever the backend sends ahead of the response on its event stream goes to `on_message`.
     """
-    url = backend_url(server)
+    target = _target(server)
+    url = target.text
     headers = _headers(server, record, ACCEPT_BOTH)
     headers["Content-Type"] = "application/json"
-    _, query = _auth(server)
     wanted = message.get("id") if "method" in message else None
     try:
         async with asyncio.timeout(_timeout(server)):
-            async with get_http_session().post(_with_query(url, query), data=dumps(message), headers=headers,
-                                               allow_redirects=False, timeout=aiohttp.ClientTimeout(total=None)
-                                               ) as response:
+            async with get_http_session().post(target.url, data=dumps(message), headers=headers,
+                                               allow_redirects=False, timeout=_NO_TIMEOUT) as response:
                 if response.status == 404 and record.get("sid"):
                     raise SessionLost(f"The backend MCP server {url} ended the session")
                 if response.status in (202, 204) or wanted is None and response.status < 300:
@@ -216,14 +246,14 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
                     async for item in read_events(response):
                         if item is None or item[0] != "message":
                             continue
-                        received = parse_message(item[1])
+                        received = parse_message(item[1], url)
                         if isinstance(received, dict) and "method" not in received and received.get("id") == wanted:
                             return received, response.headers
                         if on_message is not None and isinstance(received, dict):
                             await on_message(received)
                     raise UpstreamError(f"The backend MCP server {url} closed its stream without answering")
                 body = await _read_body(response)
-                answer = parse_message(body) if body.strip() else None
+                answer = parse_message(body, url) if body.strip() else None
                 if isinstance(answer, dict) and ("result" in answer or "error" in answer):
                     return answer, response.headers
                 if response.status >= 300:
@@ -255,7 +285,7 @@ async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: On
                             return
                         continue
                     if item[0] == "message":
-                        received = parse_message(item[1])
+                        received = parse_message(item[1], url)
                         if isinstance(received, dict):
                             await on_message(received)
         except asyncio.CancelledError:
@@ -335,7 +365,7 @@ class SseLink:
             async for item in events:
                 if item is None or item[0] != "message":
                     continue
-                received = parse_message(item[1])
+                received = parse_message(item[1], self.url)
                 if not isinstance(received, dict):
                     continue
                 if "method" not in received:

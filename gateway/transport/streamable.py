@@ -94,7 +94,9 @@ async def _post_session(req: Request, server: ServerConfig, payload: Any, versio
         await respond_error(req, 404, "Session not found: it ended or expired; initialize a new one.")
         return
     version = session.version
-    if version_header is not None and version_header != version and version >= p.V2025_06_18:
+    # A Direct Proxy is as lenient as the backends it relays: another supported revision's header is not refused.
+    if version_header is not None and version_header != version and version >= p.V2025_06_18 and \
+            server.type != "direct_proxy":
         await respond_error(req, 400, f"Bad Request: MCP-Protocol-Version {version_header} does not match the "
                                       f"session's negotiated version {version}.")
         return

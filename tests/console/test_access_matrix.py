@@ -365,6 +365,7 @@ ENTRIES: dict[str, Entry] = {
     "api_backend_auth": Entry(server_pk, [GET(), PUT("member", lambda w, s: {
         "kind": "bearer", "credential": "token-0123456789abcdef"}, snapshot=SERVER_ROW)]),
     "api_tool_list": Entry(server_pk, [GET()]),
+    "api_backend_catalog": Entry(server_pk, [GET()]),
     "api_tools_yaml": Entry(server_pk, [GET(), PUT("member", lambda w, s: (NEW_TOOL_YAML, "application/yaml"))]),
     "api_tool": Entry(tool_pk, [GET(), PATCH("member", lambda w, s: {"enabled": False}, snapshot=TOOL_ROW),
                                 DELETE("member", snapshot=TOOL_ROW)]),

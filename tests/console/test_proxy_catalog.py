@@ -80,3 +80,24 @@ def test_another_teams_catalogue_is_a_404(backends):
     api.force_authenticate(other)
     assert api.get(f"/api/v1/mcp-servers/{server.pk}/backend-catalog").status_code == 404
     assert signed_in(other).get(reverse("tool_list", args=[server.pk])).status_code == 404
+
+
+def test_published_tools_are_set_in_the_server_form(backends):
+    user, team = make_user("gina")
+    server = proxy_of(user, team, backends["streamable_http"], "streamable_http")
+    client = signed_in(user)
+    url = reverse("mcp_server_edit", args=[server.pk])
+    form = text_of(client.get(url))
+    assert "Published tools" in form
+    fields = {"name": "weather", "description": "", "domains": "", "backend_service": server.backend_service_id,
+              "backend_transport": "streamable_http", "backend_path": "/test/mcp", "timeout_seconds": 30}
+    bad = client.post(url, {**fields, "allow_tools": "echo, not a tool!"})
+    assert bad.status_code == 400
+    assert "is not a tool name" in text_of(bad)
+    assert client.post(url, {**fields, "allow_tools": "echo\nadd, echo"}).status_code == 302
+    server.refresh_from_db()
+    assert server.allow_tools == ["add", "echo"]
+    assert "echo\nadd" in text_of(client.get(url)) or "add\necho" in text_of(client.get(url))
+    assert client.post(url, {**fields, "allow_tools": ""}).status_code == 302
+    server.refresh_from_db()
+    assert server.allow_tools is None

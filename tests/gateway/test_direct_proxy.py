@@ -366,3 +366,93 @@ async def test_cancellation_reaches_the_backend(demo_server, api, backends):
                     break
             assert seconds in seen["cancelled"]
             call.cancel()
+
+
+class RawBackend:
+    """A misbehaving backend on 127.0.0.1: answers initialize like an MCP server, then `misbehave` on tools/call."""
+
+    def __init__(self, misbehave: str):
+        import socket
+        import threading
+
+        self.misbehave = misbehave
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.path = "/mcp"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import json as json_
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn, json_), daemon=True).start()
+
+    def _one(self, conn, json_):
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length")), b"0"))
+            while len(body) < length:
+                body += conn.recv(65536)
+            message = json_.loads(body) if body else {}
+            if message.get("method") == "initialize":
+                answer = json_.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {
+                    "protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "raw", "version": "1"}}}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(answer)).encode() + b"\r\n\r\n" + answer)
+            elif "id" not in message:
+                conn.sendall(b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            elif message.get("method") == "tools/list":
+                answer = json_.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {"tools": [
+                    {"name": "anything", "inputSchema": {"type": "object"}}]}}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(answer)).encode() + b"\r\n\r\n" + answer)
+            elif self.misbehave == "reset":
+                return  # the connection closes without a word
+            elif self.misbehave == "garbage":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/event-stream\r\n\r\n"
+                             b"event: message\ndata: {not json\n\n")
+            elif self.misbehave == "huge":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/event-stream\r\n\r\ndata: ")
+                try:
+                    for _ in range(64):
+                        conn.sendall(b"x" * (1 << 20))  # past the gateway's 10 MiB limit, never a line end
+                except OSError:
+                    return
+
+    def stop(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("misbehave, expected", [
+    ("reset", "closed the connection without answering"),
+    ("garbage", "not acceptable JSON"),
+    ("huge", "larger than the gateway's limit"),
+])
+async def test_a_misbehaving_backend_is_a_clear_tool_error(demo_server, api, misbehave, expected):
+    backend = RawBackend(misbehave)
+    try:
+        server = make_proxy(api, backend, "streamable_http")
+        async with streamable_http_client(demo_server.url + server["endpoints"]["streamable_http"]) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool("anything", {})
+                assert result.is_error is True
+                assert expected in text_of(result)
+                assert backend.url in text_of(result)
+    finally:
+        backend.stop()
