@@ -1,5 +1,4 @@
-"""Governance on vs off: tools/call throughput with call records and a generous rate limit, against the same
-processes' count with both off, and every call the gateway counted found as a record (none lost)."""
+"""Governance on vs off: throughput with call records and a generous rate limit, and no record lost."""
 from __future__ import annotations
 
 import statistics

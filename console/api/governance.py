@@ -1,5 +1,4 @@
-"""REST endpoints for rate limits, what call records keep, and the call records themselves (parity with the Rate
-limits section and the Calls pages). Mounted by console/api/urls.py."""
+"""REST endpoints for rate limits, call-record settings and call records (mounted by console/api/urls.py)."""
 from __future__ import annotations
 
 from django.urls import path

@@ -1,5 +1,4 @@
-"""Console pages of governance: a server's rate limits and call-record settings, the Calls pages, traffic charts,
-and the Prometheus /metrics endpoint."""
+"""Console pages of governance (rate limits, call records, traffic charts) and the /metrics endpoint."""
 from __future__ import annotations
 
 import csv

@@ -147,15 +147,27 @@ def _result_size(result: dict | None) -> int:
     return size
 
 
+# (instance, server, tool, outcome) -> the labelled metrics of that call: labels() is most of a metric's cost.
+_series: dict[tuple[str, str, str, str], tuple] = {}
+
+
 def _settle(gov: ServerGovernance, ctx, tool: str, params: dict, started: float, probe: _Probe,
             result: dict | None, error: RpcError | None) -> None:
     elapsed = time.perf_counter() - started
     server = ctx.server
     outcome, message = _outcome(result, error, probe)
-    metrics.TOOL_CALLS.labels(server.instance, server.name, tool if outcome != "refused" else "", outcome).inc()
-    metrics.CALL_SECONDS.labels(server.instance, server.name).observe(elapsed)
+    # A refused call may name any tool: it is counted without one, so clients cannot mint label values.
+    key = (server.instance, server.name, tool if outcome != "refused" else "", outcome)
+    series = _series.get(key)
+    if series is None:
+        if len(_series) > 10_000:
+            _series.clear()
+        series = _series[key] = (metrics.TOOL_CALLS.labels(*key), metrics.CALL_SECONDS.labels(*key[:2]),
+                                 metrics.BACKEND_SECONDS.labels(*key[:2]))
+    series[0].inc()
+    series[1].observe(elapsed)
     if probe.seconds is not None:
-        metrics.BACKEND_SECONDS.labels(server.instance, server.name).observe(probe.seconds)
+        series[2].observe(probe.seconds)
     if not settings.GATEWAY_CALL_RECORDS:
         return
     arguments = params.get("arguments")

@@ -1,10 +1,15 @@
-"""Prometheus metrics of the gateway; with PROMETHEUS_MULTIPROC_DIR set, every process writes its own file and
-/metrics sums them (prometheus-client's multiprocess mode)."""
+"""Prometheus metrics of the gateway, summed over processes in prometheus-client's multiprocess mode."""
 from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+# prometheus-client turns multiprocess mode on when the variable exists at all; an empty one means "off" here.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+from prometheus_client import (  # noqa: E402
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from functools import lru_cache
@@ -15,6 +16,7 @@ from redis.backoff import NoBackoff
 
 from .base import QueueSubscription, SharedState, Subscription
 from .outage import StateUnavailable, redis_outage
+from .redis_pipe import Pipe, ReplyError, plain_tcp
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ end
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 return {1, '0', tostring(new_tat - now)}
 """
+_RATE_TAKE_SHA = hashlib.sha1(_RATE_TAKE.encode()).hexdigest()
 
 
 @lru_cache(maxsize=4)
@@ -185,7 +188,9 @@ class RedisState(SharedState):
         )
         self._client = aioredis.Redis(connection_pool=pool)
         self._hub = _PubSubHub(self._client)
-        self._rate_take = self._client.register_script(_RATE_TAKE)
+        # The rate-limit script, once per tools/call, goes through a pipelined connection of its own (plain TCP).
+        tcp = plain_tcp(url)
+        self._pipe = Pipe(tcp) if tcp is not None else None
 
     async def session_put(self, sid: str, data: dict[str, Any], ttl: int) -> None:
         await _guarded(self._client.set(PREFIX + "session:" + sid, json.dumps(data), ex=ttl))
@@ -217,9 +222,30 @@ class RedisState(SharedState):
     async def rate_take(self, key: str, interval: float, capacity: float):
         from ..governance.limits import Decision
 
-        allowed, retry, reset = await _guarded(self._rate_take(keys=[PREFIX + key],
-                                                               args=[repr(interval), repr(capacity)]))
+        args = ("1", PREFIX + key, repr(interval), repr(capacity))
+        if self._pipe is not None:
+            try:
+                answer = await self._pipe.call("EVALSHA", _RATE_TAKE_SHA, *args)
+                if isinstance(answer, ReplyError) and str(answer).startswith("NOSCRIPT"):
+                    answer = await self._pipe.call("EVAL", _RATE_TAKE, *args)  # a restarted Redis caches it again
+            except StateUnavailable as exc:
+                redis_outage.failed(exc.cause)
+                raise
+            if isinstance(answer, ReplyError):
+                raise StateUnavailable(f"Redis answered {answer}")
+            redis_outage.succeeded()
+            allowed, retry, reset = answer
+            return Decision(bool(allowed), float(retry), float(reset))
+        try:
+            allowed, retry, reset = await self._client.evalsha(_RATE_TAKE_SHA, *args)
+        except redis.exceptions.NoScriptError:
+            allowed, retry, reset = await _guarded(self._client.eval(_RATE_TAKE, *args))
+        except REDIS_FAILURES as exc:
+            raise _unavailable(exc) from None
+        else:
+            redis_outage.succeeded()
         return Decision(bool(allowed), float(retry), float(reset))
+
     async def note(self, key: str, value: bytes, ttl: int) -> None:
         await _guarded(self._client.set(key, value, ex=ttl))
 
@@ -227,5 +253,7 @@ class RedisState(SharedState):
         await _guarded(self._client.ping())
 
     async def close(self) -> None:
+        if self._pipe is not None:
+            await self._pipe.close()
         await self._hub.close()
         await self._client.aclose()

@@ -121,6 +121,16 @@ SCENARIOS = {
     "consumer_debug_credential_issue": lambda w: (
         c := services.consumer_create(actor=w.owner, team=w.team, name="agent"),
         services.consumer_debug_credential_issue(actor=w.owner, mcp_server=w.server, consumer=c)),
+    "rate_limit_create": lambda w: services.rate_limit_create(actor=w.owner, mcp_server=w.server, requests=60,
+                                                              window="minute"),
+    "rate_limit_update": lambda w: services.rate_limit_update(
+        actor=w.owner, policy=services.rate_limit_create(actor=w.owner, mcp_server=w.server, requests=60,
+                                                         window="minute"), requests=10),
+    "rate_limit_delete": lambda w: services.rate_limit_delete(
+        actor=w.owner, policy=services.rate_limit_create(actor=w.owner, mcp_server=w.server, requests=60,
+                                                         window="minute")),
+    "call_record_settings_set": lambda w: services.call_record_settings_set(
+        actor=w.owner, mcp_server=w.server, record_arguments=True, redact_fields=["card"]),
 }
 
 # Writes whose row has no team: tokens belong to a user, and a deleted team's row keeps its id in `detail`.

@@ -207,3 +207,31 @@ async def test_the_error_on_the_sse_transport_and_the_stateless_revision(world):
     assert refused.status == 429 and refused.headers["retry-after"]
     assert refused.json()["error"]["code"] == RATE_LIMITED and refused.json()["id"] == 30
 
+
+
+async def test_redis_buckets_survive_a_script_cache_flush_and_fail_clearly_without_redis():
+    url = require_redis()
+    import uuid
+
+    import redis
+
+    from gateway.state import StateUnavailable
+    from gateway.state.redis import RedisState
+    from tests.live import free_port
+
+    state = RedisState(url)
+    try:
+        key = f"test:{uuid.uuid4()}"
+        assert (await state.rate_take(key, 43200.0, 86400.0)).allowed
+        redis.Redis.from_url(url).script_flush()  # as after a Redis restart: EVALSHA answers NOSCRIPT
+        assert (await state.rate_take(key, 43200.0, 86400.0)).allowed
+        assert not (await state.rate_take(key, 43200.0, 86400.0)).allowed
+    finally:
+        await state.close()
+    # Nothing listens on this loopback port: the error names the cause, for the 503 the edge answers.
+    gone = RedisState(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(StateUnavailable, match="Redis is unreachable"):
+            await gone.rate_take("test:gone", 1.0, 1.0)
+    finally:
+        await gone.close()
