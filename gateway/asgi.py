@@ -10,24 +10,27 @@ from django.conf import settings
 
 from . import consumer_auth, routing
 from .config import get_config_cache
+from .drain import drain
 from .jsonrpc import RpcError, error_response
 from .protocol import INTERNAL_ERROR
 from .readmodel import ServerConfig
-from .drain import drain
 from .state.outage import DependencyUnavailable
+from .transport import sse, streamable
+from .transport.http import JSON, Request, respond, respond_error, respond_json
+
+log = logging.getLogger(__name__)
 
 
 class ShuttingDown(DependencyUnavailable):
+    """This process is draining (gateway/drain.py): a new call goes to another process."""
+
     def __init__(self):
         super().__init__("gateway process (shutting down)")
 
     @property
     def message(self) -> str:
         return f"Gateway process shutting down; retry in {self.retry_after} s (another process will answer)."
-from .transport import sse, streamable
-from .transport.http import JSON, Request, respond, respond_error, respond_json
 
-log = logging.getLogger(__name__)
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _CORS_ALLOW_HEADERS = (b"content-type, accept, authorization, mcp-session-id, mcp-protocol-version, mcp-method, "

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from .consumer_auth import identities_of
 from .governance import load as load_governance
-from .readmodel import ApiKeyConfig, CircuitConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, ServerConfig, \
-    ToolConfig, UpstreamSecurity
+from .readmodel import ApiKeyConfig, CircuitConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, \
+    ServerConfig, ToolConfig, UpstreamSecurity
 from . import state as shared_state
 from .state import get_state
 from .state.memory import MemoryState
@@ -194,9 +195,7 @@ _load_server_sync = sync_to_async(_load_server, thread_sensitive=False)
 
 
 async def _from_database(load, *args):
-    """Run a configuration load; an unreachable database is the typed ConfigStoreUnavailable (one log line per outage)."""
-    from django.db import InterfaceError, OperationalError
-
+    """Run a configuration load: an unreachable database is the typed ConfigStoreUnavailable (logged once)."""
     try:
         value = await load(*args)
     except (OperationalError, InterfaceError) as exc:

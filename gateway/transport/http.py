@@ -8,10 +8,10 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
+from ..drain import drain
 from ..governance.metrics import ACTIVE_STREAMS
 from ..jsonrpc import RpcError, dumps, error_response, parse_body
 from ..protocol import INVALID_REQUEST
-from ..drain import drain
 from ..state.outage import DependencyUnavailable
 
 Send = Callable[[dict], Awaitable[None]]

@@ -1,4 +1,4 @@
-"""Slow, dead and resetting backends: every timeout is enforced, and a burst to a dead backend leaves healthy ones fast."""
+"""Slow, dead and resetting backends: every timeout holds, and a burst to dead backends leaves healthy ones fast."""
 from __future__ import annotations
 
 import asyncio

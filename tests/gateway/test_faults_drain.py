@@ -1,4 +1,4 @@
-"""SIGTERM under load: in-flight tool calls finish, open streams close cleanly, new calls get a 503, the process exits."""
+"""SIGTERM under load: in-flight tool calls finish, open streams close cleanly, new calls get a 503, then exit."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..live import BIN, PYTHON, ROOT, free_port, start_live
+from ..live import PYTHON, ROOT, free_port, start_live
 
 pytestmark = [pytest.mark.live]
 
@@ -67,6 +67,7 @@ def _serve(server, drain_seconds: float) -> tuple[subprocess.Popen, str, Path]:
     env = {**server.env, "GATEWAY_DRAIN_SECONDS": str(drain_seconds)}
     proc = subprocess.Popen([PYTHON, "manage.py", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server.procs.append(proc)  # stopped with the live server should the test fail before it exits
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
@@ -88,11 +89,12 @@ def slow_world():
         instance = api.get("/instances/").json()["results"][0]["id"]
         created = api.post("/mcp-servers/", json={"instance": instance, "name": "slow"})
         assert created.status_code == 201, created.text
-        applied = api.put(f"/mcp-servers/{created.json()['id']}/tools/yaml", headers={"Content-Type": "application/yaml"},
-                          content=SLOW_YAML.format(url=backend.url))
+        applied = api.put(f"/mcp-servers/{created.json()['id']}/tools/yaml",
+                          headers={"Content-Type": "application/yaml"}, content=SLOW_YAML.format(url=backend.url))
         assert applied.status_code < 300, applied.text
-    server.stop_processes = lambda: [p.terminate() for p in server.procs if p.poll() is None]
-    server.stop_processes()  # the Daphne start_live started; the tests run `serve` on the same database
+    for proc in server.procs:  # the Daphne start_live started: the tests run `serve` on the same database
+        proc.terminate()
+        proc.wait(20)
     yield backend, server
     server.stop()
     backend.stop()
@@ -125,7 +127,8 @@ def test_sigterm_lets_in_flight_calls_finish_closes_streams_and_exits(slow_world
                     assert next(lines) == "event: endpoint"
                     endpoint = next(lines)[len("data: "):]
                     http.post(base + endpoint, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+                        "protocolVersion": "2024-11-05", "capabilities": {},
+                        "clientInfo": {"name": "t", "version": "1"}}})
                     http.post(base + endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                                                      "params": {"name": "wait", "arguments": {"seconds": 2}}})
                     for line in lines:

@@ -1,4 +1,4 @@
-"""Redis stopped, paused and restarted under a live gateway: 503 with Retry-After, streams closed, recovery by itself."""
+"""Redis stopped, paused and restarted under a live gateway: 503 with Retry-After, streams end, it recovers alone."""
 from __future__ import annotations
 
 import re
