@@ -232,3 +232,12 @@ if REDIS_URL:
                           "KEY_PREFIX": "mcpgw"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# OpenAPI import (Add Tool → Swagger File): bounds, remote $refs (off: only the uploaded files are read), time limit.
+OPENAPI_IMPORT_MAX_BYTES = env_int("OPENAPI_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+OPENAPI_IMPORT_REMOTE_REFS = env_bool("OPENAPI_IMPORT_REMOTE_REFS", False)
+OPENAPI_IMPORT_TIME_LIMIT = env_int("OPENAPI_IMPORT_TIME_LIMIT", 600)
+OPENAPI_IMPORT_SELECT_THRESHOLD = env_int("OPENAPI_IMPORT_SELECT_THRESHOLD", 50)
+CELERY_BEAT_SCHEDULE = {
+    "openapi-import-sweep": {"task": "console.tasks.openapi_import_sweep", "schedule": 60.0},
+}

@@ -291,7 +291,11 @@ def convert(
         op_prefix = prefix
         if version != "2.0" and isinstance(path_servers, list) and path_servers:
             own = _server_url(path_servers[0])
-            if own and urlparse(own).scheme in ("http", "https"):
+            if own and backend_url:
+                # With a backend service every URL is relative to it: an operation's own server gives its path.
+                own_path = urlparse(own).path.rstrip("/")
+                op_prefix = "" if urlparse(backend_url).path.rstrip("/").endswith(own_path) else own_path
+            elif own and urlparse(own).scheme in ("http", "https"):
                 op_prefix = own.rstrip("/")
         built = builder.build(op, op_prefix)
         summary, description = _description(op.node, op.method, op.path)

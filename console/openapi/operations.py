@@ -253,8 +253,6 @@ class OperationBuilder:
                     body_schema = self.reader.read((media_object or {}).get("schema") or {}, body_place, budget,
                                                    mode="input")
                     body_required = bool(body.get("required"))
-                    if len(body["content"]) > 1:
-                        warn(f"The request body is sent as {body_media} (of {', '.join(list(body['content'])[:4])}).")
         elif form_fields:
             multipart = any(p.get("type") == "file" for p, _ in form_fields) or \
                 "multipart/form-data" in (self._swagger2_list(op, "consumes") or []) and \

@@ -62,9 +62,13 @@ def _fill(tool: Tool, spec: ToolSpec, *, origin: str, origin_ref: str) -> None:
 
 @transaction.atomic
 def tools_apply_yaml(
-    *, actor, mcp_server: McpServer, text: str, origin: str = Tool.Origin.MANUAL, origin_ref: str = ""
+    *, actor, mcp_server: McpServer, text: str, origin: str = Tool.Origin.MANUAL, origin_ref: str = "",
+    origin_refs: dict[str, str] | None = None,
 ) -> ToolsApplyResult:
-    """Create or update the tools a YAML document describes (and the server part, when present)."""
+    """Create or update the tools a YAML document describes (and the server part, when present).
+
+    `origin_refs` gives some tools their own origin_ref (an OpenAPI import records each tool's operation).
+    """
     require_write(actor=actor, team=mcp_server.instance.team)
     if mcp_server.server_type != McpServer.Type.HTTP_TO_MCP:
         raise DomainError("Tools are written by hand only for HTTP-to-MCP servers.", {"non_field": [
@@ -83,7 +87,7 @@ def tools_apply_yaml(
             continue
         is_new = tool is None
         tool = tool or Tool(mcp_server=mcp_server, name=spec.name)
-        _fill(tool, spec, origin=origin, origin_ref=origin_ref)
+        _fill(tool, spec, origin=origin, origin_ref=(origin_refs or {}).get(spec.name, origin_ref))
         tool.save()
         (result.created if is_new else result.updated).append(spec.name)
     audit(actor=actor, team=mcp_server.instance.team, action="tools.apply_yaml", obj=mcp_server,
