@@ -105,6 +105,9 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The gateway reads configuration from worker threads while the console writes.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Background jobs (OpenAPI imports) write while requests do: a transaction that starts by reading and then
+    # writes could not wait for the lock (SQLite answers "database is locked" at once); IMMEDIATE takes it first.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     # A file (not :memory:) so live-server processes could share it; one per run so parallel runs don't collide.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
 

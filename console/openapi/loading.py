@@ -79,13 +79,23 @@ def _unzip(name: str, data: bytes, limits: ImportLimits) -> list[tuple[str, byte
 
 def _normal(value: Any, limits: ImportLimits, name: str) -> Any:
     """YAML values as JSON values: keys as text (`200:` is a status code), shared aliases copied out, within limits."""
-    budget = [limits.max_values]
+    budget = [limits.max_values, limits.max_aliases]
+    seen: set[int] = set()
 
     def walk(node: Any, depth: int, stack: set[int]) -> Any:
         budget[0] -= 1
         if budget[0] < 0:
             raise SpecError([problem(f"{name} expands to more than {limits.max_values:,} values (YAML aliases?).",
                                      file=name)])
+        if isinstance(node, (dict, list)):
+            # A container met twice is a YAML alias being expanded: an alias bomb stops here, early.
+            if id(node) in seen:
+                budget[1] -= 1
+                if budget[1] < 0:
+                    raise SpecError([problem(f"{name} expands more than {limits.max_aliases:,} YAML aliases "
+                                             "(an alias bomb?); write the values out.", file=name)])
+            else:
+                seen.add(id(node))
         if depth > limits.max_depth:
             raise SpecError([problem(f"{name} is nested more than {limits.max_depth} levels deep.", file=name)])
         if isinstance(node, dict):
@@ -148,7 +158,7 @@ def parse_document(name: str, data: bytes, limits: ImportLimits) -> Any:
             if stripped[0] == "[":
                 raise SpecError([problem(f"{name}: {exc}.", file=name)]) from None
             # JSON is YAML: a JSON-looking file with YAML-only syntax gets the YAML reader's verdict below.
-            if "nested" in str(exc) or "values" in str(exc):
+            if "nesting" in str(exc) or "values" in str(exc):
                 raise SpecError([problem(f"{name}: {exc}.", file=name)]) from None
     try:
         loaded = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 (a safe loader)

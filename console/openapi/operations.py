@@ -33,7 +33,7 @@ class Operation:
 class Built:
     tool: dict  # the tool as it appears under `tools:` (without the name, set by the caller)
     warnings: list[dict] = field(default_factory=list)
-    security: list[list[str]] | None = None  # the operation's own security requirements (None: the document's)
+    security: list[dict] | None = None  # the operation's own security requirements (None: the document's)
 
 
 def trim(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
@@ -324,8 +324,8 @@ class OperationBuilder:
             warn(note)
         security = op.node.get("security")
         return Built(tool=tool, warnings=warnings,
-                     security=[list(req) for req in security if isinstance(req, dict)]
-                     if isinstance(security, list) else None)
+                     security=[req for req in security if isinstance(req, dict)] if isinstance(security, list)
+                     else None)
 
     # ---------------------------------------------------------------- parameters
 

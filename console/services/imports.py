@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..errors import DomainError
@@ -187,15 +188,13 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     """Convert the job's description and compute the preview; idempotent (a finished job is left as it is)."""
     from ..openapi import SpecError, convert
 
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().select_related("mcp_server__backend_service").filter(
-            pk=job_id).first()
-        if job is None or job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
-            return job
-        job.status, job.step, job.percent = ImportJob.Status.RUNNING, "starting", 1
-        job.attempts += 1
-        job.started_at = timezone.now()
-        job.save(update_fields=["status", "step", "percent", "attempts", "started_at"])
+    # Claimed by one conditional UPDATE: a second delivery of the same job finds nothing to claim.
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, step="starting", percent=1, attempts=F("attempts") + 1,
+        started_at=timezone.now())
+    job = ImportJob.objects.select_related("mcp_server__backend_service").filter(pk=job_id).first()
+    if not claimed or job is None:
+        return job
     _publish(job)
 
     def progress(step: str, percent: int) -> None:

@@ -6,18 +6,13 @@ body) is read from the description itself (tests/openapi/expected.py), not from 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
 
-from console import services
-from console.models import ImportJob
 from console.services import imports as import_services
-from gateway import protocol as p
 from gateway.asgi import app
 from gateway.backends import close_http_sessions
 from gateway.state import close_states
@@ -25,6 +20,7 @@ from gateway.state import close_states
 from ..gateway.asgi_client import AsgiClient
 from ..gateway.test_http_to_mcp import Backend
 from . import expected as ex
+from . import helpers as h
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,17 +28,6 @@ SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "openapi-samples"
 if not SAMPLES.exists():
     SAMPLES = Path("/work/shared/openapi-samples")
 SAMPLE_FILES = sorted(p for p in SAMPLES.glob("*/*") if p.suffix in (".json", ".yaml", ".yml"))
-ACCEPT = "application/json, text/event-stream"
-
-
-def wait_for(job_id: int, timeout: float = 60.0) -> ImportJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = ImportJob.objects.get(pk=job_id)
-        if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"import {job_id} still {job.status} after {timeout} s")
 
 
 def load(path: Path) -> dict:
@@ -52,24 +37,13 @@ def load(path: Path) -> dict:
 
 
 def _import(backend_url: str, path: Path, index: int):
-    owner = get_user_model().objects.create_user(f"owner{index}", password="pw-123456")
-    team = services.team_create(name=f"Team {index}", owner=owner)
-    instance = services.instance_create(actor=owner, team=team, name=f"inst{index}")
-    backend = services.service_create(actor=owner, instance=instance, name="api", base_url=backend_url)
-    server = services.mcp_server_create(actor=owner, instance=instance, name=f"srv{index}", backend_service=backend)
-    job = import_services.import_job_create(actor=owner, mcp_server=server, files=[(path.name, path.read_bytes())])
-    job = wait_for(job.pk)
-    assert job.status == "succeeded", job.errors
+    owner, server = h.server_with_backend(backend_url, index)
+    job = h.import_files(owner, server, [(path.name, path.read_bytes())])
     names = [row["name"] for row in job.preview["tools"]]
     secrets = {s["id"]: f"secret-{s['id']}" for s in job.preview["security"] if s["supported"] and s["used"]}
     result = import_services.import_job_confirm(actor=owner, job=job, tools=names, credentials=secrets)
     assert sorted(result["created"]) == sorted(names)
     return server, job, secrets
-
-
-def rpc(method: str, params: dict) -> dict:
-    params = {**params, "_meta": {p.META_PROTOCOL_VERSION: p.V2026_07_28, p.META_CLIENT_CAPABILITIES: {}}}
-    return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
 
 
 @pytest.fixture
@@ -131,16 +105,7 @@ async def test_every_generated_tool_reaches_the_backend_as_described(backend, pa
     by_operation = {row["operation"]: row["name"] for row in job.preview["tools"]}
     client = AsgiClient(app)
     url = f"/instances/inst{index}/mcp-servers/srv{index}"
-    headers = {"accept": ACCEPT, "mcp-protocol-version": p.V2026_07_28, "mcp-method": "tools/list"}
-    tools: dict[str, dict] = {}
-    cursor = None
-    while True:
-        listed = (await client.post(url, json=rpc("tools/list", {"cursor": cursor} if cursor else {}),
-                                    headers=headers)).json()["result"]
-        tools.update((t["name"], t) for t in listed["tools"])
-        cursor = listed.get("nextCursor")
-        if not cursor:
-            break
+    tools = await h.list_tools(client, url)
     operations = ex.operations(doc)
     assert len(tools) == len(operations)
     for exp in operations:
@@ -148,9 +113,7 @@ async def test_every_generated_tool_reaches_the_backend_as_described(backend, pa
         schema = tools[name]["inputSchema"]
         arguments = {prop: ex.sample_value(doc, sub, prop) for prop, sub in schema["properties"].items()}
         before = len(backend.requests)
-        answer = await client.post(url, json=rpc("tools/call", {"name": name, "arguments": arguments}),
-                                   headers={**headers, "mcp-method": "tools/call", "mcp-name": name})
-        result = answer.json()["result"]
+        result = await h.call(client, url, name, arguments)
         assert not result.get("isError"), (name, arguments, result)
         assert len(backend.requests) == before + 1, name
         _check_request(doc, exp, arguments, backend.last, base)
@@ -171,3 +134,8 @@ def _check_credential(scheme: dict, secret: str, received) -> None:
         assert received.headers[scheme["name"]] == secret
     else:
         assert (scheme["name"], secret) in parse_qsl(received.query_string)
+
+
+def test_the_samples_are_there():
+    """The parametrized test above needs the samples; without them it would quietly run for none."""
+    assert len(SAMPLE_FILES) >= 18, SAMPLES
