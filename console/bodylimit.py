@@ -7,7 +7,8 @@ import re
 from django.conf import settings
 
 # OpenAPI imports take descriptions up to OPENAPI_IMPORT_MAX_BYTES (uploads, pasted text) at these paths only.
-_IMPORT_PATHS = re.compile(r"^/(?:api/v1/mcp-servers/\d+/imports/|console/mcp/\d+/imports/new/)$")
+_IMPORT_PATHS = re.compile(
+    r"^/(?:api/v1/mcp-servers/\d+/imports/|api/v1/imports/\d+/confirm/|console/mcp/\d+/imports/new/)$")
 
 
 def body_limit(path: str) -> int:

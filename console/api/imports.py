@@ -123,6 +123,7 @@ class ImportConfirmApi(APIView):
         tools = serializers.ListField(child=serializers.CharField(max_length=128), required=False, max_length=10_000)
         yaml = serializers.CharField(required=False, allow_blank=False, trim_whitespace=False)
         credentials = serializers.DictField(child=serializers.CharField(max_length=4000), required=False)
+        rename = serializers.DictField(child=serializers.CharField(max_length=128), required=False)
 
     class OutputSerializer(serializers.Serializer):
         created = serializers.ListField(child=serializers.CharField())
@@ -133,14 +134,16 @@ class ImportConfirmApi(APIView):
     @extend_schema(request=InputSerializer, responses=OutputSerializer,
                    description="Apply the chosen tools (default: the preview's selection), optionally from edited "
                                "YAML, through the same service as PUT …/tools/yaml. `credentials` gives the real "
-                               "secret of a proposed backend security scheme by its id.")
+                               "secret of a proposed backend security scheme by its id; `rename` maps a proposed "
+                               "tool name to the one it gets.")
     def post(self, request, pk: int):
         job = selectors.import_job_get(user=request.user, pk=pk)
         data = request.data if isinstance(request.data, dict) else {}
         values = self._validated(data)
         result = import_services.import_job_confirm(actor=request.user, job=job, tools=values.get("tools"),
                                                     yaml_text=values.get("yaml"),
-                                                    credentials=values.get("credentials"))
+                                                    credentials=values.get("credentials"),
+                                                    renames=values.get("rename"))
         return Response(self.OutputSerializer(result).data)
 
     def _validated(self, data):

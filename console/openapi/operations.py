@@ -284,7 +284,9 @@ class OperationBuilder:
                 headers.append({"key": "Content-Type",
                                 "value": f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"})
             elif parts is not None and not clash and (_json_media(media) or "x-www-form-urlencoded" in media):
-                for prop, sub in parts[0].items():
+                # Required first, then by name: a mapping's order is not part of a description (a YAML tool may
+                # sort it), and the tools must not read as changed when only the order moved.
+                for prop, sub in sorted(parts[0].items(), key=lambda kv: (kv[0] not in parts[1], kv[0])):
                     args.append(make_arg(prop, sub if isinstance(sub, dict) else {}, position="body",
                                          required=prop in parts[1],
                                          warn=warn))
@@ -391,7 +393,7 @@ class OperationBuilder:
     def _multipart(self, parts: tuple[dict, list[str]], args: list[dict], names: dict, warn) -> str:
         props, required = parts
         out = []
-        for prop, sub in props.items():
+        for prop, sub in sorted(props.items(), key=lambda kv: (kv[0] not in required, kv[0])):
             sub = sub if isinstance(sub, dict) else {}
             is_file = sub.get("format") in ("binary", "byte") or sub.get("contentEncoding") == "base64" or \
                 bool(sub.get("contentMediaType"))

@@ -385,8 +385,12 @@ def _parts(server_part: dict | None, tools: list[dict]) -> list[str]:
 
 @transaction.atomic
 def import_job_confirm(*, actor, job: ImportJob, tools: list[str] | None = None, yaml_text: str | None = None,
-                       credentials: dict[str, str] | None = None) -> dict[str, list[str]]:
-    """Apply the chosen tools of a finished import through the YAML editor's service; all or nothing."""
+                       credentials: dict[str, str] | None = None,
+                       renames: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Apply the chosen tools of a finished import through the YAML editor's service; all or nothing.
+
+    `renames` maps a chosen tool's proposed name to the name it gets; a later re-import finds it by its operation.
+    """
     server = McpServer.objects.select_for_update().get(pk=job.mcp_server_id)
     require_write(actor=actor, team=server.instance.team)
     job = ImportJob.objects.select_for_update().get(pk=job.pk)
@@ -430,11 +434,14 @@ def import_job_confirm(*, actor, job: ImportJob, tools: list[str] | None = None,
         tool = edited.get(name) or generated.get(name)
         if tool is None:
             continue
+        new_name = (renames or {}).get(name, "").strip() or name
+        if new_name != name:
+            tool = {**tool, "name": new_name}
         to_write.append(tool)
         if row is not None:
-            refs[name] = _origin_ref(row["hash"], row["operation"])
+            refs[new_name] = _origin_ref(row["hash"], row["operation"])
         elif name in edited:
-            refs[name] = _origin_ref("", "")
+            refs[new_name] = _origin_ref("", "")
     result = ToolsApplyResult()
     server_part = _server_part(server, preview.get("server") or {}, credentials or {})
     if to_write or server_part:

@@ -162,15 +162,16 @@ async def test_each_kind_of_call_goes_out_as_the_description_says(backend):
     assert got.headers["Authorization"] == "Bearer t-bearer"
     assert got.headers["Content-Type"] == f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
     assert got.body.decode() == (
-        f'--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name="caption"\r\n\r\nhi\r\n'
         f'--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="file"\r\n'
         "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        f"{content}\r\n--{MULTIPART_BOUNDARY}--\r\n")
+        f"{content}\r\n"
+        f'--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name="caption"\r\n\r\nhi\r\n'
+        f"--{MULTIPART_BOUNDARY}--\r\n")
 
     await h.call(client, url, "login", {"user": "ann", "remember": True})
     got = backend.last
     assert got.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert parse_qsl(got.body.decode()) == [("user", "ann"), ("remember", "true")]
+    assert parse_qsl(got.body.decode()) == [("remember", "true"), ("user", "ann")]
 
     await h.call(client, url, "put_shapes", {"body": {"radius": 2}})
     assert (backend.last.method, backend.last.json()) == ("PUT", {"radius": 2})
