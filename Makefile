@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: run test bench browser migrate clean
+.PHONY: run test bench bench-import browser migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test: $(VENV)/.installed-test browser
 ## make bench: gateway vs. peer benchmark (see bench/README.md)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## make bench-import: GitHub's REST description (npm @octokit/openapi) imported to a preview and confirmed
+bench-import: $(VENV)/.installed
+	$(BIN)/python bench/import_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

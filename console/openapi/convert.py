@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urljoin, urlparse
 
-import yaml
-
 from .limits import ImportLimits, SpecError, pointer_of, problem
 from .loading import Sources, load_sources
 from .operations import Operation, OperationBuilder, op_pointer, trim
@@ -61,22 +59,10 @@ class Conversion:
         return doc
 
 
-class _Dumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _str_presenter(dumper, data: str):
-    if "\n" in data and "\r" not in data and len(data) < 5000:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
-
-
-_Dumper.add_representer(str, _str_presenter)
-
-
 def dump_yaml(doc: Any) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+    from .yamltext import dump
+
+    return dump(doc)
 
 
 def _version(doc: dict, name: str) -> str:

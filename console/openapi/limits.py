@@ -20,7 +20,7 @@ class ImportLimits:
     # $ref expansion: per tool, the schema values it may grow to, and how deep schemas are followed.
     max_schema_values: int = 20_000
     max_schema_depth: int = 24
-    max_output_schema_values: int = 400
+    max_output_schema_values: int = 250
 
     @classmethod
     def from_settings(cls) -> "ImportLimits":

@@ -90,9 +90,13 @@ class SchemaReader:
         elif isinstance(out.get("examples"), dict):  # an OpenAPI examples map, not JSON Schema's list
             out["examples"] = [e.get("value") for e in out["examples"].values() if isinstance(e, dict)][:5]
         if mode == "output":
-            # An answer's schema tells a client the shape; its prose and samples would only make every tool heavy.
+            # An answer's schema tells a client the shape; its prose (past the first levels) and samples would
+            # only make every tool heavy.
             out.pop("examples", None)
-            if isinstance(out.get("description"), str) and len(out["description"]) > 160:
+            if depth > 2:
+                out.pop("description", None)
+                out.pop("title", None)
+            elif isinstance(out.get("description"), str) and len(out["description"]) > 160:
                 out["description"] = out["description"][:157].rstrip() + "…"
         if isinstance(node.get("enum"), list):
             out["enum"] = copy.deepcopy(node["enum"])
