@@ -4,6 +4,7 @@
   var job = document.getElementById("import-job");
   if (job && job.dataset.status !== "succeeded" && job.dataset.status !== "failed") {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var done = false;
     var socket = new WebSocket(scheme + location.host + job.dataset.ws);
     socket.onmessage = function (event) {
       var state = JSON.parse(event.data);
@@ -12,10 +13,13 @@
       document.getElementById("job-progress").value = state.progress.percent;
       document.getElementById("job-percent").textContent = state.progress.percent + "%";
       if (state.status === "succeeded" || state.status === "failed") {
+        done = true;
         socket.close();
         location.reload();  // the preview (or the errors) is rendered by the server
       }
     };
+    // Without live messages (a proxy that drops WebSockets, a restart) the page still gets there.
+    socket.onclose = function () { if (!done) setTimeout(function () { location.reload(); }, 3000); };
   }
   var table = document.getElementById("preview-table");
   if (!table) return;
