@@ -1,9 +1,7 @@
-"""`make bench-import`: GitHub's REST API description (npm @octokit/openapi) imported end to end, then confirmed.
-
-Runs in a fresh process on a fresh SQLite database: the job is created and run by the same code as on a worker
-(create → convert → diff → preview stored), then every tool is confirmed into one server. Prints wall time of
-each phase and the process's peak RSS, and writes bench/results/import-<date>.json.
-"""
+"""`make bench-import`: GitHub's REST API description (npm @octokit/openapi) imported end to end, then confirmed."""
+# Runs in a fresh process on a fresh SQLite database: the job is created and run by the same code as on a worker
+# (create → convert → diff → preview stored), then every tool is confirmed into one server. Prints wall and CPU
+# time of each phase and the process's peak RSS, and writes bench/results/import-<date>.json.
 from __future__ import annotations
 
 import argparse

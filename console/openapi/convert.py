@@ -1,8 +1,6 @@
 """A whole description to tools: version, base URL, security schemes, one tool per operation, the YAML text."""
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -33,11 +31,6 @@ class ToolDraft:
     operation: str  # "GET /pets/{petId}": stable across re-imports, kept in Tool.origin_ref
     tool: dict  # the tool as written under `tools:`
     warnings: list[dict] = field(default_factory=list)
-
-    def spec_hash(self) -> str:
-        from ..toolyaml import parse_tool_yaml
-
-        return parse_tool_yaml(dump_yaml({"tools": [self.tool]})).tools[0].content_hash()
 
 
 @dataclass
@@ -368,10 +361,3 @@ def diagnostics(doc: dict, version: str, sources: Sources, *, limit: int = 50, s
         out.append(problem(f"The description could not be fully validated ({type(exc).__name__}).",
                            file=sources.entry))
     return out
-
-
-def content_digest(files: list[tuple[str, bytes]]) -> str:
-    h = hashlib.sha256()
-    for name, data in sorted(files):
-        h.update(json.dumps(name).encode() + b"\0" + hashlib.sha256(data).digest())
-    return h.hexdigest()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,7 +190,7 @@ class OperationBuilder:
 
         for (name, location), (param, place, pointer) in params.items():
             if location == "body":
-                body_media = self._swagger2_media(op, "consumes", json_default=True)
+                body_media = self._swagger2_media(op, "consumes")
                 body_schema = self.reader.read(param.get("schema") or {}, place, budget, mode="input")
                 body_required = bool(param.get("required"))
                 continue
@@ -216,8 +217,6 @@ class OperationBuilder:
 
         path = op.path
         declared_path = {a["name"] for a in args if a.get("position") == "path"}
-        import re
-
         in_path = re.findall(r"\{([^{}/]+)\}", path)
         for placeholder in in_path:
             if placeholder not in declared_path:
@@ -261,8 +260,6 @@ class OperationBuilder:
             props, required = {}, []
             for param, place in form_fields:
                 props[param["name"]] = self.reader.read(param, place, budget, mode="input")
-                props[param["name"]].pop("required", None) if isinstance(props[param["name"]].get("required"),
-                                                                           bool) else None
                 if param.get("required"):
                     required.append(param["name"])
             body_schema = {"type": "object", "properties": props, "required": required}
@@ -293,7 +290,8 @@ class OperationBuilder:
                     names[prop] = "body"
                 if "x-www-form-urlencoded" in media:
                     headers.append({"key": "Content-Type", "value": "application/x-www-form-urlencoded"})
-                elif media.split(";")[0].strip() != "application/json" and not media.startswith(("*/", "application/*")):
+                elif (media.split(";")[0].strip() != "application/json"
+                      and not media.startswith(("*/", "application/*"))):
                     headers.append({"key": "Content-Type", "value": body_media})
             else:
                 arg_name = "body" if "body" not in names else "requestBody"
@@ -383,7 +381,7 @@ class OperationBuilder:
         value = op.node.get(key, self.doc.get(key))
         return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
 
-    def _swagger2_media(self, op: Operation, key: str, *, json_default: bool) -> str:
+    def _swagger2_media(self, op: Operation, key: str) -> str:
         medias = self._swagger2_list(op, key) or []
         for media in medias:
             if _json_media(media):

@@ -16,12 +16,6 @@ def uri_of(name: str) -> str:
     return ROOT + quote(name)
 
 
-def name_of(uri: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(uri[len(ROOT):]) if uri.startswith(ROOT) else uri
-
-
 class RefError(Exception):
     """A reference that cannot be followed; the message says why."""
 
@@ -74,6 +68,9 @@ class Refs:
         try:
             resolved = place.resolver.lookup(absolute)
         except Unresolvable as exc:
+            cause = _fetch_failure(exc)
+            if cause is not None:  # the fetch itself failed: refused by the egress policy, timed out, too large
+                raise RefError(f"{ref} cannot be fetched: {cause.message}") from None
             raise RefError(f"{ref} cannot be resolved ({_reason(exc, ref)})") from None
         except Exception as exc:  # a fetch refused by the egress policy, a timeout, a bad document
             raise RefError(f"{ref} cannot be fetched: {exc}") from None
@@ -89,6 +86,22 @@ class Refs:
                 raise RefError(f"{value['$ref']} is part of a reference loop")
             value, place, absolute = self.lookup(value["$ref"], place)
         return value, place, absolute
+
+
+def _fetch_failure(exc: BaseException):
+    """The fetch's own error inside referencing's wrapping of it (as cause or context, at some depth)."""
+    from ..errors import DomainError
+
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DomainError):
+            return current
+        todo += [current.__cause__, current.__context__]
+    return None
 
 
 def _reason(exc: Exception, ref: str) -> str:

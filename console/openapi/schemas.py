@@ -1,8 +1,7 @@
-"""OpenAPI schema objects (2.0, 3.0, 3.1) as the JSON Schema a tool's inputSchema and outputSchema carry.
+"""OpenAPI schema objects (2.0, 3.0, 3.1) as the JSON Schema a tool's inputSchema and outputSchema carry."""
 
-References are inlined; a schema that refers back to itself becomes a plain object at the repeat (with a note),
-and each tool's schemas are held to a budget of values and a depth, so no reference graph can explode.
-"""
+# References are inlined; a schema that refers back to itself becomes a plain object at the repeat (with a note),
+# and each tool's schemas are held to a budget of values and a depth, so no reference graph can explode.
 from __future__ import annotations
 
 import copy

@@ -1,9 +1,8 @@
-"""Plain JSON values written as block YAML, fast: about ten times PyYAML's representer on a large preview.
+"""Plain JSON values written as block YAML, fast: about ten times PyYAML's representer on a large preview."""
 
-Text is written plain only when every YAML 1.1 and 1.2 reader takes it for the same text (letters, digits and a few
-marks, no reserved word); otherwise double-quoted with JSON's escapes, which YAML reads the same, plus the YAML
-line breaks and non-printable characters JSON leaves raw. Multi-line text becomes a literal block.
-"""
+# Text is written plain only when every YAML 1.1 and 1.2 reader takes it for the same text (letters, digits and a
+# few marks, no reserved word); otherwise double-quoted with JSON's escapes, which YAML reads the same, plus the
+# YAML line breaks and non-printable characters JSON leaves raw. Multi-line text becomes a literal block.
 from __future__ import annotations
 
 import json

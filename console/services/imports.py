@@ -262,12 +262,10 @@ def import_job_sweep(*, now: dt.datetime | None = None) -> int:
 
 def _spec_of(tool: dict) -> ToolSpec:
     """The tool as the YAML editor would read it (so its content hash matches what confirming stores)."""
-    request = dict(tool.get("requestTemplate") or {})
-    security = request.get("security") or {}
     return ToolSpec(name=tool["name"], description=tool.get("description", ""), title=tool.get("title", ""),
-                    args=tool.get("args") or [], request_template=request, response_template={},
-                    error_response_template="", output_schema=tool.get("outputSchema"),
-                    annotations=tool.get("annotations"), security={} if not security else {})
+                    args=tool.get("args") or [], request_template=dict(tool.get("requestTemplate") or {}),
+                    response_template={}, error_response_template="", output_schema=tool.get("outputSchema"),
+                    annotations=tool.get("annotations"), security={})
 
 
 def _origin_ref(generated_hash: str, operation: str) -> str:

@@ -1,4 +1,4 @@
-"""Setting up an import the way a user does (services as the console calls them) and calling tools through the gateway."""
+"""Setting up an import as a user does (through the services) and calling tools through the gateway."""
 from __future__ import annotations
 
 import time

@@ -314,3 +314,31 @@ def test_a_job_past_its_time_limit_is_failed_by_the_sweep(alice, settings):
     assert import_job_sweep() == 1
     job = api.get(f"/api/v1/imports/{stuck.pk}/").json()
     assert job["status"] == "failed" and "did not finish within" in job["errors"][0]["message"]
+
+
+def test_remote_references_only_when_allowed_and_through_the_egress_policy(alice, spec_server, settings):
+    _, server, api = alice
+    port = spec_server.server_address[1]
+    _Spec.content_type = "application/json"
+    _Spec.body = json.dumps({"Pet": {"type": "object", "properties": {"name": {"type": "string"}}}}).encode()
+
+    def spec(host: str) -> str:
+        return json.dumps({"openapi": "3.0.3", "info": {"title": "Remote", "version": "1"},
+                           "servers": [{"url": "https://remote.invalid"}],
+                           "paths": {"/pets": {"post": {"operationId": "addPet", "requestBody": {"content": {
+                               "application/json": {"schema": {"$ref": f"http://{host}:{port}/defs.json#/Pet"}}}},
+                               "responses": {"200": {"description": "ok"}}}}}})
+
+    def args(job) -> list:
+        return yaml.safe_load(job["preview"]["yaml"])["tools"][0]["args"]
+
+    off = finished(api, start(api, server, text=spec("127.0.0.1"))["url"])
+    assert off["status"] == "succeeded" and args(off)[0]["name"] == "body"
+    assert any("remote references are not followed" in w["message"] for w in off["warnings"])
+
+    settings.OPENAPI_IMPORT_REMOTE_REFS = True
+    on = finished(api, start(api, server, text=spec("127.0.0.1"))["url"])
+    assert args(on) == [{"name": "name", "type": "string", "position": "body"}]
+    refused = finished(api, start(api, server, text=spec("127.0.0.2"))["url"])
+    assert any("may not be fetched" in w["message"] and "loopback" in w["message"] for w in refused["warnings"]), \
+        refused["warnings"]
