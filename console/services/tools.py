@@ -79,7 +79,11 @@ def tools_apply_yaml(
         raise DomainError("The document has no tools.", {"tools": ["Add at least one tool under “tools:”."]})
     _apply_server_part(mcp_server, doc)
     result = ToolsApplyResult()
-    existing = {t.name: t for t in mcp_server.tools.all()}
+    # Only the tools this document names (an import applies its tools in parts, each part reads its own), within
+    # SQLite's limit on query parameters.
+    names = [spec.name for spec in doc.tools]
+    tools = mcp_server.tools.filter(name__in=names) if len(names) <= 900 else mcp_server.tools.all()
+    existing = {t.name: t for t in tools}
     for spec in doc.tools:
         tool = existing.get(spec.name)
         if tool is not None and tool.content_hash == spec.content_hash():
