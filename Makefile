@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: run test bench browser migrate clean conformance
+.PHONY: run test bench bench-import browser migrate clean conformance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ conformance: $(VENV)/.installed-test
 ## make bench: gateway vs. peer benchmark (see bench/README.md)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## make bench-import: GitHub's REST description (npm @octokit/openapi) imported to a preview and confirmed
+bench-import: $(VENV)/.installed
+	$(BIN)/python bench/import_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

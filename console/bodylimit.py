@@ -2,8 +2,19 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.conf import settings
+
+# OpenAPI imports take descriptions up to OPENAPI_IMPORT_MAX_BYTES (uploads, pasted text) at these paths only.
+_IMPORT_PATHS = re.compile(
+    r"^/(?:api/v1/mcp-servers/\d+/imports/|api/v1/imports/\d+/confirm/|console/mcp/\d+/imports/new/)$")
+
+
+def body_limit(path: str) -> int:
+    if _IMPORT_PATHS.match(path):
+        return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.OPENAPI_IMPORT_MAX_BYTES) + FRAMING_BYTES
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + FRAMING_BYTES
 
 # Room for form and multipart framing around DATA_UPLOAD_MAX_MEMORY_SIZE worth of fields (the console takes no files).
 FRAMING_BYTES = 64 * 1024
@@ -15,7 +26,7 @@ def limit_request_bodies(app):
     async def limited(scope, receive, send):
         if scope["type"] != "http":
             return await app(scope, receive, send)
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + FRAMING_BYTES
+        limit = body_limit(scope.get("path", ""))
         for name, value in scope.get("headers", ()):
             if name.lower() == b"content-length":
                 try:
@@ -49,7 +60,7 @@ def limit_request_bodies(app):
 
 
 async def _too_large(scope, send) -> None:
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    limit = body_limit(scope.get("path", "")) - FRAMING_BYTES
     if scope.get("path", "").startswith("/api/"):
         body = json.dumps({"detail": f"The request body is larger than the limit of {limit:,} bytes.",
                            "code": "too_large", "errors": {"body": [f"At most {limit:,} bytes."]}}).encode()

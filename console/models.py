@@ -482,3 +482,38 @@ class CircuitBreaker(models.Model):
     failure_threshold = models.PositiveIntegerField(default=5)
     open_seconds = models.PositiveIntegerField(default=30)
     updated_at = models.DateTimeField(auto_now=True)
+class ImportJob(models.Model):
+    """An OpenAPI import into one MCP server: its input, progress, preview (nothing written yet) and outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    step = models.CharField(max_length=40, default="queued")
+    percent = models.PositiveSmallIntegerField(default=0)
+    source_kind = models.CharField(max_length=8)  # upload | text | url
+    source_name = models.CharField(max_length=500, blank=True)  # file names, or the URL
+    source = models.BinaryField(default=b"", blank=True)  # the input files, as one zip archive
+    options = models.JSONField(default=dict, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    preview = models.JSONField(null=True, blank=True)  # {"tools": […], "server": {…}, "security": […]}
+    preview_yaml = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)  # what confirming applied
+    applied_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "created_at"], name="import_job_status")]

@@ -344,3 +344,19 @@ def circuit_breaker_get(*, service: BackendService):
         return service.circuit_breaker
     except CircuitBreaker.DoesNotExist:
         return CircuitBreaker(service=service)
+def import_job_list(*, user, mcp_server: McpServer | None = None) -> QuerySet:
+    from .models import ImportJob
+
+    qs = ImportJob.objects.filter(mcp_server__instance__team__in=team_list(user=user)).select_related(
+        "mcp_server__instance").defer("source", "preview_yaml", "preview")
+    return qs.filter(mcp_server=mcp_server) if mcp_server is not None else qs
+
+
+def import_job_get(*, user, pk: int):
+    from .models import ImportJob
+
+    job = ImportJob.objects.filter(pk=pk, mcp_server__instance__team__in=team_list(user=user)).select_related(
+        "mcp_server__instance__team", "mcp_server__backend_service").first()
+    if job is None:
+        raise NotFound("No such import.")
+    return job

@@ -105,6 +105,9 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The gateway reads configuration from worker threads while the console writes.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Background jobs (OpenAPI imports) write while requests do: a transaction that starts by reading and then
+    # writes could not wait for the lock (SQLite answers "database is locked" at once); IMMEDIATE takes it first.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     # A file (not :memory:) so live-server processes could share it; one per run so parallel runs don't collide.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
@@ -279,3 +282,10 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300,
                                    "socket_timeout": REDIS_TIMEOUT_SECONDS * 2,
                                    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS * 2}
+# OpenAPI import (Add Tool → Swagger File): bounds, remote $refs (off: only the uploaded files are read), time limit.
+OPENAPI_IMPORT_MAX_BYTES = env_int("OPENAPI_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+OPENAPI_IMPORT_REMOTE_REFS = env_bool("OPENAPI_IMPORT_REMOTE_REFS", False)
+OPENAPI_IMPORT_TIME_LIMIT = env_int("OPENAPI_IMPORT_TIME_LIMIT", 600)
+OPENAPI_IMPORT_SELECT_THRESHOLD = env_int("OPENAPI_IMPORT_SELECT_THRESHOLD", 50)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["openapi-import-sweep"] = {"task": "console.tasks.openapi_import_sweep", "schedule": 60.0}

@@ -3,7 +3,7 @@ from django.urls import path
 
 from .views import governance  # noqa: E402
 from .views import (
-    api_docs, audit, auth, backend_services, consumers, instances, invitations, mcp_servers, teams, tools,
+    api_docs, audit, auth, backend_services, consumers, imports, instances, invitations, mcp_servers, teams, tools,
 )
 
 urlpatterns = [
@@ -42,6 +42,10 @@ urlpatterns = [
     path("console/mcp/<int:pk>/tools/", tools.tool_list, name="tool_list"),
     path("console/mcp/<int:pk>/tools/add/", tools.tool_add, name="tool_add"),
 
+    path("console/mcp/<int:pk>/imports/", imports.import_list, name="import_list"),
+    path("console/mcp/<int:pk>/imports/new/", imports.import_add, name="import_add"),
+    path("console/imports/<int:pk>/", imports.import_job, name="import_job"),
+    path("console/imports/<int:pk>/confirm/", imports.import_confirm, name="import_confirm"),
     path("console/tools/<int:pk>/", tools.tool, name="tool"),
     path("console/tools/<int:pk>/edit/", tools.tool_edit, name="tool_edit"),
     path("console/tools/<int:pk>/toggle/", tools.tool_toggle, name="tool_toggle"),

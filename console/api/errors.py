@@ -25,7 +25,8 @@ def exception_handler(exc, context):
     exc = _body_refusal(exc)
     if isinstance(exc, DomainError):
         code = {"not_found": status.HTTP_404_NOT_FOUND, "permission_denied": status.HTTP_403_FORBIDDEN,
-                "too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE}.get(exc.code, status.HTTP_400_BAD_REQUEST)
+                "too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                "conflict": status.HTTP_409_CONFLICT}.get(exc.code, status.HTTP_400_BAD_REQUEST)
         return Response(exc.as_dict(), status=code)
     response = drf_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" not in response.data:

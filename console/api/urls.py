@@ -2,7 +2,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import audit, views
+from . import audit, imports, views
 
 urlpatterns = [
     path("instances/", views.InstanceListApi.as_view(), name="api_instance_list"),
@@ -15,6 +15,9 @@ urlpatterns = [
     path("mcp-servers/<int:pk>/tools/yaml", views.ToolsYamlApi.as_view(), name="api_tools_yaml"),
     path("tools/<int:pk>/", views.ToolDetailApi.as_view(), name="api_tool"),
     path("audit-events/", audit.AuditEventListApi.as_view(), name="api_audit_event_list"),
+    path("mcp-servers/<int:pk>/imports/", imports.ImportListApi.as_view(), name="api_import_list"),
+    path("imports/<int:pk>/", imports.ImportDetailApi.as_view(), name="api_import"),
+    path("imports/<int:pk>/confirm/", imports.ImportConfirmApi.as_view(), name="api_import_confirm"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("", include("console.api.actions")),
     path("", include("console.api.teams")),

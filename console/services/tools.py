@@ -62,9 +62,13 @@ def _fill(tool: Tool, spec: ToolSpec, *, origin: str, origin_ref: str) -> None:
 
 @transaction.atomic
 def tools_apply_yaml(
-    *, actor, mcp_server: McpServer, text: str, origin: str = Tool.Origin.MANUAL, origin_ref: str = ""
+    *, actor, mcp_server: McpServer, text: str, origin: str = Tool.Origin.MANUAL, origin_ref: str = "",
+    origin_refs: dict[str, str] | None = None,
 ) -> ToolsApplyResult:
-    """Create or update the tools a YAML document describes (and the server part, when present)."""
+    """Create or update the tools a YAML document describes (and the server part, when present).
+
+    `origin_refs` gives some tools their own origin_ref (an OpenAPI import records each tool's operation).
+    """
     require_write(actor=actor, team=mcp_server.instance.team)
     if mcp_server.server_type != McpServer.Type.HTTP_TO_MCP:
         raise DomainError("Tools are written by hand only for HTTP-to-MCP servers.", {"non_field": [
@@ -75,7 +79,11 @@ def tools_apply_yaml(
         raise DomainError("The document has no tools.", {"tools": ["Add at least one tool under “tools:”."]})
     _apply_server_part(mcp_server, doc)
     result = ToolsApplyResult()
-    existing = {t.name: t for t in mcp_server.tools.all()}
+    # Only the tools this document names (an import applies its tools in parts, each part reads its own), within
+    # SQLite's limit on query parameters.
+    names = [spec.name for spec in doc.tools]
+    tools = mcp_server.tools.filter(name__in=names) if len(names) <= 900 else mcp_server.tools.all()
+    existing = {t.name: t for t in tools}
     for spec in doc.tools:
         tool = existing.get(spec.name)
         if tool is not None and tool.content_hash == spec.content_hash():
@@ -83,7 +91,7 @@ def tools_apply_yaml(
             continue
         is_new = tool is None
         tool = tool or Tool(mcp_server=mcp_server, name=spec.name)
-        _fill(tool, spec, origin=origin, origin_ref=origin_ref)
+        _fill(tool, spec, origin=origin, origin_ref=(origin_refs or {}).get(spec.name, origin_ref))
         tool.save()
         (result.created if is_new else result.updated).append(spec.name)
     audit(actor=actor, team=mcp_server.instance.team, action="tools.apply_yaml", obj=mcp_server,

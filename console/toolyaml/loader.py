@@ -79,6 +79,49 @@ _Loader.add_implicit_resolver(
 _Loader.add_implicit_resolver(TAG + "merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
+try:
+    from yaml.cyaml import CParser as _Parser
+except ImportError:  # PyYAML built without libyaml
+    _Parser = None
+
+
+class _CLoader(_Parser or yaml.SafeLoader, yaml.constructor.SafeConstructor, yaml.resolver.BaseResolver):
+    """libyaml's composer with the same YAML 1.2 scalars, for large documents (an OpenAPI import's tools).
+
+    libyaml bounds nesting itself (1,000 levels); the node, alias and depth limits are checked on the composed
+    graph by _check_graph, with the same messages as _Loader's.
+    """
+
+
+_CLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+# Below this size the Python composer's cost does not matter and its errors point exactly where a limit was hit.
+C_COMPOSER_MIN_BYTES = 256 * 1024
+
+
+def _check_graph(root: Node) -> None:
+    seen: set[int] = set()
+    aliases = values = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        values += 1
+        if values > MAX_VALUES:
+            raise _Refused(f"The document has more than {MAX_VALUES:,} values.", node.start_mark)
+        if depth > MAX_DEPTH:
+            raise _Refused(f"Values are nested more than {MAX_DEPTH} levels deep.", node.start_mark)
+        if id(node) in seen:
+            aliases += 1  # a node met twice is an alias of it
+            if aliases > MAX_ALIASES:
+                raise _Refused(f"more than {MAX_ALIASES} YAML aliases (*name); write the values out", node.start_mark)
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, MappingNode):
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+
+
 def compose(text: str | bytes, *, max_bytes: int) -> Node | None:
     """The document's root node (None when empty); raises ToolYamlError for size, encoding and syntax problems."""
 
@@ -94,13 +137,17 @@ def compose(text: str | bytes, *, max_bytes: int) -> Node | None:
         except UnicodeDecodeError as exc:
             raise fail(f"The document is not UTF-8 text (byte {exc.start}).") from None
 
+    large = len(raw) >= C_COMPOSER_MIN_BYTES and _Parser is not None
     try:
         # The reader checks the characters as the loader is built: a NUL or other control character fails here.
-        loader = _Loader(text)
+        loader = _CLoader(text) if large else _Loader(text)
     except yaml.YAMLError as exc:
         raise fail(f"YAML syntax: {exc}") from None
     try:
-        return loader.get_single_node()
+        node = loader.get_single_node()
+        if large and node is not None:
+            _check_graph(node)
+        return node
     except _Refused as exc:
         raise fail(exc.message, exc.line) from None
     except yaml.MarkedYAMLError as exc:

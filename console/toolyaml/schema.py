@@ -4,6 +4,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+# Carried from an argument into its property as they are (see toolyaml.validate.ARG_SCHEMA_KEYWORDS).
+_KEYWORDS = ("format", "pattern", "contentEncoding", "contentMediaType", "minimum", "maximum", "exclusiveMinimum",
+             "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems", "uniqueItems",
+             "deprecated", "examples", "allOf", "oneOf", "anyOf", "additionalProperties")
+
 
 def input_schema_from_args(args: list[dict]) -> dict:
     """The MCP inputSchema of a tool, built from its args the way Higress builds it."""
@@ -25,6 +30,11 @@ def input_schema_from_args(args: list[dict]) -> dict:
             prop["items"] = copy.deepcopy(arg["items"])
         if type_ == "object" and arg.get("properties") is not None:
             prop["properties"] = copy.deepcopy(arg["properties"])
+        for keyword in _KEYWORDS:
+            if keyword in arg and arg[keyword] is not None:
+                prop[keyword] = copy.deepcopy(arg[keyword])
+        if arg.get("nullable") is True:
+            prop["type"] = [type_, "null"]
         properties[name] = prop
         if arg.get("required") is True:
             required.append(name)

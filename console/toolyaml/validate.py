@@ -16,6 +16,15 @@ ARG_POSITIONS = ("query", "path", "header", "cookie", "body")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 ARGS_SWITCHES = ("argsToJsonBody", "argsToUrlParam", "argsToFormBody")
 ANNOTATION_HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+# JSON Schema keywords an argument may carry beyond Higress's fields (OpenAPI imports keep them); they go into the
+# tool's inputSchema as they are. Higress ignores fields it does not know, so files stay loadable there.
+ARG_SCHEMA_KEYWORDS: dict[str, tuple[type, ...]] = {
+    "format": (str,), "pattern": (str,), "contentEncoding": (str,), "contentMediaType": (str,),
+    "minimum": (int, float), "maximum": (int, float), "exclusiveMinimum": (int, float),
+    "exclusiveMaximum": (int, float), "multipleOf": (int, float), "minLength": (int,), "maxLength": (int,),
+    "minItems": (int,), "maxItems": (int,), "uniqueItems": (bool,), "deprecated": (bool,), "nullable": (bool,),
+    "examples": (list,), "allOf": (list,), "oneOf": (list,), "anyOf": (list,), "additionalProperties": (dict, bool),
+}
 
 _PLACEHOLDER_RE = re.compile(r"\{([^{}\s]+)\}")
 _ACTION_RE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
@@ -365,6 +374,17 @@ class _Validator:
             arg["items"] = items
         if properties is not None:
             arg["properties"] = properties
+        for keyword, kinds in ARG_SCHEMA_KEYWORDS.items():
+            if keyword not in item or item[keyword] is None:
+                continue
+            value = item[keyword]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                self.error(path + (keyword,), f"{keyword} must be {' or '.join(k.__name__ for k in kinds)}, "
+                                              f"not {_type_name(value)}.")
+            elif keyword in ("allOf", "oneOf", "anyOf") and not all(isinstance(s, dict) for s in value):
+                self.error(path + (keyword,), f"{keyword} must list JSON Schema mappings.")
+            else:
+                arg[keyword] = value
         if position:
             arg["position"] = position
         return arg

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         if not settings.CELERY_TASK_ALWAYS_EAGER and not options["no_worker"]:
             children.append(subprocess.Popen(
                 [os.path.join(bin_dir, "celery"), "-A", "console", "worker", "--loglevel", "WARNING",
-                 "--concurrency", "2"],
+                 "--concurrency", "2", "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule")],
             ))
             self.stdout.write("Celery worker started (broker: Redis).")
         daphne = subprocess.Popen([
