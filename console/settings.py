@@ -232,3 +232,6 @@ if REDIS_URL:
                           "KEY_PREFIX": "mcpgw"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Market: browsing is for signed-in users unless the operator opens it to anonymous visitors.
+MARKET_ANONYMOUS_BROWSING = env_bool("MARKET_ANONYMOUS_BROWSING", False)
