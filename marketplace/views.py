@@ -212,8 +212,10 @@ def submission_list(request: HttpRequest) -> HttpResponse:
         except ValueError:
             context.update(form_error="Choose a team (and an MCP server).", given=data)
         except DomainError as exc:
-            raise_permission(exc) if exc.code == "permission_denied" else None
-            context.update(form_error=error_text(exc) if exc.code != "not_found" else exc.message, given=data)
+            if exc.code == "permission_denied":
+                raise_permission(exc)
+            detail = error_text(exc) if exc.code != "not_found" else ""
+            context.update(form_error=f"{exc.message} {detail}".strip(), given=data)
         else:
             return done(request, reverse("market_submissions"), "Submitted: staff will review it.")
         return render_page(request, "market/submission_list.html", context, status=400)
