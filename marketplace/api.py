@@ -315,3 +315,28 @@ urlpatterns = [
     path("submissions/<int:pk>/approve", SubmissionApproveApi.as_view(), name="api_market_approve"),
     path("submissions/<int:pk>/reject", SubmissionRejectApi.as_view(), name="api_market_reject"),
 ]
+
+
+class RouterKeyApi(APIView):
+    @extend_schema(request=None, responses=None,
+                   description="Issue your market router key (shown once; an earlier one is revoked), with the "
+                               "router's endpoint. Its consumer belongs to your current (or only) team.")
+    def post(self, request):
+        from .router import router_key_issue
+
+        teams = list(console_selectors.team_list(user=request.user).order_by("name"))
+        team_id = request.data.get("team") if hasattr(request.data, "get") else None
+        team = console_selectors.team_get(user=request.user, pk=int(team_id)) if str(team_id or "").isdigit() \
+            else (teams[0] if len(teams) == 1 else None)
+        if team is None:
+            raise DomainError("Choose a team.", {"team": ["Give a team id."]})
+        instance = next(iter(console_selectors.instance_list(user=request.user, team=team)
+                             .order_by("-is_default", "name")), None)
+        if instance is None:
+            raise DomainError("The team has no instance.", {"team": ["Create an instance first."]})
+        row, secret = router_key_issue(actor=request.user, team=team, instance=instance)
+        return Response({"endpoint": public_base_url(request) + "/market/router/mcp", "api_key": secret,
+                         "team": team.pk}, status=status.HTTP_201_CREATED)
+
+
+urlpatterns.append(path("router/key", RouterKeyApi.as_view(), name="api_market_router_key"))
