@@ -47,6 +47,7 @@ class ListingOutput(serializers.Serializer):
     summary = serializers.CharField()
     kind = serializers.CharField()
     works_offline = serializers.BooleanField()
+    needs_key = serializers.BooleanField(help_text="Subscribers must give a secret, such as the backend's API key.")
     tool_count = serializers.IntegerField()
     subscriber_count = serializers.IntegerField(default=0)
     created_at = serializers.DateTimeField()

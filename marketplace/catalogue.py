@@ -152,7 +152,7 @@ EXCHANGE_YAML = _internet("exchange-rates", "https://api.frankfurter.app", """\
 def _readme(title: str, body: str, offline: bool) -> str:
     where = ("Works **offline**: its backend is a demo API served by this gateway itself." if offline else
              "Needs **internet access** from the gateway (and, where noted, a key of the backend's own).")
-    return f"# {title}\n\n{body}\n\n{where}\n"
+    return f"{body}\n\n{where}\n"  # the page shows the title itself
 
 
 def _secret(name: str, label: str, scheme: str, help_text: str, *, required: bool = True) -> dict:
@@ -161,57 +161,57 @@ def _secret(name: str, label: str, scheme: str, help_text: str, *, required: boo
 
 # Each: slug, registry name, title, publisher, icon, category, tags, summary, kind, offline, yaml, fields, readme
 LISTINGS: list[dict] = [
-    {"slug": "petstore", "title": "Pet Store (demo)", "icon": "🐾", "category": "demo",
+    {"slug": "petstore", "title": "Pet Store (demo)", "icon": "PS", "category": "demo",
      "tags": ["demo", "pets", "crud", "offline"], "offline": True, "yaml": "petstore",
      "summary": "List, find, add and update pets in the built-in demo pet store.",
      "fields": [_secret("api_key", "Pet store API key", "DemoKey", "The demo pet store's key is demo-key.")],
      "readme": "The pet store REST API shipped with the gateway, as MCP tools: `listPets`, `getPet`, `createPet`, "
                "`updatePet`, `deletePet`.\n\n## Configuration\n\n- **Pet store API key** — sent as `X-API-Key`; "
                "the demo's key is `demo-key`."},
-    {"slug": "demo-weather", "title": "Weather (demo)", "icon": "⛅", "category": "weather",
+    {"slug": "demo-weather", "title": "Weather (demo)", "icon": "WX", "category": "weather",
      "tags": ["weather", "forecast", "offline"], "offline": True, "yaml": WEATHER_YAML, "fields": [],
      "summary": "Current weather and forecasts for any city, from a built-in demo service.",
      "readme": "Made-up but stable weather for any city: the same city always gives the same answer.\n\n"
                "| tool | what |\n|---|---|\n| `currentWeather` | condition, °C, wind |\n| `forecast` | 1–7 days |"},
-    {"slug": "demo-cat-pictures", "title": "Cat Pictures (demo)", "icon": "🐱", "category": "media",
+    {"slug": "demo-cat-pictures", "title": "Cat Pictures (demo)", "icon": "CP", "category": "media",
      "tags": ["images", "cats", "fun", "offline"], "offline": True, "yaml": CATS_YAML, "fields": [],
      "summary": "Generate a cat image in any colour with a caption, and cat facts.",
      "readme": "Draws a cat (an SVG image) in the colour you ask for, with a caption — and tells cat facts."},
-    {"slug": "github", "title": "GitHub", "icon": "🐙", "category": "developer",
+    {"slug": "github", "title": "GitHub", "icon": "GH", "category": "developer",
      "tags": ["git", "issues", "repositories"], "yaml": GITHUB_YAML, "publisher": "GitHub REST API",
      "summary": "Repository details and issue search through the GitHub REST API.",
      "fields": [_secret("token", "GitHub token", "GitHubToken", "A personal access token (read-only is enough).")],
      "readme": "Read repositories and search issues and pull requests."},
-    {"slug": "openweathermap", "title": "OpenWeatherMap", "icon": "🌦", "category": "weather",
+    {"slug": "openweathermap", "title": "OpenWeatherMap", "icon": "OW", "category": "weather",
      "tags": ["weather", "forecast"], "yaml": OPENWEATHER_YAML,
      "summary": "Current weather for any city from OpenWeatherMap.",
      "fields": [_secret("appid", "OpenWeatherMap API key", "AppId", "From your OpenWeatherMap account.")],
      "readme": "Current conditions by city name."},
-    {"slug": "nasa-apod", "title": "NASA Astronomy Picture of the Day", "icon": "🔭", "category": "media",
+    {"slug": "nasa-apod", "title": "NASA Astronomy Picture of the Day", "icon": "NA", "category": "media",
      "tags": ["space", "images", "nasa"], "yaml": NASA_YAML,
      "summary": "NASA's astronomy picture of the day, with its explanation.",
      "fields": [_secret("api_key", "NASA API key", "NasaKey", "DEMO_KEY works for a few calls an hour.")],
      "readme": "The picture of the day for any date since 1995."},
-    {"slug": "open-meteo", "title": "Open-Meteo", "icon": "🌡", "category": "weather",
+    {"slug": "open-meteo", "title": "Open-Meteo", "icon": "OM", "category": "weather",
      "tags": ["weather", "forecast", "no key"], "yaml": OPEN_METEO_YAML, "fields": [],
      "summary": "Weather forecasts by coordinates; no key needed.",
      "readme": "Hourly forecasts from Open-Meteo's free API."},
-    {"slug": "wikipedia", "title": "Wikipedia", "icon": "📚", "category": "knowledge",
+    {"slug": "wikipedia", "title": "Wikipedia", "icon": "WP", "category": "knowledge",
      "tags": ["encyclopedia", "search", "no key"], "yaml": WIKIPEDIA_YAML, "fields": [],
      "summary": "Summaries of Wikipedia articles.", "readme": "The lead section of any English Wikipedia article."},
-    {"slug": "hacker-news", "title": "Hacker News", "icon": "📰", "category": "knowledge",
+    {"slug": "hacker-news", "title": "Hacker News", "icon": "HN", "category": "knowledge",
      "tags": ["news", "tech", "no key"], "yaml": HACKER_NEWS_YAML, "fields": [],
      "summary": "Top stories and items from Hacker News.", "readme": "Top stories, and any item by id."},
-    {"slug": "rest-countries", "title": "REST Countries", "icon": "🌍", "category": "knowledge",
+    {"slug": "rest-countries", "title": "REST Countries", "icon": "RC", "category": "knowledge",
      "tags": ["countries", "geography", "no key"], "yaml": COUNTRIES_YAML, "fields": [],
      "summary": "Capital, population, currencies and languages of any country.", "readme": "Country facts."},
-    {"slug": "cataas", "title": "Cat as a Service", "icon": "😺", "category": "media",
+    {"slug": "cataas", "title": "Cat as a Service", "icon": "CA", "category": "media",
      "tags": ["images", "cats", "no key"], "yaml": CATAAS_YAML, "fields": [],
      "summary": "Random cat images from cataas.com.", "readme": "A random cat image, by tag."},
-    {"slug": "exchange-rates", "title": "Exchange Rates", "icon": "💱", "category": "finance",
+    {"slug": "exchange-rates", "title": "Exchange Rates", "icon": "FX", "category": "finance",
      "tags": ["currency", "finance", "no key"], "yaml": EXCHANGE_YAML, "fields": [],
      "summary": "Latest ECB reference exchange rates.", "readme": "Reference rates published by the ECB."},
-    {"slug": "deepwiki", "title": "DeepWiki (remote MCP)", "icon": "🧭", "category": "developer",
+    {"slug": "deepwiki", "title": "DeepWiki (remote MCP)", "icon": "DW", "category": "developer",
      "tags": ["documentation", "repositories", "remote"], "kind": "remote", "fields": [],
      "remote_url": "https://mcp.deepwiki.com/mcp", "remote_transport": "streamable_http",
      "summary": "Ask questions about public GitHub repositories' documentation (a remote MCP server).",

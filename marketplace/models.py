@@ -31,12 +31,13 @@ class Listing(models.Model):
     registry_name = models.CharField(max_length=200, unique=True)
     title = models.CharField(max_length=100)
     publisher = models.CharField(max_length=100)
-    icon = models.CharField(max_length=8, default="◆")
+    icon = models.CharField(max_length=8, default="MC")  # a short monogram, drawn as the listing's tile
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="listings")
     tags = models.JSONField(default=list, blank=True)
     summary = models.CharField(max_length=200)
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.TEMPLATE)
     works_offline = models.BooleanField(default=False)
+    needs_key = models.BooleanField(default=False)  # the latest version asks for a secret (a backend key)
     # The team that published it (null: shipped with the product).
     owner_team = models.ForeignKey("console.Team", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="market_listings")

@@ -44,7 +44,8 @@ def _refresh_search(listing: Listing) -> None:
     listing.search_tools = " ".join(f"{t.get('name', '')} {t.get('description', '')}" for t in tools)[:20_000]
     listing.tool_count = len(tools)
     listing.listed = latest is not None
-    listing.save(update_fields=["search_tools", "tool_count", "listed", "updated_at"])
+    listing.needs_key = any(f.get("secret") and f.get("required") for f in (latest.config_fields if latest else []))
+    listing.save(update_fields=["search_tools", "tool_count", "listed", "needs_key", "updated_at"])
 
 
 def _next_number(listing: Listing) -> int:
@@ -329,6 +330,7 @@ def _listing_for(*, actor, team: Team, data: dict, kind: str) -> Listing:
         raise _invalid("registry_name", "Give a free reverse-DNS name such as com.example/weather.")
     return Listing.objects.create(
         slug=slug, registry_name=registry_name, title=_text(data, "title", required=True),
+        icon=_text(data, "title", required=True)[:2].upper(),
         publisher=_text(data, "publisher") or team.name, category=category, tags=_tags(data.get("tags") or []),
         summary=_text(data, "summary", required=True), kind=kind, owner_team=team, listed=False)
 
@@ -400,6 +402,7 @@ def server_json_import(*, actor, team: Team, document) -> Submission:
         category = Category.objects.filter(slug="developer").first() or Category.objects.first()
         listing = Listing.objects.create(
             slug=slug, registry_name=name, title=(doc.get("title") or name.split("/", 1)[1])[:100],
+            icon=(doc.get("title") or name.split("/", 1)[1])[:2].upper(),
             publisher=team.name, category=category, tags=["remote"], summary=doc["description"][:200],
             kind=Listing.Kind.REMOTE, owner_team=team, listed=False)
     version = version_add(listing=listing, version=doc["version"], readme=f"# {listing.title}\n\n{doc['description']}",
