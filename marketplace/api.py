@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -99,7 +100,7 @@ class _Browse(APIView):
 
     def check(self, request):
         if not selectors.may_browse(request.user):
-            raise DomainError("Sign in to browse the market.", code="permission_denied")
+            raise NotAuthenticated("Sign in to browse the market.")
 
 
 class ListingListApi(_Browse):
@@ -281,8 +282,6 @@ class SubmissionDetailApi(APIView):
 class SubmissionApproveApi(APIView):
     @extend_schema(request=None, responses=SubmissionOutput, description="Approve (staff): the version is listed.")
     def post(self, request, pk: int):
-        if not request.user.is_staff:
-            raise DomainError("Only staff review submissions.", code="permission_denied")
         submission = selectors.submission_get(user=request.user, pk=pk)
         return Response(SubmissionOutput(services.submission_approve(actor=request.user,
                                                                      submission=submission)).data)
@@ -295,10 +294,10 @@ class SubmissionRejectApi(APIView):
     @extend_schema(request=InputSerializer, responses=SubmissionOutput,
                    description="Reject with a reason (staff); the submitter sees it.")
     def post(self, request, pk: int):
+        submission = selectors.submission_get(user=request.user, pk=pk)
         if not request.user.is_staff:
             raise DomainError("Only staff review submissions.", code="permission_denied")
         reason = _validated(self.InputSerializer, request.data)["reason"]
-        submission = selectors.submission_get(user=request.user, pk=pk)
         return Response(SubmissionOutput(services.submission_reject(actor=request.user, submission=submission,
                                                                     reason=reason)).data)
 

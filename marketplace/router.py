@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -17,8 +16,9 @@ from django.views.decorators.http import require_POST
 from console import selectors as console_selectors
 from console import services as console
 from console.errors import DomainError
+from console.permissions import MANAGE_TEAM, role_at_least, role_of
 from console.models import ConsumerApiKey
-from console.views.common import current_team, public_base_url, render_page
+from console.views.common import current_team, public_base_url, raise_permission, render_page
 from gateway import boundedjson, egress
 from gateway.protocol import HANDSHAKE_VERSIONS, LATEST_HANDSHAKE
 
@@ -89,11 +89,21 @@ def _router_url(request: HttpRequest) -> str:
 
 @login_required
 def router_page(request: HttpRequest) -> HttpResponse:
+    return _router_page(request)
+
+
+@login_required
+@require_POST
+def router_key_new(request: HttpRequest) -> HttpResponse:
+    return _router_page(request, issue=True)
+
+
+def _router_page(request: HttpRequest, *, issue: bool = False) -> HttpResponse:
     row = RouterKey.objects.filter(user=request.user).select_related("api_key", "team", "instance").first()
     secret = None
     error = None
-    if request.method == "POST":
-        team = current_team(request)
+    team = current_team(request)
+    if issue:
         instance = next(iter(console_selectors.instance_list(user=request.user, team=team).order_by(
             "-is_default", "name")), None) if team else None
         if instance is None:
@@ -102,6 +112,7 @@ def router_page(request: HttpRequest) -> HttpResponse:
             try:
                 row, secret = router_key_issue(actor=request.user, team=team, instance=instance)
             except DomainError as exc:
+                raise_permission(exc)
                 error = exc.message
     url = _router_url(request)
     shown = secret or "<YOUR_API_KEY>"
@@ -115,8 +126,10 @@ def router_page(request: HttpRequest) -> HttpResponse:
             {"mcpServers": {"market": {"command": "npx", "args": [
                 "-y", "mcp-remote", url, "--header", f"Authorization: Bearer {shown}"]}}}, indent=2)},
     ]
+    may_issue = team is not None and role_at_least(role_of(user=request.user, team=team), MANAGE_TEAM)
     return render_page(request, "market/router.html", {"row": row, "secret": secret, "url": url, "error": error,
-                                                       "client_configs": configs, "section": "router"},
+                                                       "client_configs": configs, "section": "router",
+                                                       "may_issue": may_issue},
                        status=400 if error else 200)
 
 

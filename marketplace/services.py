@@ -13,7 +13,7 @@ from django.utils import timezone
 from console import services as console
 from console.errors import DomainError, NotFound
 from console.models import Instance, McpServer, Team
-from console.permissions import MANAGE_CONFIG, require_role
+from console.permissions import MANAGE_CONFIG, MANAGE_TEAM, require_role
 from console.services.common import audit
 from console.toolyaml import ToolYamlError, export_tool_yaml, input_schema_from_args, parse_tool_yaml
 
@@ -160,6 +160,8 @@ def listing_subscribe(*, actor, listing: Listing, team: Team, instance: Instance
     """One click: an endpoint provisioned in `instance`, or the subscription the user already has there."""
     if instance.team_id != team.pk:
         raise NotFound("No such instance.")
+    # An endpoint is a consumer and its key, which the team's admins manage (console/permissions.py).
+    require_role(actor=actor, team=team, at_least=MANAGE_TEAM)
     existing = Subscription.objects.filter(team=team, user=actor, listing=listing).first()
     if existing is not None:
         return SubscribeResult(existing, None, False)
@@ -188,6 +190,7 @@ def listing_subscribe(*, actor, listing: Listing, team: Team, instance: Instance
 
 @transaction.atomic
 def subscription_rotate_key(*, actor, subscription: Subscription) -> str:
+    require_role(actor=actor, team=subscription.team, at_least=MANAGE_TEAM)
     if subscription.consumer is None:
         raise DomainError("This subscription's consumer was deleted in the console.", {"non_field": [
             "Unsubscribe and subscribe again."]})
@@ -203,6 +206,7 @@ def subscription_rotate_key(*, actor, subscription: Subscription) -> str:
 @transaction.atomic
 def subscription_upgrade(*, actor, subscription: Subscription) -> Subscription:
     """Move to the listing's latest approved version: its tools replace the old ones; endpoint and key stay."""
+    require_role(actor=actor, team=subscription.team, at_least=MANAGE_TEAM)
     latest = subscription.listing.latest_version()
     if latest is None or latest.number <= subscription.version.number:
         raise DomainError("This subscription already has the latest version.", {"version": [
@@ -225,6 +229,7 @@ def subscription_upgrade(*, actor, subscription: Subscription) -> Subscription:
 @transaction.atomic
 def subscription_delete(*, actor, subscription: Subscription) -> None:
     """Unsubscribe: exactly the server, consumer (with its key) and backend service provisioned go."""
+    require_role(actor=actor, team=subscription.team, at_least=MANAGE_TEAM)
     console.market_endpoint_remove(actor=actor, team=subscription.team, mcp_server=subscription.mcp_server,
                                    consumer=subscription.consumer, backend_service=subscription.backend_service)
     audit(actor=actor, team=subscription.team, action="market_subscription.delete", obj=subscription,

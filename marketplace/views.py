@@ -15,8 +15,9 @@ from django.views.decorators.http import require_POST
 
 from console import selectors as console_selectors
 from console.errors import DomainError
+from console.permissions import MANAGE_CONFIG, MANAGE_TEAM, role_at_least, role_of
 from console.views.common import (
-    current_team, done, error_text, fetch, paginate, public_base_url, raise_permission, render_page,
+    current_team, done, error_text, fetch, paginate, public_base_url, raise_permission, render_page, require,
 )
 
 from . import selectors, services
@@ -63,6 +64,10 @@ def _listing_context(request: HttpRequest, listing, **extra) -> dict:
         teams = list(console_selectors.team_list(user=request.user).order_by("name"))
         instances = list(console_selectors.instance_list(user=request.user).order_by("name"))
         team = current_team(request)
+        # Only the teams where the user may make consumers and keys (admins and owners) are offered.
+        teams = [t for t in teams if role_at_least(role_of(user=request.user, team=t), MANAGE_TEAM)]
+        instances = [i for i in instances if i.team_id in {t.pk for t in teams}]
+        team = team if team in teams else (teams[0] if teams else None)
         default_instance = next((i for i in instances if team and i.team_id == team.pk), None)
         context.update({"teams": teams, "instances": instances, "chosen_team": team,
                         "chosen_instance": default_instance,
@@ -89,10 +94,9 @@ def listing_subscribe(request: HttpRequest, slug: str) -> HttpResponse:
         result = services.listing_subscribe(actor=request.user, listing=item, team=team, instance=instance,
                                             config=config)
     except (ValueError, DomainError) as exc:
-        if isinstance(exc, DomainError) and exc.code == "permission_denied":
-            raise PermissionDenied(exc.message) from exc
-        message = "Choose a team and an instance." if isinstance(exc, ValueError) or exc.code == "not_found" \
-            else error_text(exc)
+        if isinstance(exc, DomainError) and exc.code in ("permission_denied", "not_found"):
+            raise_permission(exc)
+        message = "Choose a team and an instance." if isinstance(exc, ValueError) else error_text(exc)
         errors = exc.details if isinstance(exc, DomainError) else {}
         context = _listing_context(request, item, form_error=message, field_errors=errors,
                                    given={k: v for k, v in config.items()
@@ -109,8 +113,10 @@ def listing_subscribe(request: HttpRequest, slug: str) -> HttpResponse:
 def _show_endpoint(request: HttpRequest, subscription, api_key: str | None, notice: str = "",
                    status: int = 200) -> HttpResponse:
     base = public_base_url(request)
+    may_manage = role_at_least(role_of(user=request.user, team=subscription.team), MANAGE_TEAM)
     return render_page(request, "market/subscription.html", {
         "subscription": subscription, "api_key": api_key, "notice": notice, "section": "subscriptions",
+        "may_manage": may_manage,
         "endpoints": subscription_endpoints(subscription, base),
         "client_configs": subscription_client_configs(subscription, base, api_key),
         "newer": _newer(subscription),
@@ -169,6 +175,7 @@ def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
     from console.views.common import confirm_page
 
     row = fetch(selectors.subscription_get, user=request.user, pk=pk)
+    require(request, row.team, MANAGE_TEAM)
 
     def act():
         services.subscription_delete(actor=request.user, subscription=row)
@@ -183,13 +190,29 @@ def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 # ---------------------------------------------------------------- submissions and review
 
+def _submitter_teams(request: HttpRequest) -> list:
+    """The teams whose members may submit (members and above)."""
+    return [t for t in console_selectors.team_list(user=request.user).order_by("name")
+            if role_at_least(role_of(user=request.user, team=t), MANAGE_CONFIG)]
+
+
 @login_required
 def submission_list(request: HttpRequest) -> HttpResponse:
-    teams = list(console_selectors.team_list(user=request.user).order_by("name"))
-    servers = list(console_selectors.mcp_server_list(user=request.user).filter(server_type="http_to_mcp")
-                   .order_by("instance__name", "name"))
+    teams = {t.pk for t in console_selectors.team_list(user=request.user)}
+    own = [s for s in selectors.submission_list(user=request.user) if s.team_id in teams]
+    return render_page(request, "market/submission_list.html", {
+        "submissions": own, "section": "submissions", "may_submit": bool(_submitter_teams(request))})
+
+
+@login_required
+def submission_add(request: HttpRequest) -> HttpResponse:
+    teams = _submitter_teams(request)
+    if not teams:
+        raise PermissionDenied("Submitting a listing needs the member role (or higher) in a team.")
+    servers = list(console_selectors.mcp_server_list(user=request.user).filter(
+        server_type="http_to_mcp", instance__team__in=teams).order_by("instance__name", "name"))
     own = [s for s in selectors.submission_list(user=request.user) if s.team_id in {t.pk for t in teams}]
-    context = {"submissions": own, "teams": teams, "servers": servers, "categories": Category.objects.all(),
+    context = {"teams": teams, "servers": servers, "categories": Category.objects.all(),
                "section": "submissions", "given": {}, "own_listings": sorted({s.listing.slug for s in own})}
     if request.method == "POST":
         data = {k: request.POST.get(k, "") for k in ("slug", "title", "summary", "category", "tags", "readme",
@@ -212,14 +235,14 @@ def submission_list(request: HttpRequest) -> HttpResponse:
         except ValueError:
             context.update(form_error="Choose a team (and an MCP server).", given=data)
         except DomainError as exc:
-            if exc.code == "permission_denied":
+            if exc.code in ("permission_denied", "not_found"):
                 raise_permission(exc)
-            detail = error_text(exc) if exc.code != "not_found" else ""
+            detail = error_text(exc)
             context.update(form_error=f"{exc.message} {detail}".strip(), given=data)
         else:
             return done(request, reverse("market_submissions"), "Submitted: staff will review it.")
-        return render_page(request, "market/submission_list.html", context, status=400)
-    return render_page(request, "market/submission_list.html", context)
+        return render_page(request, "market/submission_form.html", context, status=400)
+    return render_page(request, "market/submission_form.html", context)
 
 
 @login_required

@@ -118,7 +118,7 @@ def test_invalid_server_json_names_each_problem(acme):
     assert response.status_code == 400
     problems = response.json()["errors"]["server_json"]
     assert any(p.startswith("description:") for p in problems) and any(p.startswith("name:") for p in problems)
-    pasted = signed_in(acme.user).post("/market/submissions/", {"team": acme.team.pk, "source": "server_json",
+    pasted = signed_in(acme.user).post("/market/submissions/add/", {"team": acme.team.pk, "source": "server_json",
                                                                 "server_json": "{not json"})
     assert pasted.status_code == 400 and "not JSON" in pasted.content.decode()
     no_remote = {k: v for k, v in REMOTE_DOC.items() if k != "remotes"}
