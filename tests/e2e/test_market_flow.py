@@ -39,7 +39,8 @@ def call_tool(url: str, headers: dict, tool: str, arguments: dict) -> str:
 def test_market_end_to_end(page, console_server):
     sign_in(page)
     page.get_by_role("link", name="default").first.click()
-    page.get_by_role("link", name="Market").click()
+    # The instance's navigation leads to the market.
+    page.get_by_role("complementary", name="Instance").get_by_role("link", name="Market").click()
     expect(page).to_have_url(re.compile(r"/market/$"))
     expect(page.get_by_role("heading", name="MCP Market")).to_be_visible()
     expect(page.locator(".listing-card")).to_have_count(12)  # the first page of the seeded listings

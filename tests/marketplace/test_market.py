@@ -2,6 +2,8 @@
 submissions and review, team isolation."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -337,3 +339,68 @@ def test_bad_tool_yaml_is_a_field_error(acme):
     response = submit(acme, tool_yaml="tools: [{name: 'bad name!'}]")
     assert response.status_code == 400
     assert "tool_yaml" in response.json()["errors"]
+
+
+# ---------------------------------------------------------------- bad input gets a clear answer, never a 500
+
+def test_router_refuses_bad_requests_with_clear_errors(acme):
+    from marketplace.router import router_key_issue
+
+    _, secret = router_key_issue(actor=acme.user, team=acme.team, instance=acme.instance)
+    client = Client(headers={"Authorization": f"Bearer {secret}"})
+    url = "/market/router/mcp"
+    assert Client().post(url, "{}", content_type="application/json").status_code == 401
+    assert client.get(url).status_code == 405
+    assert client.post(url, "not json", content_type="application/json").status_code == 400
+    assert client.post(url, "[" * 10_000, content_type="application/json").status_code == 400
+    assert client.post(url, json.dumps({"jsonrpc": "2.0"}), content_type="application/json").status_code == 400
+    unknown = client.post(url, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "nope"}),
+                          content_type="application/json").json()
+    assert unknown["error"]["code"] == -32601
+    bad_tool = client.post(url, json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                            "params": {"name": "nope"}}), content_type="application/json").json()
+    assert bad_tool["error"]["code"] == -32602
+    no_args = client.post(url, json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                           "params": {"name": "search_mcp_server", "arguments": {
+                                               "task_description": 5}}}), content_type="application/json").json()
+    assert no_args["result"]["isError"] is True and "task_description" in no_args["result"]["content"][0]["text"]
+    found = client.post(url, json.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+        "name": "search_mcp_server", "arguments": {"task_description": "x " * 5000}}}),
+        content_type="application/json")
+    assert found.status_code == 200 and found.json()["result"]["isError"] is False
+    # A key of another consumer (not a router key) is no router key.
+    other_key = subscribe(acme).json()["api_key"]
+    assert Client(headers={"Authorization": f"Bearer {other_key}"}).post(
+        url, "{}", content_type="application/json").status_code == 401
+
+
+def test_rotating_the_router_key_revokes_the_old_one(acme):
+    from marketplace.router import router_key_issue
+
+    _, first = router_key_issue(actor=acme.user, team=acme.team, instance=acme.instance)
+    _, second = router_key_issue(actor=acme.user, team=acme.team, instance=acme.instance)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert Client(headers={"Authorization": f"Bearer {first}"}).post(
+        "/market/router/mcp", body, content_type="application/json").status_code == 401
+    listed = Client(headers={"Authorization": f"Bearer {second}"}).post(
+        "/market/router/mcp", body, content_type="application/json").json()
+    assert [t["name"] for t in listed["result"]["tools"]] == ["search_mcp_server", "add_mcp_server", "use_tool"]
+
+
+@pytest.mark.parametrize("params", [
+    {"q": "x" * 10_000}, {"page": "abc"}, {"page": "99999"}, {"sort": "nonsense"}, {"category": "c" * 500},
+    {"q": "'\";--<script>"},
+])
+def test_odd_browse_parameters_answer_a_page(acme, params):
+    assert signed_in(acme.user).get("/market/", params).status_code == 200
+    assert signed_in(acme.user).get("/api/v1/market/listings/", params).status_code == 200
+
+
+def test_subscribe_with_odd_bodies_is_a_4xx(acme):
+    client = signed_in(acme.user)
+    url = "/api/v1/market/listings/petstore/subscribe"
+    for body in ({"team": "x"}, {"config": "nope"}, {"config": {"api_key": ["a"]}},
+                 {"team": acme.team.pk, "instance": acme.instance.pk, "config": {"api_key": "k" * 5000}}):
+        response = client.post(url, body, content_type="application/json")
+        assert response.status_code == 400, (body, response.content)
+    assert not McpServer.objects.filter(instance=acme.instance).exists()
