@@ -88,7 +88,11 @@ def test_anonymous_visitors_are_sent_to_sign_in_unless_the_operator_opens_browsi
     assert Client().get("/market/").status_code == 302
     assert Client().get("/api/v1/market/listings/").status_code == 401
     settings.MARKET_ANONYMOUS_BROWSING = True
-    assert Client().get("/market/").status_code == 200
+    page = Client().get("/market/")
+    assert page.status_code == 200 and "Sign in" in page.content.decode() and "Sign out" not in page.content.decode()
+    listing = Client().get("/market/l/petstore/").content.decode()
+    assert "to get an endpoint" in listing and 'action="/market/l/petstore/subscribe/"' not in listing
+    assert Client().post("/market/l/petstore/subscribe/", {}).status_code == 302  # to the sign-in page
     assert Client().get("/api/v1/market/listings/").json()["count"] >= 12
 
 
