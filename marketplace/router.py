@@ -44,7 +44,9 @@ TOOLS = [
     {"name": "add_mcp_server",
      "description": "Subscribe to a market server by name (exactly as the Get endpoint button does); answers its tools.",
      "inputSchema": {"type": "object", "properties": {
-         "mcp_server_name": {"type": "string", "description": "The listing's name from search_mcp_server."}},
+         "mcp_server_name": {"type": "string", "description": "The listing's name from search_mcp_server."},
+         "config": {"type": "object", "description": "The configuration the listing asks for (search_mcp_server "
+                                                     "names it), e.g. its backend API key."}},
          "required": ["mcp_server_name"]}},
     {"name": "use_tool",
      "description": "Call a tool of a subscribed market server through the gateway (its authentication and limits "
