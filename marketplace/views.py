@@ -25,6 +25,7 @@ from .models import Category, Submission
 from .present import subscription_client_configs, subscription_endpoints
 from .readme import render_readme
 
+SERVER_JSON_MAX = 256 * 1024
 SORT_CHOICES = [("popular", "Most popular"), ("new", "Newest"), ("name", "Name")]
 
 
@@ -227,8 +228,12 @@ def submission_add(request: HttpRequest) -> HttpResponse:
                 server = console_selectors.mcp_server_get(user=request.user,
                                                           pk=int(request.POST.get("mcp_server") or 0))
             if source == Submission.Source.SERVER_JSON:
+                upload = request.FILES.get("server_json_file")
+                text = upload.read(SERVER_JSON_MAX + 1) if upload else request.POST.get("server_json") or ""
+                if len(text) > SERVER_JSON_MAX:
+                    raise DomainError("The server.json is too large.", {"server_json": ["At most 256 kB."]})
                 try:
-                    data["server_json"] = json.loads(request.POST.get("server_json") or "")
+                    data["server_json"] = json.loads(text)
                 except ValueError as exc:
                     raise DomainError("The server.json is not JSON.", {"server_json": [str(exc)[:200]]}) from exc
             services.submission_create(actor=request.user, team=team, source=source, data=data, mcp_server=server)

@@ -125,3 +125,16 @@ def test_invalid_server_json_names_each_problem(acme):
     response = signed_in(acme.user).post("/api/v1/market/submissions/", {
         "team": acme.team.pk, "source": "server_json", "server_json": no_remote}, content_type="application/json")
     assert response.status_code == 400 and "remote" in json.dumps(response.json())
+
+
+def test_server_json_file_upload_on_the_submission_page(acme):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("server.json", json.dumps({**REMOTE_DOC, "name": "io.example.tools/uploaded"}).encode(),
+                                content_type="application/json")
+    response = signed_in(acme.user).post("/market/submissions/add/", {
+        "team": acme.team.pk, "source": "server_json", "server_json_file": upload})
+    assert response.status_code == 302
+    assert Listing.objects.get(registry_name="io.example.tools/uploaded").kind == "remote"
+    page = signed_in(acme.user).get("/market/submissions/").content.decode()
+    assert "Weather Remote" in page and "Pending" in page
