@@ -156,6 +156,10 @@ def seed_demo(*, admin_password: str | None, host: str = "127.0.0.1", port: int 
     service = _ensure_service(report, instance, api_base)
     _ensure_server(report, instance, service, api_base)
     _ensure_pets(report)
+    # The market's first-run listings; three of them call demo APIs of this very process.
+    from marketplace.seed import seed_market
+
+    report.created.extend(seed_market(demo_api_base=api_base))
     report.console_url = base + "/"
     report.demo_api_url = base + "/demo-api/"
     report.endpoints = {

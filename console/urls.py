@@ -14,4 +14,8 @@ urlpatterns = [
     path("metrics", governance_views.metrics, name="metrics"),
     path("readyz", readyz, name="readyz"),
     path("", include("console.web_urls")),
+    # The market: pages, its REST API, the MCP Registry API (v0.1) and the demo APIs its offline listings call.
+    path("api/v1/market/", include("marketplace.api")),
+    path("v0.1/", include("marketplace.registry")),
+    path("", include("marketplace.urls")),
 ]

@@ -68,3 +68,11 @@ __all__ = [
     "rate_limit_delete",
     "rate_limit_update",
 ]
+
+from .subscriptions import (  # noqa: E402 (the market's provisioning, kept in one block)
+    MarketEndpoint, market_endpoint_provision, market_endpoint_remove, market_endpoint_retool,
+    market_endpoint_rotate_key,
+)
+
+__all__ += ["MarketEndpoint", "market_endpoint_provision", "market_endpoint_remove", "market_endpoint_retool",
+            "market_endpoint_rotate_key"]

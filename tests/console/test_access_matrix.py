@@ -33,6 +33,10 @@ PUBLIC = {
     "login", "logout", "signup", "invitation_accept", "healthz", "readyz", "api_schema",
     "demo_api_openapi", "demo_pet_list", "demo_pet",
     "metrics",  # loopback, METRICS_ALLOW or METRICS_TOKEN, never a team's
+    # The market's demo APIs; its router endpoint authenticates with its own key; the MCP Registry API answers
+    # 401 itself unless MARKET_ANONYMOUS_BROWSING opens it.
+    "market_demo_weather", "market_demo_forecast", "market_demo_cat_image", "market_demo_cat_fact",
+    "market_router_mcp", "registry_server_list", "registry_server_versions", "registry_server_version",
 }
 # Django's admin site is for staff (superusers), not for team roles.
 EXCLUDED_NAMESPACES = {"admin"}
@@ -427,6 +431,138 @@ ENTRIES: dict[str, Entry] = {
 }
 
 
+# ---------------------------------------------------------------- the market (made on demand inside each case)
+
+MARKET_TOOL_YAML = """\
+tools:
+  - name: note
+    description: A note.
+    requestTemplate: {url: "http://127.0.0.1:9/note", method: GET}
+"""
+
+
+def market_listing(w=None, s=None):
+    from marketplace.models import Category, Listing
+    from marketplace.services import version_add
+
+    listing = Listing.objects.filter(slug="matrix-notes").first()
+    if listing is None:
+        category, _ = Category.objects.get_or_create(slug="matrix", defaults={"name": "Matrix"})
+        listing = Listing.objects.create(slug="matrix-notes", registry_name="io.test.matrix/notes",
+                                         title="Matrix notes", publisher="Tests", category=category,
+                                         summary="For the access matrix.")
+        version_add(listing=listing, version="1.0.0", tool_yaml=MARKET_TOOL_YAML, approved=True)
+    return listing
+
+
+def market_subscription(s: Side):
+    from marketplace.models import Subscription
+    from marketplace.services import listing_subscribe
+
+    subscription = Subscription.objects.filter(team=s.team).first()
+    if subscription is None:
+        subscription = listing_subscribe(actor=s.owner, listing=market_listing(), team=s.team,
+                                         instance=s.instance).subscription
+    return subscription
+
+
+def market_submission(s: Side):
+    from marketplace.models import Submission
+    from marketplace.services import submission_create
+
+    submission = Submission.objects.filter(team=s.team).first()
+    if submission is None:
+        market_listing()
+        submission = submission_create(actor=s.owner, team=s.team, source="tool_yaml", data={
+            "slug": f"{s.team.slug}-notes", "title": "Team notes", "summary": "Notes.", "category": "matrix",
+            "tool_yaml": MARKET_TOOL_YAML})
+    return submission
+
+
+def subscription_pk(w, s):
+    return {"pk": market_subscription(s).pk}
+
+
+def submission_pk(w, s):
+    return {"pk": market_submission(s).pk}
+
+
+def listing_slug(w, s):
+    return {"slug": market_listing().slug}
+
+
+def subscription_row(w, s):
+    from marketplace.models import Subscription
+
+    return Subscription.objects.filter(team=s.team).values().first()
+
+
+def subscription_count(w, s):
+    from marketplace.models import Subscription
+
+    return Subscription.objects.filter(team=s.team).count()
+
+
+def submission_count(w, s):
+    from marketplace.models import Submission
+
+    return Submission.objects.filter(team=s.team).count()
+
+
+def submission_row(w, s):
+    from marketplace.models import Submission
+
+    return Submission.objects.filter(team=s.team).values().first()
+
+
+def subscribe_data(w, s):
+    return {"team": s.team.pk, "instance": s.instance.pk}
+
+
+def submit_data(w, s):
+    market_listing()
+    return {"team": s.team.pk, "source": "tool_yaml", "slug": "made-by-matrix", "title": "Made", "summary": "Made.",
+            "category": "matrix", "tool_yaml": MARKET_TOOL_YAML}
+
+
+NOT_STAFF = {role: 404 for role in ROLES}  # the review queue is staff's; a team role does not see it
+NOT_STAFF_API = {role: 403 for role in ROLES}
+NO_NEWER_VERSION = {"owner": 400, "admin": 400}  # allowed, but there is nothing to upgrade to
+
+ENTRIES.update({
+    "market": Entry(checks=[GET(other=False)]),
+    "market_listing": Entry(listing_slug, [GET(other=False)]),
+    "market_subscribe": Entry(listing_slug, [POST("admin", subscribe_data, snapshot=subscription_count)]),
+    "market_subscriptions": Entry(checks=[GET(other=False)]),
+    "market_subscription": Entry(subscription_pk, [GET()]),
+    "market_subscription_rotate": Entry(subscription_pk, [POST("admin", snapshot=subscription_row)]),
+    "market_subscription_upgrade": Entry(subscription_pk, [POST("admin")]),
+    "market_subscription_delete": Entry(subscription_pk, [GET("admin"), POST("admin", snapshot=subscription_row)]),
+    "market_submissions": Entry(checks=[GET(other=False)]),
+    "market_submissions_add": Entry(checks=[GET("member", other=False),
+                                            POST("member", submit_data, other=False, snapshot=submission_count)]),
+    "market_review": Entry(checks=[GET(other=False, overrides=NOT_STAFF)]),
+    "market_review_decide": Entry(lambda w, s: {**submission_pk(w, s), "decision": "approve"}, [
+        POST("viewer", overrides=NOT_STAFF, snapshot=submission_row)]),
+    "market_router": Entry(checks=[GET(other=False)]),
+    "market_router_key": Entry(checks=[POST("admin", other=False)]),
+    "api_market_listing_list": Entry(checks=[GET(other=False)]),
+    "api_market_listing": Entry(listing_slug, [GET(other=False)]),
+    "api_market_subscribe": Entry(listing_slug, [POST("admin", subscribe_data, snapshot=subscription_count)]),
+    "api_market_subscription_list": Entry(checks=[GET(other=False)]),
+    "api_market_subscription": Entry(subscription_pk, [GET(), DELETE("admin", snapshot=subscription_row)]),
+    "api_market_rotate_key": Entry(subscription_pk, [POST("admin", snapshot=subscription_row)]),
+    "api_market_upgrade": Entry(subscription_pk, [POST("admin", overrides=NO_NEWER_VERSION)]),
+    "api_market_submission_list": Entry(checks=[GET(other=False), POST("member", submit_data,
+                                                                       snapshot=submission_count)]),
+    "api_market_submission": Entry(submission_pk, [GET()]),
+    "api_market_approve": Entry(submission_pk, [POST("viewer", overrides=NOT_STAFF_API, snapshot=submission_row)]),
+    "api_market_reject": Entry(submission_pk, [POST("viewer", lambda w, s: {"reason": "No."},
+                                                    overrides=NOT_STAFF_API, snapshot=submission_row)]),
+    "api_market_router_key": Entry(checks=[POST("admin", other=False)]),
+})
+
+
 # ---------------------------------------------------------------- the URL conf
 
 def url_names(patterns=None, prefix: str = "") -> dict[str, str]:
@@ -457,7 +593,9 @@ def test_every_url_has_an_entry():
     assert not PUBLIC & set(ENTRIES), "A URL is either public or in the matrix, not both."
 
 
-PUBLIC_ARGS = {"demo_pet": {"pet_id": "1"}, "invitation_accept": {"secret": "mgi_no-such-link"}}
+PUBLIC_ARGS = {"demo_pet": {"pet_id": "1"}, "invitation_accept": {"secret": "mgi_no-such-link"},
+               "registry_server_versions": {"name": "io.example/none"},
+               "registry_server_version": {"name": "io.example/none", "version": "latest"}}
 
 
 @pytest.mark.django_db

@@ -133,6 +133,22 @@ SCENARIOS = {
         actor=w.owner, mcp_server=w.server, record_arguments=True, redact_fields=["card"]),
 }
 
+# The market's provisioning (console/services/subscriptions.py).
+SCENARIOS.update({
+    "market_endpoint_provision": lambda w: services.market_endpoint_provision(
+        actor=w.owner, instance=w.instance, name="market-pets", tool_yaml=TOOLS_YAML, consumer_name="market-a"),
+    "market_endpoint_retool": lambda w: services.market_endpoint_retool(
+        actor=w.owner, mcp_server=w.server, tool_yaml=ONE_TOOL_YAML),
+    "market_endpoint_rotate_key": lambda w: (
+        e := services.market_endpoint_provision(actor=w.owner, instance=w.instance, name="market-pets",
+                                                tool_yaml=TOOLS_YAML, consumer_name="market-a"),
+        services.market_endpoint_rotate_key(actor=w.owner, consumer=e.consumer, api_key=e.api_key)),
+    "market_endpoint_remove": lambda w: (
+        e := services.market_endpoint_provision(actor=w.owner, instance=w.instance, name="market-pets",
+                                                tool_yaml=TOOLS_YAML, consumer_name="market-a"),
+        services.market_endpoint_remove(actor=w.owner, team=w.team, mcp_server=e.mcp_server, consumer=e.consumer)),
+})
+
 # Writes whose row has no team: tokens belong to a user, and a deleted team's row keeps its id in `detail`.
 USER_LEVEL = {"api_token_create", "api_token_revoke", "team_delete"}
 
