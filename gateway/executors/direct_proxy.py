@@ -117,6 +117,7 @@ class DirectProxyExecutor:
         self._links: dict[str, up.SseLink] = {}
         self._listeners: dict[str, asyncio.Task] = {}
         self._shared: dict[tuple, _Shared] = {}
+        self._watchers: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------ opening and closing backend sessions
 
@@ -183,6 +184,7 @@ class DirectProxyExecutor:
                 self._links[sid] = link
                 if old is not None:
                     await old.close()
+                self._watch(sid, link)
         else:
             await up.post(server, record, initialized)
             if sid is not None:
@@ -202,6 +204,22 @@ class DirectProxyExecutor:
         task = asyncio.ensure_future(up.listen(server, dict(record), on_message=self._publisher(sid, server), alive=alive))
         self._listeners[sid] = task
         task.add_done_callback(lambda t: self._listeners.get(sid) is t and self._listeners.pop(sid, None))
+
+    def _watch(self, sid: str, link: up.SseLink) -> None:
+        """An SSE link outlives no client session: one that expired without a goodbye lets its link go too."""
+
+        async def watch() -> None:
+            while link.open_ and self._links.get(sid) is link:
+                await asyncio.sleep(up.LISTEN_CHECK_SECONDS)
+                if not await up.session_alive(sid):
+                    if self._links.get(sid) is link:
+                        del self._links[sid]
+                    await link.close()
+                    return
+
+        task = asyncio.ensure_future(watch())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
 
     def _publisher(self, sid: str | None, server: ServerConfig | None = None):
         channel = f"mcpgw:stream:{sid}" if sid else None

@@ -456,3 +456,34 @@ async def test_a_misbehaving_backend_is_a_clear_tool_error(demo_server, api, mis
                 assert backend.url in text_of(result)
     finally:
         backend.stop()
+
+
+async def test_an_sse_backend_link_goes_with_its_expired_session(monkeypatch, settings):
+    """In-process: the link to an SSE backend is closed once its client session is gone from the shared state."""
+    from gateway.executors import direct_proxy, upstream
+    from gateway.readmodel import ServerConfig
+    from gateway.sessions import session_create, session_end
+
+    backend = sse_backend()
+    try:
+        monkeypatch.setattr(upstream, "LISTEN_CHECK_SECONDS", 0.05)
+        server = ServerConfig(id=990, instance="default", name="watched", description="", type="direct_proxy",
+                              enabled=True, config={}, timeout=10, tools={}, tool_order=(), backend_url=backend.url,
+                              backend_transport="sse", backend_path=backend.path, version=1)
+        executor = direct_proxy.DirectProxyExecutor()
+        session = await session_create(server=server.key, version="2025-11-25", transport="streamable")
+        await executor._open(server, {}, {}, session.id)
+        link = executor._links[session.id]
+        assert link.open_
+        await session_end(session.id)
+        for _ in range(100):
+            if not link.open_:
+                break
+            await asyncio.sleep(0.05)
+        assert not link.open_
+        assert session.id not in executor._links
+    finally:
+        from gateway.backends import close_http_sessions
+
+        await close_http_sessions()
+        backend.stop()
