@@ -6,7 +6,8 @@ Relaying rules (the gateway's decisions):
   the shared state, so any gateway process can relay to a Streamable HTTP backend. An SSE backend's stream is held
   by one process; another process serving the session opens its own backend session.
 - A backend that forgets the session (404) gets a new one, opened with what the client sent at initialize, and the
-  message is sent again once.
+  message is sent again once; if no new one opens, the client's session ends too (404 next, the client initializes
+  again). A backend that is merely unreachable leaves the session as it is.
 - The client speaks its revision, the backend its own: the gateway negotiates each side separately and relays the
   messages; a handshake-free (2026-07-28) client is relayed on a backend session shared by the requests of the same
   server and consumer in this process, with request ids and progress tokens rewritten so requests never meet.
@@ -30,7 +31,7 @@ from .. import protocol as p
 from ..jsonrpc import Message, RpcError, dumps, error_response, result_response
 from ..lifecycle import CallContext, client_of, discover_result, lifecycle_answer, server_info
 from ..readmodel import ServerConfig
-from ..sessions import session_update
+from ..sessions import session_end, session_update
 from ..state import get_state
 from . import Initialized
 from . import upstream as up
@@ -232,13 +233,16 @@ class DirectProxyExecutor:
 
         return publish
 
-    async def session_closed(self, session: Any, server: ServerConfig) -> None:
-        listener = self._listeners.pop(session.id, None)
+    async def _let_go(self, sid: str) -> None:
+        listener = self._listeners.pop(sid, None)
         if listener is not None:
             listener.cancel()
-        link = self._links.pop(session.id, None)
+        link = self._links.pop(sid, None)
         if link is not None:
             await link.close()
+
+    async def session_closed(self, session: Any, server: ServerConfig) -> None:
+        await self._let_go(session.id)
         record = getattr(session, "upstream", None)
         if record and record.get("t") == up.STREAMABLE:
             await up.delete(server, record)
@@ -310,7 +314,15 @@ class DirectProxyExecutor:
             if not recover or "id" not in message:
                 raise
         # The backend forgot the session (restarted, expired), or its SSE stream is held by no process here.
-        record, _ = await self._open(ctx.server, record.get("caps") or {}, record.get("info") or {}, session.id)
+        try:
+            record, _ = await self._open(ctx.server, record.get("caps") or {}, record.get("info") or {}, session.id)
+        except up.UpstreamError as exc:
+            # No new backend session either: the client's session ends too, so its next request gets 404 and the
+            # client initializes again, as it would in front of the backend itself.
+            await session_end(session.id)
+            await self._let_go(session.id)
+            raise up.UpstreamError(f"{exc.message}. The backend lost the session and no new one could be opened; "
+                                   "the session has ended: initialize again.") from None
         ctx.session = await session_update(session, upstream=record)
         return await self._send(ctx.server, session.id, record, message, on_message)
 
