@@ -6,7 +6,8 @@ Relaying rules (the gateway's decisions):
   the shared state, so any gateway process can relay to a Streamable HTTP backend. An SSE backend's stream is held
   by one process; another process serving the session opens its own backend session.
 - A backend that forgets the session (404) gets a new one, opened with what the client sent at initialize, and the
-  message is sent again once.
+  message is sent again once; if no new one opens, the client's session ends too (404 next, the client initializes
+  again). A backend that is merely unreachable leaves the session as it is.
 - The client speaks its revision, the backend its own: the gateway negotiates each side separately and relays the
   messages; a handshake-free (2026-07-28) client is relayed on a backend session shared by the requests of the same
   server and consumer in this process, with request ids and progress tokens rewritten so requests never meet.
@@ -30,7 +31,7 @@ from .. import protocol as p
 from ..jsonrpc import Message, RpcError, dumps, error_response, result_response
 from ..lifecycle import CallContext, client_of, discover_result, lifecycle_answer, server_info
 from ..readmodel import ServerConfig
-from ..sessions import session_update
+from ..sessions import session_end, session_update
 from ..state import get_state
 from . import Initialized
 from . import upstream as up
@@ -117,6 +118,7 @@ class DirectProxyExecutor:
         self._links: dict[str, up.SseLink] = {}
         self._listeners: dict[str, asyncio.Task] = {}
         self._shared: dict[tuple, _Shared] = {}
+        self._watchers: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------ opening and closing backend sessions
 
@@ -183,6 +185,7 @@ class DirectProxyExecutor:
                 self._links[sid] = link
                 if old is not None:
                     await old.close()
+                self._watch(sid, link)
         else:
             await up.post(server, record, initialized)
             if sid is not None:
@@ -203,6 +206,22 @@ class DirectProxyExecutor:
         self._listeners[sid] = task
         task.add_done_callback(lambda t: self._listeners.get(sid) is t and self._listeners.pop(sid, None))
 
+    def _watch(self, sid: str, link: up.SseLink) -> None:
+        """An SSE link outlives no client session: one that expired without a goodbye lets its link go too."""
+
+        async def watch() -> None:
+            while link.open_ and self._links.get(sid) is link:
+                await asyncio.sleep(up.LISTEN_CHECK_SECONDS)
+                if not await up.session_alive(sid):
+                    if self._links.get(sid) is link:
+                        del self._links[sid]
+                    await link.close()
+                    return
+
+        task = asyncio.ensure_future(watch())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
     def _publisher(self, sid: str | None, server: ServerConfig | None = None):
         channel = f"mcpgw:stream:{sid}" if sid else None
 
@@ -214,13 +233,16 @@ class DirectProxyExecutor:
 
         return publish
 
-    async def session_closed(self, session: Any, server: ServerConfig) -> None:
-        listener = self._listeners.pop(session.id, None)
+    async def _let_go(self, sid: str) -> None:
+        listener = self._listeners.pop(sid, None)
         if listener is not None:
             listener.cancel()
-        link = self._links.pop(session.id, None)
+        link = self._links.pop(sid, None)
         if link is not None:
             await link.close()
+
+    async def session_closed(self, session: Any, server: ServerConfig) -> None:
+        await self._let_go(session.id)
         record = getattr(session, "upstream", None)
         if record and record.get("t") == up.STREAMABLE:
             await up.delete(server, record)
@@ -292,7 +314,15 @@ class DirectProxyExecutor:
             if not recover or "id" not in message:
                 raise
         # The backend forgot the session (restarted, expired), or its SSE stream is held by no process here.
-        record, _ = await self._open(ctx.server, record.get("caps") or {}, record.get("info") or {}, session.id)
+        try:
+            record, _ = await self._open(ctx.server, record.get("caps") or {}, record.get("info") or {}, session.id)
+        except up.UpstreamError as exc:
+            # No new backend session either: the client's session ends too, so its next request gets 404 and the
+            # client initializes again, as it would in front of the backend itself.
+            await session_end(session.id)
+            await self._let_go(session.id)
+            raise up.UpstreamError(f"{exc.message}. The backend lost the session and no new one could be opened; "
+                                   "the session has ended: initialize again.") from None
         ctx.session = await session_update(session, upstream=record)
         return await self._send(ctx.server, session.id, record, message, on_message)
 

@@ -371,13 +371,14 @@ async def test_cancellation_reaches_the_backend(demo_server, api, backends):
 class RawBackend:
     """A misbehaving backend on 127.0.0.1: answers initialize like an MCP server, then `misbehave` on tools/call."""
 
-    def __init__(self, misbehave: str):
+    def __init__(self, misbehave: str, port: int = 0):
         import socket
         import threading
 
         self.misbehave = misbehave
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(16)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.path = "/mcp"
@@ -408,7 +409,9 @@ class RawBackend:
             while len(body) < length:
                 body += conn.recv(65536)
             message = json_.loads(body) if body else {}
-            if message.get("method") == "initialize":
+            if self.misbehave == "forget":  # knows no session and opens none
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 9\r\n\r\nNot Found")
+            elif message.get("method") == "initialize":
                 answer = json_.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {
                     "protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
                     "serverInfo": {"name": "raw", "version": "1"}}}).encode()
@@ -456,3 +459,59 @@ async def test_a_misbehaving_backend_is_a_clear_tool_error(demo_server, api, mis
                 assert backend.url in text_of(result)
     finally:
         backend.stop()
+
+
+async def test_an_sse_backend_link_goes_with_its_expired_session(monkeypatch, settings):
+    """In-process: the link to an SSE backend is closed once its client session is gone from the shared state."""
+    from gateway.executors import direct_proxy, upstream
+    from gateway.readmodel import ServerConfig
+    from gateway.sessions import session_create, session_end
+
+    backend = sse_backend()
+    try:
+        monkeypatch.setattr(upstream, "LISTEN_CHECK_SECONDS", 0.05)
+        server = ServerConfig(id=990, instance="default", name="watched", description="", type="direct_proxy",
+                              enabled=True, config={}, timeout=10, tools={}, tool_order=(), backend_url=backend.url,
+                              backend_transport="sse", backend_path=backend.path, version=1)
+        executor = direct_proxy.DirectProxyExecutor()
+        session = await session_create(server=server.key, version="2025-11-25", transport="streamable")
+        await executor._open(server, {}, {}, session.id)
+        link = executor._links[session.id]
+        assert link.open_
+        await session_end(session.id)
+        for _ in range(100):
+            if not link.open_:
+                break
+            await asyncio.sleep(0.05)
+        assert not link.open_
+        assert session.id not in executor._links
+    finally:
+        from gateway.backends import close_http_sessions
+
+        await close_http_sessions()
+        backend.stop()
+
+
+async def test_a_backend_gone_for_good_ends_the_session_and_the_client_reinitializes(demo_server, api):
+    backend = streamable_backend()
+    server = make_proxy(api, backend, "streamable_http")
+    url = demo_server.url + server["endpoints"]["streamable_http"]
+    async with httpx.AsyncClient(timeout=30, headers={"Accept": "application/json, text/event-stream"}) as http:
+        init = await http.post(url, json=initialize_body("2025-11-25"))
+        headers = {"Mcp-Session-Id": init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo",
+                                                                              "arguments": {"text": "x"}}}
+        assert (await http.post(url, headers=headers, json=call)).json()["result"]["isError"] is False
+        backend.stop()
+        # Down for a moment: a tool error, and the session stays for when the backend is back.
+        down = (await http.post(url, headers=headers, json=call)).json()["result"]
+        assert down["isError"] is True and "refused the connection" in down["content"][0]["text"]
+        # Back as a server that knows no session and opens none: the session ends with the backend's.
+        forgetful = RawBackend("forget", port=backend.port)
+        try:
+            failed = (await http.post(url, headers=headers, json=call)).json()["result"]
+            assert failed["isError"] is True
+            assert "initialize again" in failed["content"][0]["text"]
+            assert (await http.post(url, headers=headers, json={**call, "id": 3})).status_code == 404
+        finally:
+            forgetful.stop()
