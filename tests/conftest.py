@@ -68,3 +68,11 @@ def _no_sign_in_lockouts_from_earlier_runs():
         except redis.RedisError:
             pass  # the tests that need Redis say so themselves
     yield
+
+
+@pytest.fixture(autouse=True)
+def call_records_only_where_asked(settings):
+    """In-process tests share one SQLite database with the call-record flusher thread, and shared-cache SQLite
+    fails a writer at once ("database is locked") instead of waiting: a batch written while the next test sets up
+    its world would fail that test. Tests of call records turn them on; live servers keep the default (on)."""
+    settings.GATEWAY_CALL_RECORDS = False

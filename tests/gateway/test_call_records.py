@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def held(settings, monkeypatch):
     """A record buffer of its own whose thread never flushes by itself: the test decides when records are written."""
+    settings.GATEWAY_CALL_RECORDS = True
     settings.GATEWAY_CALL_RECORD_FLUSH_SECONDS = 3600
     fresh = records.RecordBuffer()
     monkeypatch.setattr(governance, "buffer", fresh)
