@@ -94,7 +94,8 @@ def test_database_unreachable_gateway_serves_from_cache_console_and_api_answer_5
         ready = http.get(base + "/readyz")
         assert ready.status_code == 503
         assert ready.json()["failed"] == ["database"]
-        assert ready.json()["checks"]["redis"] == "in-process"
+        # Redis is fine: in-process in the embedded profile, reachable in the production one (REDIS_URL, as under CI).
+        assert ready.json()["checks"]["redis"] == ("ok" if server.env.get("REDIS_URL") else "in-process")
         assert http.get(base + "/healthz").status_code == 200
 
         relay.open()  # the database is back: everything recovers without a restart
