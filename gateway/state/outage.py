@@ -67,7 +67,7 @@ class Outage:
             failures, self.failures = self.failures, 0
         if since is None:
             return False
-        log.warning("%s reachable again after %.1f s (%d failed requests answered 503)", self.name,
+        log.warning("%s reachable again after %.1f s (%d failed attempts meanwhile)", self.name,
                     time.monotonic() - since, failures)
         return True
 

@@ -45,7 +45,7 @@ async def test_commands_fail_typed_and_the_outage_is_logged_once_each_way(own_re
     lines = [r.getMessage() for r in caplog.records if r.name == "gateway.outage"]
     assert len(lines) == 2, lines
     assert lines[0].startswith("Redis (shared session store) unreachable")
-    assert lines[1].startswith("Redis (shared session store) reachable again") and "(6 failed requests" in lines[1]
+    assert lines[1].startswith("Redis (shared session store) reachable again") and "(6 failed attempts meanwhile)" in lines[1]
     assert not redis_outage.down
 
 
