@@ -9,7 +9,7 @@ from django.test import Client
 
 from console import services as console_services
 from console.models import AuditEvent, Consumer, ConsumerApiKey, ConsumerAuthorization, McpServer, Tool
-from marketplace import selectors, services
+from marketplace import selectors
 from marketplace.models import Listing, Subscription
 
 pytestmark = pytest.mark.django_db
