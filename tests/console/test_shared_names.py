@@ -157,7 +157,8 @@ def test_migration_stops_on_a_host_shared_by_two_instances_and_keeps_the_data():
         assert Domain.objects.filter(host="shared.example.com").count() == 2
         Domain.objects.filter(instance__name="two").delete()
     finally:
-        call_command("migrate", "console", verbosity=0)
+        # Every app: going back to console 0001 also unapplied the migrations that depend on console's later ones.
+        call_command("migrate", verbosity=0)
     assert McpDomain.objects.filter(host="shared.example.com").count() == 1
 
 

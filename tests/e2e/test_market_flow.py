@@ -61,6 +61,7 @@ def test_market_end_to_end(page, console_server):
     get_pet.click()
     expect(tools.locator("pre").filter(has_text='"petId"').first).to_be_visible()
     expect(page.get_by_label("Instance")).to_have_value(re.compile(r"\d+"))
+    shot(page, "market-listing")
     page.get_by_label("Pet store API key *").fill("demo-key")
     page.get_by_role("button", name="Get endpoint").click()
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from console import services as console_services
 from console.models import AuditEvent, Consumer, ConsumerApiKey, ConsumerAuthorization, McpServer, Tool
-from marketplace import selectors, services
+from marketplace import selectors
 from marketplace.models import Listing, Subscription
 
 pytestmark = pytest.mark.django_db
@@ -408,3 +408,21 @@ def test_subscribe_with_odd_bodies_is_a_4xx(acme):
         response = client.post(url, body, content_type="application/json")
         assert response.status_code == 400, (body, response.content)
     assert not McpServer.objects.filter(instance=acme.instance).exists()
+
+
+def test_my_subscriptions_page_offers_the_upgrade_and_performs_it(acme, staff):
+    first = submit(acme).json()
+    signed_in(staff).post(f"/api/v1/market/submissions/{first['id']}/approve")
+    body = subscribe(acme, "cat-notes", config={}).json()
+    second = submit(acme, listing="cat-notes", version="1.1.0", changelog="Adds a second tool.",
+                    tool_yaml=NEW_TOOL_YAML + NEW_TOOL_YAML.split("tools:\n", 1)[1].replace("catFact", "catFactToo"))
+    signed_in(staff).post(f"/api/v1/market/submissions/{second.json()['id']}/approve")
+    client = signed_in(acme.user)
+    listed = client.get("/market/subscriptions/").content.decode()
+    assert "1.1.0 available" in listed
+    page = client.get(f"/market/subscriptions/{body['subscription']['id']}/").content.decode()
+    assert "Upgrade to 1.1.0" in page and "Adds a second tool." in page
+    done = client.post(f"/market/subscriptions/{body['subscription']['id']}/upgrade/", follow=True)
+    assert "Upgraded to version 1.1.0" in done.content.decode()
+    server = McpServer.objects.get(pk=body["subscription"]["mcp_server"])
+    assert sorted(server.tools.values_list("name", flat=True)) == ["catFact", "catFactToo"]
