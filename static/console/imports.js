@@ -45,7 +45,8 @@
   boxes.forEach(function (box) { box.addEventListener("change", count); });
   // Send only what says something: the chosen tools, the names that changed, the YAML when it is to be used.
   // A large description would otherwise exceed the form's field and size limits.
-  document.getElementById("import-preview").addEventListener("submit", function () {
+  var form = document.getElementById("import-preview");
+  if (form.tagName === "FORM") form.addEventListener("submit", function () {
     table.querySelectorAll("input[name^='rename:']").forEach(function (input) {
       var box = rowOf(input).querySelector("input[name=tool]");
       if (!box.checked || input.value === input.defaultValue) input.disabled = true;

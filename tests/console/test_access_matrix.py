@@ -20,7 +20,8 @@ from django.utils.http import urlencode
 from console import services
 from console.models import (
     ApiToken, AuditEvent, BackendService, CallRecord, CallRecordSettings, CircuitBreaker, Consumer, ConsumerApiKey,
-    ConsumerAuthorization, Instance, Invitation, JwtCredential, McpServer, RateLimitPolicy, Team, TeamMembership, Tool,
+    ConsumerAuthorization, ImportJob, Instance, Invitation, JwtCredential, McpServer, RateLimitPolicy, Team,
+    TeamMembership, Tool,
 )
 from console.permissions import ROLE_RANK
 from console.toolyaml import tool_to_yaml
@@ -75,6 +76,7 @@ class Side:
     jwt_credential: JwtCredential
     rate_limit: Any = None  # the server's policy for every consumer
     call: Any = None  # one call record of the server by the consumer
+    import_job: Any = None  # a finished OpenAPI import into the server, not applied yet (ImportJob)
 
 
 def _side(prefix: str, users: dict[str, Any]) -> Side:
@@ -102,9 +104,15 @@ def _side(prefix: str, users: dict[str, Any]) -> Side:
     rate_limit = services.rate_limit_create(actor=None, mcp_server=server, requests=60, window="minute")
     call = CallRecord.objects.create(at=timezone.now(), mcp_server=server, instance=instance.name, consumer=consumer,
                                      consumer_name=consumer.name, tool="getPet", outcome="ok", latency_ms=3.5)
+    from console.services.imports import _pack, import_job_run
+
+    job = ImportJob.objects.create(mcp_server=server, source_kind="text", source_name="pasted text",
+                                   source=_pack([("pasted.json", IMPORT_SPEC.encode())]))
+    import_job_run(job_id=job.pk)  # the task's own call, here in the foreground
     return Side(team=team, owner=owner, extra=extra, instance=instance, service=service, spare=spare, server=server,
                 tool=server.tools.get(), invitation=invitation, consumer=consumer, api_key=api_key,
-                jwt_credential=jwt_credential, rate_limit=rate_limit, call=call)
+                jwt_credential=jwt_credential, rate_limit=rate_limit, call=call,
+                import_job=ImportJob.objects.get(pk=job.pk))
 
 
 @dataclass
@@ -206,6 +214,21 @@ def server_pk(w, s):
 
 def tool_pk(w, s):
     return {"pk": s.tool.pk}
+
+
+def import_job_pk(w, s):
+    return {"pk": s.import_job.pk}
+
+
+IMPORT_SPEC = json.dumps({"openapi": "3.0.3", "info": {"title": "Things", "version": "1"}, "paths": {"/things": {
+    "get": {"operationId": "listThings", "responses": {"200": {"description": "ok"}}}}}})
+
+
+def import_jobs(w, s):
+    return ImportJob.objects.filter(mcp_server=s.server).count()
+
+
+IMPORT_JOB_ROW = row(ImportJob, lambda s: s.import_job.pk)
 
 
 def extra_member(w, s):
@@ -330,6 +353,11 @@ ENTRIES: dict[str, Entry] = {
         "consumer": s.consumer.pk, "tools": "getPet"}, snapshot=authorization_row)]),
     "authorization_delete": Entry(authorization_args, [GET("admin"), POST("admin", snapshot=authorization_row)]),
     "tool_list": Entry(server_pk, [GET()]),
+    "import_list": Entry(server_pk, [GET()]),
+    "import_add": Entry(server_pk, [POST("member", lambda w, s: {"text": IMPORT_SPEC}, snapshot=import_jobs)]),
+    "import_job": Entry(import_job_pk, [GET()]),
+    "import_confirm": Entry(import_job_pk, [POST("member", lambda w, s: {"tool": "listThings"},
+                                                 snapshot=IMPORT_JOB_ROW)]),
     "tool_add": Entry(server_pk, [GET("member"), POST("member", lambda w, s: {"yaml": NEW_TOOL_YAML})]),
     "tool": Entry(tool_pk, [GET()]),
     "tool_edit": Entry(tool_pk, [GET("member"), POST("member", edited_tool_yaml, snapshot=TOOL_ROW)]),
@@ -370,6 +398,11 @@ ENTRIES: dict[str, Entry] = {
         "kind": "bearer", "credential": "token-0123456789abcdef"}, snapshot=SERVER_ROW)]),
     "api_tool_list": Entry(server_pk, [GET()]),
     "api_backend_catalog": Entry(server_pk, [GET()]),
+    "api_import_list": Entry(server_pk, [GET(), POST("member", lambda w, s: {"text": IMPORT_SPEC},
+                                                     snapshot=import_jobs)]),
+    "api_import": Entry(import_job_pk, [GET()]),
+    "api_import_confirm": Entry(import_job_pk, [POST("member", lambda w, s: {"tools": ["listThings"]},
+                                                     snapshot=IMPORT_JOB_ROW)]),
     "api_tools_yaml": Entry(server_pk, [GET(), PUT("member", lambda w, s: (NEW_TOOL_YAML, "application/yaml"))]),
     "api_tool": Entry(tool_pk, [GET(), PATCH("member", lambda w, s: {"enabled": False}, snapshot=TOOL_ROW),
                                 DELETE("member", snapshot=TOOL_ROW)]),
