@@ -50,8 +50,10 @@ def _allow_headers(requested: str | None) -> bytes:
     return _CORS_ALLOW_HEADERS + b"".join(b", " + name.encode() for name in extra[:20])
 
 
-def origin_allowed(origin: str, host: str) -> bool:
-    """DNS-rebinding guard: same host, a loopback page, or an origin the operator listed."""
+def origin_allowed(origin: str, host: str, *, host_is_ours: bool = False) -> bool:
+    """DNS-rebinding guard: a loopback page, an origin the operator listed, or a page of the request's own host
+    when that host is one the gateway answers for. A rebound name (evil.example resolving to 127.0.0.1) sends a
+    matching Host and Origin, so matching alone proves nothing; the host must be a known one too."""
     allowed = settings.MCP_ALLOWED_ORIGINS
     if "*" in allowed or origin in allowed:
         return True
@@ -62,7 +64,7 @@ def origin_allowed(origin: str, host: str) -> bool:
     hostname = (parts.hostname or "").lower()
     if not hostname or parts.scheme not in {"http", "https"}:
         return False
-    return hostname in _LOOPBACK or hostname == host
+    return hostname in _LOOPBACK or (hostname == host and host_is_ours)
 
 
 async def app(scope: dict, receive, send) -> None:
@@ -107,7 +109,9 @@ async def _serve(req: Request) -> None:
         return
     origin = req.headers.get("origin")
     if origin is not None:
-        if not origin_allowed(origin, req.host):
+        host = req.host
+        ours = host in _LOOPBACK or await get_config_cache().serves_host(host)
+        if not origin_allowed(origin, host, host_is_ours=ours):
             await respond_error(req, 403, f"Forbidden: origin {origin} is not allowed.")
             return
         req.cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),

@@ -330,6 +330,16 @@ class ConfigCache:
                 server = await self._resolve(host=host, instance=instance, name=name)
         return server
 
+    async def serves_host(self, host: str) -> bool:
+        """Whether `host` is a name this gateway answers for: its own (PUBLIC_BASE_URL, GATEWAY_PUBLIC_HOSTS, a
+        loopback address) or a domain an MCP server claims."""
+        from console.hostnames import reserved_reason
+
+        if reserved_reason(host) is not None:  # the names no MCP server may claim are exactly the gateway's own
+            return True
+        routes = await self._routes_at(await self._current_version())
+        return host in routes.domains or ("." in host and "*." + host.split(".", 1)[1] in routes.domains)
+
     async def _resolve(self, *, host: str, instance: str | None, name: str) -> ServerConfig | None:
         # One version check per request serves both lookups.
         version = await self._current_version()

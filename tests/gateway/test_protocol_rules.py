@@ -131,6 +131,24 @@ def test_origin_validation(http, version):
     assert "mcp-session-id" in local.headers["access-control-expose-headers"]
 
 
+def test_a_rebound_host_is_refused_and_a_claimed_domain_is_not(http, api):
+    # DNS rebinding: a page of evil.example.com whose name now resolves to the gateway sends a Host and an Origin that
+    # match each other; only a host the gateway answers for (its domains, its own names) earns that trust.
+    init = rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                              "clientInfo": {"name": "raw", "version": "1"}})
+    rebound = http.post("/mcp-servers/petstore", json=init,
+                        headers={"Host": "evil.example.com", "Origin": "http://evil.example.com"})
+    assert rebound.status_code == 403
+    assert rebound.json()["error"]["message"] == "Forbidden: origin http://evil.example.com is not allowed."
+    instance = api.get("/instances/").json()["results"][0]["id"]
+    created = api.post("/mcp-servers/", json={"instance": instance, "name": "claimed", "domains": ["tools.example.test"]})
+    assert created.status_code == 201, created.text
+    claimed = http.post("/mcp-servers/claimed", json=init,
+                        headers={"Host": "tools.example.test", "Origin": "https://tools.example.test"})
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.headers["access-control-allow-origin"] == "https://tools.example.test"
+
+
 def test_get_stream_rules(http, demo_server):
     assert http.get("/mcp-servers/petstore", headers={"Accept": "text/event-stream"}).status_code == 400
     assert http.get("/mcp-servers/petstore", headers={"Accept": "text/event-stream",
