@@ -9,7 +9,7 @@ import zipfile
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -96,7 +96,7 @@ def enqueue(job_id: int) -> None:
             try:
                 openapi_import.apply(args=[job_id], throw=False)
             finally:
-                close_old_connections()
+                connections.close_all()  # this thread's own connections: nothing else will close them
 
         threading.Thread(target=run, name=f"openapi-import-{job_id}", daemon=True).start()
     else:
