@@ -442,10 +442,14 @@ class CallRecord(models.Model):
         LIMITED = "limited"
 
     at = models.DateTimeField(db_index=True)
-    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="call_records")
+    # No database constraint on either key: records arrive in batches after the call, so a server or consumer deleted
+    # meanwhile must not make its deletion fail at commit (PostgreSQL checks deferred keys then). The batch writer
+    # drops records of servers that are gone; a record racing a deletion is never shown (pages join the server).
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="call_records",
+                                   db_constraint=False)
     instance = models.CharField(max_length=63)
     consumer = models.ForeignKey(Consumer, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="call_records")
+                                 related_name="call_records", db_constraint=False)
     consumer_name = models.CharField(max_length=63, blank=True)
     tool = models.CharField(max_length=128, blank=True)
     method = models.CharField(max_length=64, default="tools/call")

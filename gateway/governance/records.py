@@ -138,31 +138,26 @@ def _storable(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(batch: list[dict[str, Any]]) -> int:
-    from django.db import IntegrityError, transaction
+    from django.db import transaction
+
+    from console.models import Consumer, McpServer
 
     batch = [_storable(record) for record in batch]
-    try:
-        with transaction.atomic():
-            _insert(batch)
-        return len(batch)
-    except IntegrityError:
-        # A server (or consumer) deleted since the call: its records go with it, the rest are written.
-        from console.models import Consumer, McpServer
-
-        servers = set(McpServer.objects.filter(pk__in={r["mcp_server_id"] for r in batch})
-                      .values_list("pk", flat=True))
-        consumers = set(Consumer.objects.filter(pk__in={r["consumer_id"] for r in batch if r["consumer_id"]})
-                        .values_list("pk", flat=True))
-        kept = []
-        for record in batch:
-            if record["mcp_server_id"] not in servers:
-                continue
-            if record["consumer_id"] is not None and record["consumer_id"] not in consumers:
-                record = {**record, "consumer_id": None}
-            kept.append(record)
-        with transaction.atomic():
-            _insert(kept)
-        return len(kept)
+    # A server deleted since the call takes its records with it; a deleted consumer's become anonymous (its name
+    # stays). Two small queries a batch, instead of a foreign key that would fail the deletion itself.
+    servers = set(McpServer.objects.filter(pk__in={r["mcp_server_id"] for r in batch}).values_list("pk", flat=True))
+    wanted = {r["consumer_id"] for r in batch if r.get("consumer_id") is not None}
+    consumers = set(Consumer.objects.filter(pk__in=wanted).values_list("pk", flat=True)) if wanted else set()
+    kept = []
+    for record in batch:
+        if record["mcp_server_id"] not in servers:
+            continue
+        if record.get("consumer_id") is not None and record["consumer_id"] not in consumers:
+            record = {**record, "consumer_id": None}
+        kept.append(record)
+    with transaction.atomic():
+        _insert(kept)
+    return len(kept)
 
 
 _statement: tuple[str, list[tuple[str, Any]]] | None = None
