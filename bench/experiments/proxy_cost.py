@@ -3,8 +3,11 @@
     .venv/bin/python bench/experiments/proxy_cost.py [--profile]
 
 The backend (bench/mcp_backend_app.py under uvicorn on 127.0.0.1) runs in its own process, so this process's CPU
-time is the gateway's plus the in-process test client's; wall-clock load elsewhere on the machine matters little.
-Reported per round of N stateless (2026-07-28) calls: this process's CPU ms per call; `--profile` adds cProfile."""
+time (user + system, getrusage) is the gateway's plus the in-process test client's, whatever else loads the machine.
+Per round of N calls, three variants: `proxied` (a stateless 2026-07-28 tools/call relayed to the backend),
+`discover` (server/discover on the same server: client, transport and dispatch, answered without the backend) and
+`straight` (one aiohttp POST of the tools/call to the backend, the least the relay's upstream leg can cost).
+`--profile` runs cProfile on CPU time over the proxied calls instead and keeps the stats in $PROXY_COST_PSTATS."""
 import asyncio, json, os, resource, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 
@@ -77,6 +80,8 @@ async def main(profile: bool):
             prof.dump_stats(os.environ.get("PROXY_COST_PSTATS", "/tmp/proxy_cost.pstats"))
             pstats.Stats(prof).sort_stats("tottime").print_stats(35)
             pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
+            from gateway.backends import close_http_sessions
+            await close_http_sessions()
             return
         ping = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": body["params"]["_meta"]}}
         direct = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "getPet", "arguments": {"petId": 7}}}
