@@ -279,7 +279,7 @@ class DirectProxyExecutor:
             return error_response(msg_id, p.INTERNAL_ERROR, exc.message)
         if response is None:
             return error_response(msg_id, p.INTERNAL_ERROR, "The backend MCP server sent no response.")
-        response = {**response, "id": msg_id}
+        response["id"] = msg_id  # the backend's answer was parsed for this call alone: no copy needed
         if method == "tools/list" and isinstance(response.get("result"), dict):
             result = response["result"]
             tools = result.get("tools")
@@ -341,6 +341,8 @@ class DirectProxyExecutor:
         server = ctx.server
         key = (server.id, server.version, ctx.consumer.id if ctx.consumer is not None else None)
         shared = self._shared.get(key)
+        if shared is not None and shared.record is not None and (shared.link is None or shared.link.open_):
+            return shared  # the common case: the backend session is open, no lock to take
         if shared is None:
             # Entries of configurations that moved on are dropped as new ones arrive.
             for old in [k for k in self._shared if k[0] == server.id and k[1] != server.version]:

@@ -80,13 +80,25 @@ def _auth(server: ServerConfig) -> tuple[dict[str, str], dict[str, str]]:
 class _Target:
     """Where and how one server's backend is called, worked out once per configuration of it."""
 
-    __slots__ = ("url", "text", "headers")
+    __slots__ = ("url", "text", "headers", "posts")
 
     def __init__(self, server: ServerConfig):
         self.text = backend_url(server)
         headers, query = _auth(server)
         self.url = _with_query(self.text, query)
         self.headers = headers
+        # (backend session id, revision) -> the headers of a POST on it: built once, not per relayed message.
+        self.posts: dict[tuple, dict[str, str]] = {}
+
+    def post_headers(self, record: dict[str, Any]) -> dict[str, str]:
+        key = (record.get("sid"), record.get("ver"))
+        headers = self.posts.get(key)
+        if headers is None:
+            if len(self.posts) > 256:  # one entry per backend session: bounded like the targets themselves
+                self.posts.clear()
+            headers = self.posts[key] = {**_headers_for(self.headers, record, ACCEPT_BOTH),
+                                         "Content-Type": "application/json"}
+        return headers
 
 
 _targets: dict[tuple, _Target] = {}
@@ -214,7 +226,11 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
 # ---------------------------------------------------------------- Streamable HTTP backends
 
 def _headers(server: ServerConfig, record: dict[str, Any], accept: str) -> dict[str, str]:
-    headers = dict(_target(server).headers)
+    return _headers_for(_target(server).headers, record, accept)
+
+
+def _headers_for(base: dict[str, str], record: dict[str, Any], accept: str) -> dict[str, str]:
+    headers = dict(base)
     headers["Accept"] = accept
     if record.get("sid"):
         headers["Mcp-Session-Id"] = record["sid"]
@@ -231,8 +247,7 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     """
     target = _target(server)
     url = target.text
-    headers = _headers(server, record, ACCEPT_BOTH)
-    headers["Content-Type"] = "application/json"
+    headers = target.post_headers(record)
     wanted = message.get("id") if "method" in message else None
     try:
         async with asyncio.timeout(_timeout(server)):
