@@ -21,6 +21,9 @@ BACKEND_SECONDS = Histogram("mcpgw_backend_duration_seconds", "Backend response 
                             ["instance", "server"], buckets=_LATENCY_BUCKETS)
 RATE_LIMITED = Counter("mcpgw_rate_limited_total", "Requests refused by a rate limit.",
                        ["instance", "server", "method"])
+PROXIED_REQUESTS = Counter("mcpgw_proxied_requests_total",
+                           "Requests other than tools/call relayed by a Direct Proxy, by method and outcome.",
+                           ["instance", "server", "method", "outcome"])
 RECORDS_DROPPED = Counter("mcpgw_call_records_dropped_total", "Call records dropped because the buffer was full.")
 ACTIVE_STREAMS = Gauge("mcpgw_active_streams", "Open SSE streams (2024-11-05 and Streamable HTTP GET).",
                        multiprocess_mode="livesum")
