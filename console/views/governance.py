@@ -43,6 +43,13 @@ def mcp_server_rate_limits(request, pk: int):
     return render_page(request, "console/mcp_server_rate_limits.html", context)
 
 
+def _back_to(request, pk: int) -> str:
+    """Where a rate-limit form returns: the Consumer Authentication tab when opened from there, else Rate limits."""
+    if request.GET.get("from") == "consumer-auth":
+        return reverse("mcp_server_consumer_auth", args=[pk])
+    return reverse("mcp_server_rate_limits", args=[pk])
+
+
 def _team_consumers(request, server):
     return selectors.consumer_list(user=request.user, team=server.instance.team)
 
@@ -61,11 +68,11 @@ def rate_limit_add(request, pk: int):
         chosen = data.pop("consumer")
         consumer = next((c for c in consumers if c.pk == chosen), None)
         services.rate_limit_create(actor=request.user, mcp_server=server, consumer=consumer, **data)
-        return done(request, reverse("mcp_server_rate_limits", args=[pk]), "Rate limit added.")
+        return done(request, _back_to(request, pk), "Rate limit added.")
 
     context = server_context(request, server, "rate_limits")
     context.update({"title": "Add rate limit", "action": request.get_full_path(),
-                    "cancel_url": reverse("mcp_server_rate_limits", args=[pk])})
+                    "cancel_url": _back_to(request, pk)})
     return form_page(request, form, context, act, template="console/rate_limit_form.html",
                      partial="console/_rate_limit_form.html")
 
@@ -88,12 +95,11 @@ def rate_limit_edit(request, pk: int, policy_id: int):
 
     def act(data):
         services.rate_limit_update(actor=request.user, policy=policy, **data)
-        return done(request, reverse("mcp_server_rate_limits", args=[pk]), "Rate limit saved.")
+        return done(request, _back_to(request, pk), "Rate limit saved.")
 
     context = server_context(request, server, "rate_limits")
     context.update({"title": f"Edit rate limit ({policy.consumer.name if policy.consumer else 'every consumer'})",
-                    "action": reverse("rate_limit_edit", args=[pk, policy_id]),
-                    "cancel_url": reverse("mcp_server_rate_limits", args=[pk])})
+                    "action": request.get_full_path(), "cancel_url": _back_to(request, pk)})
     return form_page(request, form, context, act, template="console/rate_limit_form.html",
                      partial="console/_rate_limit_form.html")
 
