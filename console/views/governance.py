@@ -27,7 +27,8 @@ CALLS_PER_PAGE = 50
 CSV_MAX_ROWS = 100_000
 CHART_MAX_ROWS = 100_000
 CSV_FIELDS = ["at", "instance", "mcp_server", "tool", "consumer", "outcome", "backend_status", "latency_ms",
-              "request_bytes", "response_bytes", "transport", "revision", "session_id", "client_name", "error"]
+              "request_bytes", "response_bytes", "transport", "revision", "session_id", "client_name", "method",
+              "error"]
 
 
 # ---------------------------------------------------------------- rate limits and record settings
@@ -181,7 +182,7 @@ def _csv(records, filename: str) -> StreamingHttpResponse:
             yield writer.writerow([r.at.isoformat(), r.instance, r.mcp_server.name, r.tool, r.consumer_name,
                                    r.outcome, "" if r.backend_status is None else r.backend_status, r.latency_ms,
                                    r.request_bytes, r.response_bytes, r.transport, r.revision, r.session_id,
-                                   _cell(r.client_name), _cell(r.error)])
+                                   _cell(r.client_name), r.method, _cell(r.error)])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -255,7 +256,8 @@ def traffic(records, *, hours: int, now: datetime | None = None) -> dict:
         if outcome != "ok":
             errors[index] += 1
         latencies[index].append(latency)
-        tools[tool] = tools.get(tool, 0) + 1
+        if tool:  # a Direct Proxy's other requests (listings, resources …) count as calls, not as a tool
+            tools[tool] = tools.get(tool, 0) + 1
         consumer = consumer or "(anonymous)"
         consumers[consumer] = consumers.get(consumer, 0) + 1
     p50, p99 = [], []

@@ -210,3 +210,23 @@ def test_the_consumer_authentication_tab_shows_and_edits_each_authorization_rate
     viewer.force_login(world["vic"])
     seen = viewer.get(tab).content.decode()
     assert f'data-rate-limit="{policy.pk}">6 per second' in seen and "Add limit" not in seen
+
+
+def test_a_proxied_request_shows_its_method_and_counts_as_a_call_but_not_as_a_tool(world):
+    server = world["server"]
+    _records(world)
+    CallRecord.objects.create(at=NOW - dt.timedelta(minutes=1), mcp_server=server, instance="ops", tool="",
+                              method="resources/read", outcome="ok", latency_ms=2.0, backend_status=200)
+    figures = traffic(CallRecord.objects.filter(mcp_server=server), hours=1, now=NOW)
+    assert figures["total"] == 4 and figures["top_tools"] == [("getPet", 2), ("listPets", 1)]
+    client = Client()
+    client.force_login(world["vic"])
+    page = client.get(f"/console/mcp/{server.pk}/calls/").content.decode()
+    assert "<td><code>resources/read</code></td>" in page
+    response = client.get(f"/console/mcp/{server.pk}/calls/", {"outcome": "ok", "format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    method = rows[0].index("method")
+    assert sorted(r[method] for r in rows[1:]) == ["resources/read", "tools/call", "tools/call"]
+    listed = world["api"].get(f"/api/v1/mcp-servers/{server.pk}/calls/", {"outcome": "ok"}).json()["results"]
+    assert [(r["method"], r["tool"]) for r in listed] == [("tools/call", "getPet"), ("resources/read", ""),
+                                                          ("tools/call", "listPets")]  # newest first
