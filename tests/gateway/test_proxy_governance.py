@@ -8,7 +8,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from .mcp_backends import streamable_backend
+from .mcp_backends import sse_backend, streamable_backend
 from .test_direct_proxy import make_proxy, text_of
 
 pytestmark = pytest.mark.live
@@ -82,3 +82,20 @@ def test_a_limit_on_every_request_refuses_proxied_listings_with_429(demo_server,
     assert [(r["method"], r["outcome"]) for r in rows] == [
         ("prompts/list", "ok"), ("prompts/list", "ok"), ("prompts/list", "limited")]
     assert rows[2]["backend_status"] is None
+
+
+async def test_a_handshake_free_client_in_front_of_an_sse_backend_leaves_records_too(demo_server, api):
+    backend = sse_backend("records")
+    try:
+        server = make_proxy(api, backend, "sse")
+        async with streamable_http_client(demo_server.url + server["endpoints"]["streamable_http"]) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.discover()
+                await session.list_tools()
+                assert text_of(await session.call_tool("add", {"a": 1, "b": 2})) == "3"
+    finally:
+        backend.stop()
+    rows = calls_of(api, server["id"], 3)
+    assert [(r["method"], r["tool"], r["outcome"], r["backend_status"]) for r in rows] == [
+        ("server/discover", "", "ok", 200), ("tools/list", "", "ok", 200), ("tools/call", "add", "ok", 200)]
+    assert {r["transport"] for r in rows} == {"stateless"} and {r["revision"] for r in rows} == {"2026-07-28"}
