@@ -132,6 +132,7 @@ class CallRecordOutput(serializers.Serializer):
     instance = serializers.CharField()
     mcp_server = serializers.IntegerField(source="mcp_server_id")
     mcp_server_name = serializers.CharField(source="mcp_server.name")
+    method = serializers.CharField(help_text="tools/call, or the method of a request relayed by a Direct Proxy.")
     tool = serializers.CharField()
     consumer = serializers.IntegerField(source="consumer_id", allow_null=True)
     consumer_name = serializers.CharField()

@@ -232,8 +232,16 @@ def _tool_names(server: McpServer) -> list[str]:
 
 def _consumer_auth_page(request, server, form, *, status: int = 200):
     context = server_context(request, server, "consumer_auth")
+    authorizations = list(selectors.authorization_list(user=request.user, mcp_server=server))
+    # Each authorization row shows the consumer's own rate limits on this server (one query for all rows).
+    limits: dict[int, list] = {}
+    for policy in selectors.rate_limit_list(user=request.user, mcp_server=server).filter(consumer__isnull=False) \
+            .order_by("tool", "pk"):
+        limits.setdefault(policy.consumer_id, []).append(policy)
+    for authorization in authorizations:
+        authorization.rate_limits = limits.get(authorization.consumer_id, [])
     context.update({"auth_form": form, "consumer_auth": selectors.consumer_auth_get(mcp_server=server),
-                    "authorizations": selectors.authorization_list(user=request.user, mcp_server=server)})
+                    "authorizations": authorizations})
     return render_page(request, "console/mcp_server_consumer_auth.html", context, status=status)
 
 

@@ -27,7 +27,8 @@ CALLS_PER_PAGE = 50
 CSV_MAX_ROWS = 100_000
 CHART_MAX_ROWS = 100_000
 CSV_FIELDS = ["at", "instance", "mcp_server", "tool", "consumer", "outcome", "backend_status", "latency_ms",
-              "request_bytes", "response_bytes", "transport", "revision", "session_id", "client_name", "error"]
+              "request_bytes", "response_bytes", "transport", "revision", "session_id", "client_name", "method",
+              "error"]
 
 
 # ---------------------------------------------------------------- rate limits and record settings
@@ -41,6 +42,13 @@ def mcp_server_rate_limits(request, pk: int):
                     "record_settings": record_settings,
                     "retention_days": settings.GATEWAY_CALL_RECORD_RETENTION_DAYS})
     return render_page(request, "console/mcp_server_rate_limits.html", context)
+
+
+def _back_to(request, pk: int) -> str:
+    """Where a rate-limit form returns: the Consumer Authentication tab when opened from there, else Rate limits."""
+    if request.GET.get("from") == "consumer-auth":
+        return reverse("mcp_server_consumer_auth", args=[pk])
+    return reverse("mcp_server_rate_limits", args=[pk])
 
 
 def _team_consumers(request, server):
@@ -61,11 +69,11 @@ def rate_limit_add(request, pk: int):
         chosen = data.pop("consumer")
         consumer = next((c for c in consumers if c.pk == chosen), None)
         services.rate_limit_create(actor=request.user, mcp_server=server, consumer=consumer, **data)
-        return done(request, reverse("mcp_server_rate_limits", args=[pk]), "Rate limit added.")
+        return done(request, _back_to(request, pk), "Rate limit added.")
 
     context = server_context(request, server, "rate_limits")
     context.update({"title": "Add rate limit", "action": request.get_full_path(),
-                    "cancel_url": reverse("mcp_server_rate_limits", args=[pk])})
+                    "cancel_url": _back_to(request, pk)})
     return form_page(request, form, context, act, template="console/rate_limit_form.html",
                      partial="console/_rate_limit_form.html")
 
@@ -88,12 +96,11 @@ def rate_limit_edit(request, pk: int, policy_id: int):
 
     def act(data):
         services.rate_limit_update(actor=request.user, policy=policy, **data)
-        return done(request, reverse("mcp_server_rate_limits", args=[pk]), "Rate limit saved.")
+        return done(request, _back_to(request, pk), "Rate limit saved.")
 
     context = server_context(request, server, "rate_limits")
     context.update({"title": f"Edit rate limit ({policy.consumer.name if policy.consumer else 'every consumer'})",
-                    "action": reverse("rate_limit_edit", args=[pk, policy_id]),
-                    "cancel_url": reverse("mcp_server_rate_limits", args=[pk])})
+                    "action": request.get_full_path(), "cancel_url": _back_to(request, pk)})
     return form_page(request, form, context, act, template="console/rate_limit_form.html",
                      partial="console/_rate_limit_form.html")
 
@@ -175,7 +182,7 @@ def _csv(records, filename: str) -> StreamingHttpResponse:
             yield writer.writerow([r.at.isoformat(), r.instance, r.mcp_server.name, r.tool, r.consumer_name,
                                    r.outcome, "" if r.backend_status is None else r.backend_status, r.latency_ms,
                                    r.request_bytes, r.response_bytes, r.transport, r.revision, r.session_id,
-                                   _cell(r.client_name), _cell(r.error)])
+                                   _cell(r.client_name), r.method, _cell(r.error)])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -249,7 +256,8 @@ def traffic(records, *, hours: int, now: datetime | None = None) -> dict:
         if outcome != "ok":
             errors[index] += 1
         latencies[index].append(latency)
-        tools[tool] = tools.get(tool, 0) + 1
+        if tool:  # a Direct Proxy's other requests (listings, resources …) count as calls, not as a tool
+            tools[tool] = tools.get(tool, 0) + 1
         consumer = consumer or "(anonymous)"
         consumers[consumer] = consumers.get(consumer, 0) + 1
     p50, p99 = [], []

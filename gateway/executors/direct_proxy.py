@@ -25,9 +25,11 @@ import contextlib
 import itertools
 import json
 import logging
+import time
 from typing import Any
 
 from .. import protocol as p
+from ..governance import backend_answered
 from ..jsonrpc import Message, RpcError, dumps, error_response, result_response
 from ..lifecycle import CallContext, client_of, discover_result, lifecycle_answer, server_info
 from ..readmodel import ServerConfig
@@ -268,17 +270,22 @@ class DirectProxyExecutor:
             name = (message.get("params") or {}).get("name")
             if not tool_allowed(ctx, name):
                 raise RpcError(p.INVALID_PARAMS, f"Unknown tool: {name}")
+        sent = time.perf_counter()
         try:
             if ctx.stateless:
                 response = await self._stateless(message, ctx)
             else:
                 response = await self._session_send(message, ctx)
         except up.UpstreamError as exc:
+            backend_answered(exc.status, time.perf_counter() - sent if exc.status is not None else None)
             if method == "tools/call":
                 return result_response(msg_id, {"content": [{"type": "text", "text": exc.message}], "isError": True})
             return error_response(msg_id, p.INTERNAL_ERROR, exc.message)
         if response is None:
+            backend_answered(None)
             return error_response(msg_id, p.INTERNAL_ERROR, "The backend MCP server sent no response.")
+        # A JSON-RPC response in the body or on the stream: HTTP 200 as far as the client is concerned.
+        backend_answered(200, time.perf_counter() - sent)
         response["id"] = msg_id  # the backend's answer was parsed for this call alone: no copy needed
         if method == "tools/list" and isinstance(response.get("result"), dict):
             result = response["result"]

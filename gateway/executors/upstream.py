@@ -36,9 +36,10 @@ LISTEN_CHECK_SECONDS = 15.0
 class UpstreamError(Exception):
     """The backend could not be reached or answered something that is not MCP; the message says what happened."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.message = message
+        self.status = status  # the backend's HTTP status when it answered one that is not a response
 
 
 class SessionLost(UpstreamError):
@@ -274,7 +275,7 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
                 if response.status >= 300:
                     snippet = body[:200].decode("utf-8", "replace").strip()
                     raise UpstreamError(f"The backend MCP server {url} answered HTTP {response.status}"
-                                        + (f": {snippet}" if snippet else ""))
+                                        + (f": {snippet}" if snippet else ""), response.status)
                 raise UpstreamError(f"The backend MCP server {url} answered something that is not a JSON-RPC "
                                     "response")
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -417,7 +418,8 @@ class SseLink:
             if response.status == 404:
                 raise SessionLost(f"The backend MCP server {self.url} ended the session")
             if response.status >= 300:
-                raise UpstreamError(f"The backend MCP server {self.url} answered HTTP {response.status}")
+                raise UpstreamError(f"The backend MCP server {self.url} answered HTTP {response.status}",
+                                    response.status)
 
     async def send(self, message: Message, *, emit: OnMessage | None = None) -> Message | None:
         """Send one message; for a request, wait for its response on the stream."""

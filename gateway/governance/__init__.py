@@ -87,13 +87,15 @@ async def _admit(gov: ServerGovernance, method: str, tool: str | None, ctx) -> N
 
 
 async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: str, params: dict, ctx) -> dict:
-    """Run one request through its rate limit; a tools/call also leaves a call record and metrics."""
-    gov: ServerGovernance = getattr(ctx.server, "governance", None) or NONE
-    if method != "tools/call":
+    """Run one request through its rate limit; a tools/call, and any request to a proxy, leaves a call record."""
+    server = ctx.server
+    gov: ServerGovernance = getattr(server, "governance", None) or NONE
+    tool_call = method == "tools/call"
+    if not tool_call and server.type != "direct_proxy":
         if gov.limits.every_request:
             await _admit(gov, method, None, ctx)
         return await call(method, params, ctx)
-    name = params.get("name")
+    name = params.get("name") if tool_call else None
     tool = name if isinstance(name, str) else ""
     started = time.perf_counter()
     probe = _Probe()
@@ -101,8 +103,11 @@ async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: st
     result: dict | None = None
     error: RpcError | None = None
     try:
-        if gov.limits is not EMPTY:
-            await _admit(gov, method, tool, ctx)
+        if tool_call:
+            if gov.limits is not EMPTY:
+                await _admit(gov, method, tool, ctx)
+        elif gov.limits.every_request:
+            await _admit(gov, method, None, ctx)
         result = await call(method, params, ctx)
         return result
     except RpcError as exc:
@@ -110,12 +115,22 @@ async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: st
         raise
     finally:
         _probe.reset(token)
-        _settle(gov, ctx, tool, params, started, probe, result, error)
+        if tool_call:
+            _settle(gov, ctx, tool, params, started, probe, result, error)
+        else:
+            _settle_proxied(ctx, method, params, started, probe, result, error)
+
+
+def _backend_failed(probe: _Probe) -> bool:
+    return probe.failed or (probe.status is not None and not 200 <= probe.status < 300)
 
 
 def _outcome(result: dict | None, error: RpcError | None, probe: _Probe) -> tuple[str, str]:
     if error is not None:
-        return ("limited" if isinstance(error, Limited) else "refused"), error.message[:500]
+        if isinstance(error, Limited):
+            return "limited", error.message[:500]
+        # An error the gateway or the backend answered is a refusal; a backend that failed to answer is not.
+        return ("backend_error" if _backend_failed(probe) else "refused"), error.message[:500]
     if result is None:
         return "backend_error", "Internal error while handling the request."
     if not result.get("isError"):
@@ -124,7 +139,7 @@ def _outcome(result: dict | None, error: RpcError | None, probe: _Probe) -> tupl
     content = result.get("content")
     if isinstance(content, list) and content and isinstance(content[0], dict):
         message = str(content[0].get("text", ""))[:500]
-    if probe.failed or (probe.status is not None and not 200 <= probe.status < 300):
+    if _backend_failed(probe):
         return "backend_error", message
     return "tool_error", message
 
@@ -171,6 +186,41 @@ def _settle(gov: ServerGovernance, ctx, tool: str, params: dict, started: float,
     if not settings.GATEWAY_CALL_RECORDS:
         return
     arguments = params.get("arguments")
+    _record(ctx, "tools/call", tool, outcome, message, probe, elapsed,
+            _size_of(arguments) if arguments is not None else 0, _result_size(result),
+            redact(arguments, gov.redact_fields) if gov.record_arguments and arguments is not None else None)
+
+
+# Methods counted under their own name; anything else a client sends is counted as "other".
+_PROXIED_METHODS = frozenset({
+    "ping", "tools/list", "resources/list", "resources/templates/list", "resources/read", "resources/subscribe",
+    "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete", "logging/setLevel",
+    "server/discover", "tasks/get", "tasks/list", "tasks/result", "tasks/cancel"})
+_proxied: dict[tuple[str, str, str, str], Any] = {}
+
+
+def _settle_proxied(ctx, method: str, params: dict, started: float, probe: _Probe, result: dict | None,
+                    error: RpcError | None) -> None:
+    """A request other than tools/call relayed by a Direct Proxy: counted, and recorded without a tool."""
+    elapsed = time.perf_counter() - started
+    server = ctx.server
+    outcome, message = _outcome(result, error, probe)
+    key = (server.instance, server.name, method if method in _PROXIED_METHODS else "other", outcome)
+    counter = _proxied.get(key)
+    if counter is None:
+        if len(_proxied) > 10_000:
+            _proxied.clear()
+        counter = _proxied[key] = metrics.PROXIED_REQUESTS.labels(*key)
+    counter.inc()
+    if not settings.GATEWAY_CALL_RECORDS:
+        return
+    _record(ctx, method[:64], "", outcome, message, probe, elapsed, _size_of(params) if params else 0,
+            _size_of(result) if result else 0, None)
+
+
+def _record(ctx, method: str, tool: str, outcome: str, message: str, probe: _Probe, elapsed: float,
+            request_bytes: int, response_bytes: int, arguments: Any) -> None:
+    server = ctx.server
     consumer = ctx.consumer
     buffer.add({
         "at": datetime.now(tz=timezone.utc),
@@ -178,6 +228,7 @@ def _settle(gov: ServerGovernance, ctx, tool: str, params: dict, started: float,
         "instance": server.instance,
         "consumer_id": consumer.id if consumer is not None else None,
         "consumer_name": consumer.name if consumer is not None else "",
+        "method": method,
         "tool": tool[:128],
         "transport": ctx.transport,
         "revision": ctx.version,
@@ -186,9 +237,9 @@ def _settle(gov: ServerGovernance, ctx, tool: str, params: dict, started: float,
         "outcome": outcome,
         "backend_status": probe.status,
         "latency_ms": round(elapsed * 1000, 3),
-        "request_bytes": _size_of(arguments) if arguments is not None else 0,
-        "response_bytes": _result_size(result),
-        "arguments": redact(arguments, gov.redact_fields) if gov.record_arguments and arguments is not None else None,
+        "request_bytes": request_bytes,
+        "response_bytes": response_bytes,
+        "arguments": arguments,
         "error": message,
     })
 

@@ -96,3 +96,15 @@ async def close_states() -> None:
 
 __all__ = ["SharedState", "Subscription", "get_state", "bump_config_version", "close_states", "DependencyUnavailable",
            "StateUnavailable"]
+
+
+def live_sessions() -> int | None:
+    """MCP sessions open now, counted where they are kept: in Redis for every process, or in this process's
+    tables; None when that cannot be told (Redis away)."""
+    if settings.REDIS_URL:
+        from .redis import live_sessions_sync
+
+        return live_sessions_sync(settings.REDIS_URL, settings.REDIS_TIMEOUT_SECONDS)
+    from .memory import MemoryState
+
+    return sum(state.live_sessions() for state in list(_states.values()) if isinstance(state, MemoryState))

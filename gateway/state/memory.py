@@ -67,6 +67,16 @@ class MemoryState(SharedState):
     async def session_delete(self, sid: str) -> bool:
         return self._sessions.pop(sid, None) is not None
 
+    def live_sessions(self) -> int:
+        """Sessions not yet expired; read from any thread (the /metrics view), so over a copy of the table."""
+        now = time.monotonic()
+        for _ in range(3):
+            try:
+                return sum(1 for expires, _ in list(self._sessions.values()) if expires >= now)
+            except RuntimeError:  # the table changed size while being copied: look again
+                continue
+        return len(self._sessions)
+
     async def session_exists(self, sid: str) -> bool:
         entry = self._sessions.get(sid)
         return entry is not None and entry[0] >= time.monotonic()

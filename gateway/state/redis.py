@@ -66,6 +66,23 @@ def _sync_client(url: str, timeout: float = 2.0) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
+# /metrics counts the session keys in Redis; beyond this many it reports this many (a scrape stays bounded).
+SESSION_COUNT_LIMIT = 200_000
+
+
+def live_sessions_sync(url: str, timeout: float = 2.0) -> int | None:
+    """Sessions Redis holds now (expired ones are gone by their TTL); None when Redis is unreachable."""
+    try:
+        count = 0
+        for _ in _sync_client(url, timeout).scan_iter(match=PREFIX + "session:*", count=1000):
+            count += 1
+            if count >= SESSION_COUNT_LIMIT:
+                break
+        return count
+    except REDIS_FAILURES:
+        return None
+
+
 def bump_config_version_sync(url: str, timeout: float = 2.0) -> int | None:
     """The new config version; None when Redis is unreachable (the change is committed all the same; the caller
     announces it again once Redis is back)."""

@@ -174,3 +174,59 @@ def test_redaction_of_nested_secrets_and_bounds():
     while isinstance(flat, dict):
         flat, depth = flat["n"], depth + 1
     assert (flat, depth) == ("…", 8)
+
+
+def test_the_consumer_authentication_tab_shows_and_edits_each_authorization_rate_limit(world):
+    from django.urls import reverse
+
+    server, agent = world["server"], world["agent"]
+    services.consumer_authorize(actor=None, mcp_server=server, consumer=agent, tools=None)
+    client = Client()
+    client.force_login(world["olga"])
+    tab = reverse("mcp_server_consumer_auth", args=[server.pk])
+    page = client.get(tab).content.decode()
+    assert "<th scope=\"col\">Rate limit</th>" in page and "The server's policy" in page
+    add = reverse("rate_limit_add", args=[server.pk]) + f"?consumer={agent.pk}&from=consumer-auth"
+    assert add.replace("&", "&amp;") in page
+    drawer = client.get(add).content.decode()
+    assert f'<option value="{agent.pk}" selected>agent</option>' in drawer
+    made = client.post(add, {"consumer": agent.pk, "tool": "", "requests": 30, "window": "minute",
+                             "applies_to": "tool_calls", "enabled": "on"})
+    assert (made.status_code, made["Location"]) == (302, tab)  # back where it was opened
+    policy = RateLimitPolicy.objects.get(mcp_server=server, consumer=agent)
+    page = client.get(tab).content.decode()
+    assert f'data-rate-limit="{policy.pk}">30 per minute' in page
+    edit = reverse("rate_limit_edit", args=[server.pk, policy.pk]) + "?from=consumer-auth"
+    saved = client.post(edit, {"tool": "getPet", "requests": 5, "window": "second", "burst": 2,
+                               "applies_to": "tool_calls", "enabled": "on"})
+    assert (saved.status_code, saved["Location"]) == (302, tab)
+    page = client.get(tab).content.decode()
+    assert f'data-rate-limit="{policy.pk}">5 per second (burst 2) on <code>getPet</code>' in page
+    # Opened from the Rate limits tab, the form still returns there; a viewer sees the limit, not the buttons.
+    plain = client.post(reverse("rate_limit_edit", args=[server.pk, policy.pk]),
+                        {"tool": "getPet", "requests": 6, "window": "second", "applies_to": "tool_calls"})
+    assert plain["Location"] == reverse("mcp_server_rate_limits", args=[server.pk])
+    viewer = Client()
+    viewer.force_login(world["vic"])
+    seen = viewer.get(tab).content.decode()
+    assert f'data-rate-limit="{policy.pk}">6 per second' in seen and "Add limit" not in seen
+
+
+def test_a_proxied_request_shows_its_method_and_counts_as_a_call_but_not_as_a_tool(world):
+    server = world["server"]
+    _records(world)
+    CallRecord.objects.create(at=NOW - dt.timedelta(minutes=1), mcp_server=server, instance="ops", tool="",
+                              method="resources/read", outcome="ok", latency_ms=2.0, backend_status=200)
+    figures = traffic(CallRecord.objects.filter(mcp_server=server), hours=1, now=NOW)
+    assert figures["total"] == 4 and figures["top_tools"] == [("getPet", 2), ("listPets", 1)]
+    client = Client()
+    client.force_login(world["vic"])
+    page = client.get(f"/console/mcp/{server.pk}/calls/").content.decode()
+    assert "<td><code>resources/read</code></td>" in page
+    response = client.get(f"/console/mcp/{server.pk}/calls/", {"outcome": "ok", "format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    method = rows[0].index("method")
+    assert sorted(r[method] for r in rows[1:]) == ["resources/read", "tools/call", "tools/call"]
+    listed = world["api"].get(f"/api/v1/mcp-servers/{server.pk}/calls/", {"outcome": "ok"}).json()["results"]
+    assert [(r["method"], r["tool"]) for r in listed] == [("tools/call", "getPet"), ("resources/read", ""),
+                                                          ("tools/call", "listPets")]  # newest first

@@ -96,3 +96,43 @@ def test_overview_charts_render_with_data_and_a_limit_shows_on_the_calls_page(pa
     expect(page.locator('section.traffic [data-chart="latency"] canvas')).to_have_count(1)
     shot(page, "governance-04-instance-traffic")
     assert page.js_errors == []
+
+
+def test_an_authorization_gets_its_own_rate_limit_on_the_consumer_authentication_tab(page, console_server):
+    drawer = page.locator("#drawer .drawer")
+    sign_in(page)
+    page.get_by_role("link", name="default", exact=True).click()
+    page.get_by_role("link", name="MCP Management").click()
+    page.get_by_role("link", name="petstore").click()
+    page.get_by_role("link", name="Consumer Authentication", exact=True).click()
+    page.get_by_role("link", name="Authorize", exact=True).click()
+    drawer.get_by_label("Consumer:", exact=True).select_option(label="Create Consumer")
+    drawer.get_by_label("New consumer name:").fill("e2e-limited")
+    drawer.get_by_role("button", name="Authorize", exact=True).click()
+    row = page.locator("#authorizations tr", has_text="e2e-limited")
+    try:
+        expect(row.locator("td.rate-limits")).to_contain_text("The server's policy")
+        row.get_by_role("link", name="Add limit").click()
+        expect(drawer).to_contain_text("Add rate limit")
+        expect(drawer.get_by_label("Consumer")).to_have_value(re.compile(r"^\d+$"))
+        drawer.get_by_label("Requests").fill("20")
+        drawer.get_by_label("Window").select_option("hour")
+        drawer.get_by_role("button", name="Save rate limit").click()
+        # Saved, and back on the Consumer Authentication tab with the limit in the consumer's row.
+        expect(page.get_by_role("heading", name="Consumer Authentication")).to_be_visible()
+        expect(row.locator("td.rate-limits")).to_contain_text("20 per hour")
+        shot(page, "governance-05-authorization-rate-limit")
+        row.get_by_role("link", name=re.compile(r"^Edit rate limit 20 per hour")).click()
+        expect(drawer).to_contain_text("Edit rate limit (e2e-limited)")
+        expect(drawer.get_by_label("Requests")).to_have_value("20")
+        drawer.get_by_label("Requests").fill("25")
+        drawer.get_by_role("button", name="Save rate limit").click()
+        expect(row.locator("td.rate-limits")).to_contain_text("25 per hour")
+        expect(row.locator("td.rate-limits")).not_to_contain_text("20 per hour")
+    finally:
+        # The tab is shared with other browser tests: the authorization goes again (its limit stays, unused).
+        page.goto(page.url)
+        page.locator("#authorizations tr", has_text="e2e-limited").get_by_role("link", name="Revoke").click()
+        drawer.get_by_role("button", name="Revoke").click()
+        expect(page.locator("#authorizations tr", has_text="e2e-limited")).to_have_count(0)
+    assert page.js_errors == []

@@ -2,6 +2,8 @@
 token, an allowed address or (with neither set) loopback may read it."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
@@ -91,3 +93,41 @@ def test_metrics_need_a_token_or_an_allowed_address(settings):
     settings.METRICS_ALLOW = ["10.0.0.0/8"]
     assert Client().get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
     assert Client().get("/metrics").status_code == 403
+
+
+def _job_statuses_after(world) -> dict[str, float]:
+    from console.models import ImportJob
+    from console.services.imports import _pack, import_job_run
+
+    queued = ImportJob.objects.create(mcp_server=world.open, source_kind="text", source_name="pasted text",
+                                      source=_pack([("pasted.json", b'{"openapi": "3.1.0"}')]))
+    failed = ImportJob.objects.create(mcp_server=world.open, source_kind="text", source_name="pasted text",
+                                      source=_pack([("pasted.json", b"not a specification")]))
+    import_job_run(job_id=failed.pk)  # the task's own call, in the foreground
+    assert ImportJob.objects.get(pk=failed.pk).status == "failed"
+    assert ImportJob.objects.get(pk=queued.pk).status == "queued"
+    samples = scrape()
+    return {status: value(samples, "mcpgw_import_jobs", status=status)
+            for status in ("queued", "running", "succeeded", "failed")}
+
+
+async def test_import_jobs_are_counted_by_status(world):
+    assert await sync_to_async(_job_statuses_after)(world) == {"queued": 1, "running": 0, "succeeded": 0,
+                                                                "failed": 1}
+
+
+async def test_active_sessions_follow_initialize_delete_and_expiry(world, settings):
+    before = value(await sync_to_async(scrape)(), "mcpgw_active_sessions")
+    first = await session(world.client, OPEN)
+    await session(world.client, OPEN)
+    assert value(await sync_to_async(scrape)(), "mcpgw_active_sessions") == before + 2
+    ended = await world.client.delete(OPEN, headers=first)
+    assert ended.status == 204, ended.text
+    assert value(await sync_to_async(scrape)(), "mcpgw_active_sessions") == before + 1
+    # A session nobody ends is gone once it expires: the gauge is counted where the sessions are kept.
+    settings.MCP_SESSION_TTL = 1
+    await session(world.client, OPEN)
+    assert value(await sync_to_async(scrape)(), "mcpgw_active_sessions") == before + 2
+    await asyncio.sleep(1.2)
+    settings.MCP_SESSION_TTL = 3600
+    assert value(await sync_to_async(scrape)(), "mcpgw_active_sessions") == before + 1
