@@ -237,6 +237,20 @@ def subscription_delete(*, actor, subscription: Subscription) -> None:
     subscription.delete()
 
 
+def subscriptions_remove_for_instance(*, actor, instance: Instance, **_signal) -> None:
+    """An instance being deleted: each subscription in it is unsubscribed (its consumer and key go too, not only the
+    server), and a market router living in it loses its consumer."""
+    from .models import RouterKey
+
+    for subscription in Subscription.objects.filter(instance=instance).select_related(
+            "team", "listing", "mcp_server__instance", "consumer", "backend_service__instance"):
+        subscription_delete(actor=actor, subscription=subscription)
+    for router in RouterKey.objects.filter(instance=instance).select_related("consumer"):
+        consumer = router.consumer
+        router.delete()
+        console.consumer_delete(actor=actor, consumer=consumer)
+
+
 # ---------------------------------------------------------------- submissions and review
 
 def _text(data: dict, field: str, *, required: bool = False) -> str:
