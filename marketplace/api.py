@@ -253,6 +253,8 @@ class SubmissionListApi(APIView):
         tool_yaml = serializers.CharField(required=False, max_length=500_000)
         config_fields = serializers.ListField(child=serializers.DictField(), required=False, max_length=20)
         server_json = serializers.JSONField(required=False)
+        openapi = serializers.CharField(required=False, trim_whitespace=False, max_length=20 * 1024 * 1024,
+                                        help_text="An OpenAPI description (JSON or YAML) for the import job.")
 
     @extend_schema(responses=SubmissionOutput(many=True),
                    description="Your teams' submissions (staff: every submission, the review queue).")
