@@ -132,20 +132,23 @@ async def test_router_searches_adds_and_uses_tools(demo_server, api):
 
 
 @pytest.fixture(scope="module")
-def remote_backend():
-    from tests.gateway.mcp_backends import streamable_backend
+def remote_backends():
+    from tests.gateway.mcp_backends import sse_backend, streamable_backend
 
-    backend = streamable_backend("remote-weather")
-    yield backend
-    backend.stop()
+    started = {"streamable-http": streamable_backend("remote-weather"), "sse": sse_backend("remote-weather")}
+    yield started
+    for backend in started.values():
+        backend.stop()
 
 
-async def test_remote_listing_relays_a_real_mcp_server(api, instance_id, remote_backend):
+@pytest.mark.parametrize("remote_type", ["streamable-http", "sse"])
+async def test_remote_listing_relays_a_real_mcp_server(api, instance_id, remote_backends, remote_type):
+    remote_backend = remote_backends[remote_type]
     team = api.get("/teams/").json()["results"][0]["id"]
     document = {"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-                "name": "io.example.loopback/remote-weather", "title": "Remote Weather",
+                "name": f"io.example.loopback/remote-weather-{remote_type}", "title": "Remote Weather",
                 "description": "A remote MCP server relayed by the Direct Proxy.", "version": "1.0.0",
-                "remotes": [{"type": "streamable-http", "url": remote_backend.url + remote_backend.path}]}
+                "remotes": [{"type": remote_type, "url": remote_backend.url + remote_backend.path}]}
     submitted = api.post("/market/submissions/", json={"team": team, "source": "server_json",
                                                        "server_json": document})
     assert submitted.status_code == 201, submitted.text
@@ -161,6 +164,12 @@ async def test_remote_listing_relays_a_real_mcp_server(api, instance_id, remote_
     # The gateway's key is the subscriber's; the remote server never sees it.
     _, who = await call(entry["url"], entry["headers"], "whoami", {})
     assert answer["api_key"] not in text_of(who)
+    # The subscriber may use the gateway's SSE endpoint whichever transport the remote server speaks.
+    async with sse_client(answer["endpoints"]["sse"], headers=entry["headers"]) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            added = await session.call_tool("add", {"a": 2, "b": 3})
+            assert added.is_error is False and text_of(added) == "5"
 
     assert api.delete(f"/market/subscriptions/{answer['subscription']['id']}/").status_code == 204
     refused = httpx.post(entry["url"], headers={**entry["headers"], "Accept": "application/json, text/event-stream"},
