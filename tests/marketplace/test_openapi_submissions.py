@@ -108,3 +108,14 @@ def test_the_submission_page_takes_an_openapi_file(acme, staff):
         "getThing", "createThing"]
     page = signed_in(acme.user).get("/market/submissions/add/").content.decode()
     assert 'name="openapi_file"' in page and '<option value="openapi"' in page
+
+
+def test_the_api_takes_an_openapi_file_as_multipart(acme):
+    upload = SimpleUploadedFile("things.json", json.dumps(SPEC).encode(), content_type="application/json")
+    response = signed_in(acme.user).post("/api/v1/market/submissions/", {
+        "team": acme.team.pk, "source": "openapi", "slug": "things-upload", "summary": "Things uploaded.",
+        "category": "developer", "openapi_file": upload})
+    assert response.status_code == 201, response.content
+    assert response.json()["source"] == "openapi"
+    version = Submission.objects.get(pk=response.json()["id"]).version
+    assert [t["name"] for t in version.tools] == ["getThing", "createThing"]
