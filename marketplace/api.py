@@ -1,6 +1,7 @@
 """REST endpoints of the market under /api/v1/market/ (parity with the market's pages)."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -253,6 +254,9 @@ class SubmissionListApi(APIView):
         tool_yaml = serializers.CharField(required=False, max_length=500_000)
         config_fields = serializers.ListField(child=serializers.DictField(), required=False, max_length=20)
         server_json = serializers.JSONField(required=False)
+        openapi = serializers.CharField(required=False, trim_whitespace=False, max_length=20 * 1024 * 1024,
+                                        help_text="An OpenAPI description (JSON or YAML) for the import job.")
+        openapi_file = serializers.FileField(required=False, help_text="Or the OpenAPI file (multipart).")
 
     @extend_schema(responses=SubmissionOutput(many=True),
                    description="Your teams' submissions (staff: every submission, the review queue).")
@@ -265,6 +269,10 @@ class SubmissionListApi(APIView):
     def post(self, request):
         data = dict(_validated(self.InputSerializer, request.data))
         team = console_selectors.team_get(user=request.user, pk=data.pop("team"))
+        upload = data.pop("openapi_file", None)
+        if upload is not None:
+            limit = int(getattr(settings, "OPENAPI_IMPORT_MAX_BYTES", 20 * 1024 * 1024))
+            data["openapi"], data["openapi_name"] = upload.read(limit + 1), upload.name
         server = None
         if data.get("mcp_server") is not None:
             server = console_selectors.mcp_server_get(user=request.user, pk=data.pop("mcp_server"))

@@ -237,6 +237,20 @@ def subscription_delete(*, actor, subscription: Subscription) -> None:
     subscription.delete()
 
 
+def subscriptions_remove_for_instance(*, actor, instance: Instance, **_signal) -> None:
+    """An instance being deleted: each subscription in it is unsubscribed (its consumer and key go too, not only the
+    server), and a market router living in it loses its consumer."""
+    from .models import RouterKey
+
+    for subscription in Subscription.objects.filter(instance=instance).select_related(
+            "team", "listing", "mcp_server__instance", "consumer", "backend_service__instance"):
+        subscription_delete(actor=actor, subscription=subscription)
+    for router in RouterKey.objects.filter(instance=instance).select_related("consumer"):
+        consumer = router.consumer
+        router.delete()
+        console.consumer_delete(actor=actor, consumer=consumer)
+
+
 # ---------------------------------------------------------------- submissions and review
 
 def _text(data: dict, field: str, *, required: bool = False) -> str:
@@ -291,8 +305,11 @@ def submission_create(*, actor, team: Team, source: str, data: dict[str, Any],
     elif source == Submission.Source.SERVER_JSON:
         return server_json_import(actor=actor, team=team, document=data.get("server_json"))
     else:
-        raise _invalid("source", "OpenAPI files are imported through Add Tool → Swagger first; then publish the "
-                                 "MCP server it made.")
+        tool_yaml, title = openapi_tool_yaml(actor=actor, team=team, text=data.get("openapi"),
+                                             file_name=str(data.get("openapi_name") or "")[:200])
+        fields = fields or _fields_for_yaml(tool_yaml)
+        if title and not data.get("listing") and not data.get("title"):
+            data = {**data, "title": title[:100]}
     if len(tool_yaml) > 500_000:
         raise _invalid("tool_yaml", "The tool YAML is too large (at most 500 kB).")
     try:
@@ -304,6 +321,68 @@ def submission_create(*, actor, team: Team, source: str, data: dict[str, Any],
                           readme=_text(data, "readme"), changelog=_text(data, "changelog"), tool_yaml=tool_yaml,
                           config_fields=fields, remote_url=remote_url, remote_transport=remote_transport)
     return _submission(actor=actor, team=team, source=source, listing=listing, version=version)
+
+
+class _Scratch(Exception):
+    """Raised to roll back the scratch server an OpenAPI submission is imported into, carrying the import's outcome."""
+
+    def __init__(self, job):
+        super().__init__("scratch import")
+        self.job = job
+
+
+def openapi_tool_yaml(*, actor, team: Team, text, file_name: str = "") -> tuple[str, str]:
+    """(tool YAML, title) of an OpenAPI description, made by the console's import job (the task's own code, run here in
+    the foreground) on a scratch HTTP-to-MCP server of the team's first instance that is rolled back with the job:
+    a submission leaves nothing in the team's instances."""
+    from console.models import ImportJob
+    from console.services.imports import import_job_create, import_job_run
+
+    if not isinstance(text, (str, bytes)) or not text.strip():
+        raise _invalid("openapi", "Paste the OpenAPI description or upload its file.")
+    instance = Instance.objects.filter(team=team).order_by("pk").first()
+    if instance is None:
+        raise _invalid("openapi", "The import needs an instance of the team: create one first.")
+    try:
+        with transaction.atomic():
+            scratch = console.mcp_server_create(
+                actor=actor, instance=instance, domains=[], description="Scratch server of a market import.",
+                name=_free_server_name(instance, "market-import"))
+            if isinstance(text, bytes):
+                job = import_job_create(actor=actor, mcp_server=scratch, files=[(file_name or "openapi.yaml", text)])
+            else:
+                job = import_job_create(actor=actor, mcp_server=scratch, text=text)
+            raise _Scratch(import_job_run(job_id=job.pk))
+    except _Scratch as outcome:
+        job = outcome.job
+    except DomainError as exc:
+        raise DomainError(exc.message, {"openapi": [m for ms in (exc.details or {}).values() for m in ms]
+                                        or [exc.message]}, code=exc.code) from exc
+    if job is None or job.status != ImportJob.Status.SUCCEEDED or not job.preview_yaml:
+        problems = [str(p.get("message", ""))[:300] for p in (job.errors if job else [])][:20]
+        raise DomainError("The OpenAPI description could not be imported.",
+                          {"openapi": problems or ["The import made no tools."]})
+    return job.preview_yaml, job.title
+
+
+def _free_server_name(instance: Instance, base: str) -> str:
+    from console.services.subscriptions import _free_name
+
+    return _free_name(base, lambda n: McpServer.objects.filter(instance=instance, name=n).exists())
+
+
+def _fields_for_yaml(tool_yaml: str) -> list[dict]:
+    """Each security scheme of imported tool YAML becomes a secret field; the default upstream one is required."""
+    server = (yaml.safe_load(tool_yaml) or {}).get("server") or {}
+    default = (server.get("defaultUpstreamSecurity") or {}).get("id")
+    fields = []
+    for scheme in (server.get("securitySchemes") or [])[:20]:
+        scheme_id = str(scheme.get("id") or "")
+        if scheme_id:
+            fields.append({"name": re.sub(r"[^A-Za-z0-9_]", "_", scheme_id)[:40] or "credential",
+                           "label": f"{scheme_id} credential", "help": "The API's credential (kept encrypted).",
+                           "required": scheme_id == default, "secret": True, "scheme": scheme_id})
+    return fields
 
 
 def _submission(*, actor, team: Team, source: str, listing: Listing, version: ListingVersion) -> Submission:

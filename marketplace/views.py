@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -236,18 +237,28 @@ def submission_add(request: HttpRequest) -> HttpResponse:
                     data["server_json"] = json.loads(text)
                 except ValueError as exc:
                     raise DomainError("The server.json is not JSON.", {"server_json": [str(exc)[:200]]}) from exc
+            if source == Submission.Source.OPENAPI:
+                upload = request.FILES.get("openapi_file")
+                limit = int(getattr(settings, "OPENAPI_IMPORT_MAX_BYTES", 20 * 1024 * 1024))
+                data["openapi"] = upload.read(limit + 1) if upload else request.POST.get("openapi", "")
+                data["openapi_name"] = upload.name if upload else ""
             services.submission_create(actor=request.user, team=team, source=source, data=data, mcp_server=server)
         except ValueError:
-            context.update(form_error="Choose a team (and an MCP server).", given=data)
+            context.update(form_error="Choose a team (and an MCP server).", given=_given(data))
         except DomainError as exc:
             if exc.code in ("permission_denied", "not_found"):
                 raise_permission(exc)
             detail = error_text(exc)
-            context.update(form_error=f"{exc.message} {detail}".strip(), given=data)
+            context.update(form_error=f"{exc.message} {detail}".strip(), given=_given(data))
         else:
             return done(request, reverse("market_submissions"), "Submitted: staff will review it.")
         return render_page(request, "market/submission_form.html", context, status=400)
     return render_page(request, "market/submission_form.html", context)
+
+
+def _given(data: dict) -> dict:
+    """What the form shows back: the text fields (an uploaded file is not echoed)."""
+    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 @login_required

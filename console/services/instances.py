@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 
 from ..errors import DomainError
 from ..models import Instance, Team
@@ -88,9 +89,15 @@ def instance_update(
     return instance
 
 
+# Sent (actor, instance) inside the deleting transaction, before anything goes: what other apps provisioned in the
+# instance beyond its servers (the market's subscription consumers) is removed with it.
+instance_deleting = Signal()
+
+
 @transaction.atomic
 def instance_delete(*, actor, instance: Instance) -> None:
     require_role(actor=actor, team=instance.team, at_least=MANAGE_TEAM)
+    instance_deleting.send(sender=Instance, actor=actor, instance=instance)
     audit(actor=actor, team=instance.team, action="instance.delete", obj=instance, detail={"name": instance.name})
     # Servers reference services with PROTECT; remove servers first so the cascade can proceed.
     instance.mcp_servers.all().delete()

@@ -129,3 +129,49 @@ async def test_router_searches_adds_and_uses_tools(demo_server, api):
     subs = api.get("/market/subscriptions/").json()["results"]
     assert "demo-weather" in [s["listing"] for s in subs]
     assert httpx.post(router["endpoint"], json={}, headers={"Authorization": "Bearer mck_wrong"}).status_code == 401
+
+
+@pytest.fixture(scope="module")
+def remote_backends():
+    from tests.gateway.mcp_backends import sse_backend, streamable_backend
+
+    started = {"streamable-http": streamable_backend("remote-weather"), "sse": sse_backend("remote-weather")}
+    yield started
+    for backend in started.values():
+        backend.stop()
+
+
+@pytest.mark.parametrize("remote_type", ["streamable-http", "sse"])
+async def test_remote_listing_relays_a_real_mcp_server(api, instance_id, remote_backends, remote_type):
+    remote_backend = remote_backends[remote_type]
+    team = api.get("/teams/").json()["results"][0]["id"]
+    document = {"$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+                "name": f"io.example.loopback/remote-weather-{remote_type}", "title": "Remote Weather",
+                "description": "A remote MCP server relayed by the Direct Proxy.", "version": "1.0.0",
+                "remotes": [{"type": remote_type, "url": remote_backend.url + remote_backend.path}]}
+    submitted = api.post("/market/submissions/", json={"team": team, "source": "server_json",
+                                                       "server_json": document})
+    assert submitted.status_code == 201, submitted.text
+    assert api.post(f"/market/submissions/{submitted.json()['id']}/approve").status_code == 200
+    listing = submitted.json()["listing"]
+    assert api.get(f"/market/listings/{listing}/").json()["kind"] == "remote"
+
+    answer = subscribe(api, listing, instance_id, {})
+    entry = cursor_entry(answer)
+    names, echoed = await call(entry["url"], entry["headers"], "echo", {"text": "through the market"})
+    assert {"echo", "add"} <= names
+    assert echoed.is_error is False and text_of(echoed) == "echo: through the market"
+    # The gateway's key is the subscriber's; the remote server never sees it.
+    _, who = await call(entry["url"], entry["headers"], "whoami", {})
+    assert answer["api_key"] not in text_of(who)
+    # The subscriber may use the gateway's SSE endpoint whichever transport the remote server speaks.
+    async with sse_client(answer["endpoints"]["sse"], headers=entry["headers"]) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            added = await session.call_tool("add", {"a": 2, "b": 3})
+            assert added.is_error is False and text_of(added) == "5"
+
+    assert api.delete(f"/market/subscriptions/{answer['subscription']['id']}/").status_code == 204
+    refused = httpx.post(entry["url"], headers={**entry["headers"], "Accept": "application/json, text/event-stream"},
+                         json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert refused.status_code == 404

@@ -208,6 +208,30 @@ def test_unsubscribe_removes_exactly_what_was_provisioned(acme):
     assert not Subscription.objects.filter(pk=body["subscription"]["id"]).exists()
 
 
+def test_deleting_an_instance_removes_its_subscriptions_consumers_and_router(acme):
+    from marketplace.models import RouterKey
+    from marketplace.router import router_key_issue
+
+    other = console_services.instance_create(actor=acme.user, team=acme.team, name="acme-other", region="local")
+    kept = signed_in(acme.user).post("/api/v1/market/listings/demo-weather/subscribe", {
+        "team": acme.team.pk, "instance": other.pk, "config": {}}, content_type="application/json").json()
+    body = subscribe(acme).json()
+    remote = subscribe(acme, "deepwiki", config={}).json()
+    router, _ = router_key_issue(actor=acme.user, team=acme.team, instance=acme.instance)
+    own_consumer = console_services.consumer_create(actor=acme.user, team=acme.team, name="laptop")
+
+    assert signed_in(acme.user).delete(f"/api/v1/instances/{acme.instance.pk}/").status_code == 204
+    gone = [body["subscription"]["consumer"], remote["subscription"]["consumer"], router.consumer_id]
+    assert not Consumer.objects.filter(pk__in=gone).exists()
+    assert not ConsumerApiKey.objects.filter(digest=ConsumerApiKey.digest_of(body["api_key"])).exists()
+    assert not Subscription.objects.filter(instance_id=acme.instance.pk).exists()
+    assert not RouterKey.objects.filter(pk=router.pk).exists()
+    # Another instance's subscription and the team's own consumers stay.
+    assert Subscription.objects.filter(pk=kept["subscription"]["id"]).exists()
+    assert Consumer.objects.filter(pk__in=[kept["subscription"]["consumer"], own_consumer.pk]).count() == 2
+    assert AuditEvent.objects.filter(action="market_subscription.delete").count() == 2
+
+
 def test_remote_listing_provisions_a_direct_proxy_server(acme):
     body = subscribe(acme, "deepwiki", config={}).json()
     server = McpServer.objects.get(pk=body["subscription"]["mcp_server"])
