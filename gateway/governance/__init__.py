@@ -80,7 +80,13 @@ async def _admit(gov: ServerGovernance, method: str, tool: str | None, ctx) -> N
         return
     from ..state import get_state
 
-    decision = await limits.take(get_state(), ctx.server.id, policy, _consumer_id(ctx))
+    from ..state.outage import RateCountersUnavailable, StateUnavailable
+
+    try:
+        decision = await limits.take(get_state(), ctx.server.id, policy, _consumer_id(ctx))
+    except StateUnavailable as exc:
+        # Fail closed: counting per process while Redis is away would multiply a quota by the process count.
+        raise RateCountersUnavailable(exc.cause) from None
     if not decision.allowed:
         metrics.RATE_LIMITED.labels(ctx.server.instance, ctx.server.name, method).inc()
         raise Limited(policy, decision)

@@ -29,6 +29,13 @@ class StateUnavailable(DependencyUnavailable):
         super().__init__("shared session store", cause)
 
 
+class RateCountersUnavailable(DependencyUnavailable):
+    """A rate-limited call while Redis is away: refused rather than counted per process (see README, Faults)."""
+
+    def __init__(self, cause: str = ""):
+        super().__init__("shared rate-limit counters", cause)
+
+
 class ConfigStoreUnavailable(DependencyUnavailable):
     def __init__(self, cause: str = ""):
         super().__init__("configuration database", cause)
