@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable
 from django.conf import settings
 
 from ..jsonrpc import RpcError
+from ..state.outage import DependencyUnavailable
 from . import limits, metrics
 from .limits import EMPTY, LimitIndex, Limited, LimitPolicy, retry_after_of
 from .records import buffer, flush_records, purge_records, redact
@@ -113,6 +114,10 @@ async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: st
         return result
     except RpcError as exc:
         error = exc
+        raise
+    except DependencyUnavailable as exc:
+        # Answered 503 by the transport; the record says the call was turned away and why, not a backend error.
+        error = RpcError(-32603, exc.summary, http_status=503)
         raise
     finally:
         _probe.reset(token)

@@ -20,8 +20,12 @@ class DependencyUnavailable(Exception):
         super().__init__(f"{what} unavailable" + (f" ({cause})" if cause else ""))
 
     @property
+    def summary(self) -> str:
+        return f"{self.what[0].upper()}{self.what[1:]} unavailable"
+
+    @property
     def message(self) -> str:
-        return f"{self.what[0].upper()}{self.what[1:]} unavailable; retry in {self.retry_after} s."
+        return f"{self.summary}; retry in {self.retry_after} s."
 
 
 class StateUnavailable(DependencyUnavailable):

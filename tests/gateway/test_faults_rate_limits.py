@@ -15,6 +15,7 @@ ACCEPT = {"Accept": "application/json, text/event-stream"}
 REDIS_TIMEOUT = 1.0
 LIMIT = 3
 UNAVAILABLE = "Shared rate-limit counters unavailable; retry in 3 s."
+answered: list[int] = []  # the status of every tools/call the test made
 
 
 @pytest.fixture
@@ -37,6 +38,12 @@ def limited_gateway():
 
 def _call(http: httpx.Client, base: str, id: int = 2) -> httpx.Response:
     """A 2026-07-28 tools/call: it needs no session, so only the rate limit asks Redis."""
+    answer = _post_call(http, base, id)
+    answered.append(answer.status_code)
+    return answer
+
+
+def _post_call(http: httpx.Client, base: str, id: int) -> httpx.Response:
     return http.post(base + "/mcp-servers/petstore", json={
         "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "getPet", "arguments": {"petId": 1}, "_meta": {
@@ -76,6 +83,7 @@ def _assert_limited(http: httpx.Client, base: str) -> None:
 def test_rate_limited_calls_answer_503_while_redis_is_away_and_count_exactly_after(limited_gateway):
     redis, server = limited_gateway
     base = server.url
+    answered.clear()
     with httpx.Client(timeout=30, headers=ACCEPT) as http:
         for _ in range(LIMIT):
             assert _call(http, base).status_code == 200
@@ -114,6 +122,21 @@ def test_rate_limited_calls_answer_503_while_redis_is_away_and_count_exactly_aft
             time.sleep(0.2)
         # Redis kept the bucket through the pause: still exhausted, not reset by the outage.
         assert after.status_code == 429, after.text
+
+    # Every call is in the call records: those turned away during the outages as refused, with the reason.
+    expected = [str(answered.count(503)), str(answered.count(429)), str(answered.count(200))]
+    assert expected[1] == "3" and int(expected[0]) >= 5
+    deadline = time.monotonic() + 20
+    while True:
+        counts = server.manage("shell", "-c", (
+            "from console.models import CallRecord as R; "
+            "print(R.objects.filter(outcome='refused', error='Shared rate-limit counters unavailable').count(), "
+            "R.objects.filter(outcome='limited').count(), R.objects.filter(outcome='ok').count())"
+        )).stdout.strip().splitlines()[-1].split()
+        if counts == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert counts == expected
 
     log = server.log_text()
     assert log.count("Redis (shared session store) unreachable") == 2, log
