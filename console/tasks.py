@@ -5,32 +5,51 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from .jobs import OUTAGES, JobTask
+
 IMPORT_TIME_LIMIT = int(getattr(settings, "OPENAPI_IMPORT_TIME_LIMIT", 600))
+# Worker deaths while one import runs before it is given up (outage retries are JobTask.max_retries).
+IMPORT_WORKER_LOSSES = 2
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=2,
-             soft_time_limit=IMPORT_TIME_LIMIT - 30, time_limit=IMPORT_TIME_LIMIT)
+class ImportTask(JobTask):
+    """An import whose database writes fail is retried with backoff; one that gives up is failed with the reason."""
+
+    abstract = True
+
+    def job_failed(self, *, task_id: str, args: tuple, kwargs: dict, reason: str) -> None:
+        from .services.imports import import_job_fail
+
+        job_id = args[0] if args else kwargs.get("job_id")
+        if job_id is not None:
+            import_job_fail(job_id=job_id, reason=reason)
+
+
+@shared_task(bind=True, base=ImportTask, soft_time_limit=IMPORT_TIME_LIMIT - 30, time_limit=IMPORT_TIME_LIMIT)
 def openapi_import(self, job_id: int) -> str:
     """Run one import. A worker that dies mid-job hands it back to the broker (acks_late), so another worker
-    runs it again; after the retries, or past the time limit, the job is failed with the reason."""
+    runs it again; a database or Redis outage retries it with backoff; after the retries, or past the time limit,
+    the job is failed with the reason (and the sweep fails one whose row could not be written then)."""
     from .models import ImportJob
     from .services.imports import import_job_fail, import_job_run
 
     job = ImportJob.objects.filter(pk=job_id).only("status", "attempts").first()
     if job is None:
         return "gone"
-    if job.status == ImportJob.Status.RUNNING and job.attempts > self.max_retries:
+    if job.status == ImportJob.Status.RUNNING and job.attempts > IMPORT_WORKER_LOSSES:
         import_job_fail(job_id=job_id, reason=f"The import's worker stopped {job.attempts} times while running it; "
                                               "it was given up.")
         return "failed"
     if job.status == ImportJob.Status.RUNNING:
-        # Redelivered after a worker died: start over from the stored input.
+        # Redelivered after a worker died, or retried after an outage: start over from the stored input.
         ImportJob.objects.filter(pk=job_id).update(status=ImportJob.Status.QUEUED, step="retrying")
     try:
         job = import_job_run(job_id=job_id)
     except SoftTimeLimitExceeded:
         import_job_fail(job_id=job_id, reason=f"The import took longer than {IMPORT_TIME_LIMIT - 30} seconds.")
         return "failed"
+    except OUTAGES:
+        raise  # retried with backoff (JobTask); the last failure fails the job with the reason
     except Exception as exc:  # a bug must still leave the job failed with a reason, not running
         import_job_fail(job_id=job_id, reason=f"The import failed unexpectedly ({type(exc).__name__}).")
         raise

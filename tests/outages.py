@@ -115,6 +115,10 @@ class Relay:
 
     def cut(self) -> None:
         if self._server is not None:
+            try:  # wakes the accepting thread: a bare close leaves the port listening until accept() returns
+                self._server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._server.close()
             self._server = None
         with self._lock:

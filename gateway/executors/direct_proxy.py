@@ -28,6 +28,7 @@ import logging
 import time
 from typing import Any
 
+from .. import circuit
 from .. import protocol as p
 from ..governance import backend_answered
 from ..jsonrpc import Message, RpcError, dumps, error_response, result_response
@@ -101,6 +102,22 @@ def catalog_cache_key(server_id: int) -> str:
     return f"proxy-catalog:{server_id}"
 
 
+@contextlib.asynccontextmanager
+async def _outcome_of(server: ServerConfig):
+    """What the circuit of the backend service counts: no answer from the backend (UpstreamError) fails, any
+    answer (a JSON-RPC error too) succeeds, a cancelled call or one refused before reaching the backend says
+    nothing."""
+    try:
+        yield
+    except up.UpstreamError:
+        circuit.record(server.circuit, ok=False)
+        raise
+    except BaseException:
+        circuit.abandon(server.circuit)
+        raise
+    circuit.record(server.circuit, ok=True)
+
+
 class _Shared:
     """A backend session this process opened for handshake-free clients of one server and consumer."""
 
@@ -134,8 +151,12 @@ class DirectProxyExecutor:
             raise RpcError(p.INVALID_PARAMS, f"Invalid params: capabilities larger than {MAX_CAPABILITIES_BYTES} "
                                              "bytes.")
         client = client_of(message)
+        refused = circuit.admit(ctx.server.circuit)
+        if refused is not None:
+            raise RpcError(p.INTERNAL_ERROR, refused)
         try:
-            record, result = await self._open(ctx.server, capabilities, client, ctx.session_id)
+            async with _outcome_of(ctx.server):
+                record, result = await self._open(ctx.server, capabilities, client, ctx.session_id)
         except up.UpstreamError as exc:
             raise RpcError(p.INTERNAL_ERROR, exc.message) from None
         answer: dict[str, Any] = {
@@ -271,11 +292,15 @@ class DirectProxyExecutor:
             if not tool_allowed(ctx, name):
                 raise RpcError(p.INVALID_PARAMS, f"Unknown tool: {name}")
         sent = time.perf_counter()
+        refused = circuit.admit(ctx.server.circuit)
         try:
-            if ctx.stateless:
-                response = await self._stateless(message, ctx)
-            else:
-                response = await self._session_send(message, ctx)
+            if refused is not None:
+                raise up.UpstreamError(refused)
+            async with _outcome_of(ctx.server):
+                if ctx.stateless:
+                    response = await self._stateless(message, ctx)
+                else:
+                    response = await self._session_send(message, ctx)
         except up.UpstreamError as exc:
             backend_answered(exc.status, time.perf_counter() - sent if exc.status is not None else None)
             if method == "tools/call":

@@ -103,7 +103,6 @@ class _Target:
 
 
 _targets: dict[tuple, _Target] = {}
-_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 
 def _target(server: ServerConfig) -> _Target:
@@ -121,6 +120,20 @@ def _timeout(server: ServerConfig) -> float:
     return server.timeout if server.timeout and server.timeout > 0 else 30.0
 
 
+def _limits(server: ServerConfig) -> tuple[float, float]:
+    """(connect, first byte) seconds for one exchange with the backend: the gateway's settings, never longer than
+    the server's own timeout, which bounds the whole exchange."""
+    total = _timeout(server)
+    first_byte = float(settings.GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT or 0) or total
+    return min(float(settings.GATEWAY_BACKEND_CONNECT_TIMEOUT), total), min(first_byte, total)
+
+
+def _exchange_timeout(server: ServerConfig) -> aiohttp.ClientTimeout:
+    # The total is an asyncio.timeout around the whole exchange (a wait for a pooled connection included).
+    connect, first_byte = _limits(server)
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=first_byte)
+
+
 def _limit() -> int:
     return int(settings.GATEWAY_MAX_BACKEND_RESPONSE_BYTES)
 
@@ -130,11 +143,15 @@ def _with_query(url: str, query: dict[str, str]) -> URL:
     return target.update_query(query) if query else target
 
 
-def describe(exc: BaseException, url: str) -> str:
+def describe(exc: BaseException, url: str, server: ServerConfig | None = None) -> str:
     """What went wrong reaching the backend, in words a person can act on."""
     refused = egress.refusal_of(exc)
     if refused is not None:
         return f"{refused.describe()} ({url})"
+    if server is not None and isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"Backend MCP server {url} did not accept a connection within {_limits(server)[0]:g} s"
+    if server is not None and isinstance(exc, aiohttp.SocketTimeoutError) and _limits(server)[1] < _timeout(server):
+        return f"Backend MCP server {url} sent nothing for {_limits(server)[1]:g} s"
     if isinstance(exc, asyncio.TimeoutError):
         return f"Backend MCP server {url} did not answer in time"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -253,7 +270,7 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     try:
         async with asyncio.timeout(_timeout(server)):
             async with get_http_session().post(target.url, data=dumps(message), headers=headers,
-                                               allow_redirects=False, timeout=_NO_TIMEOUT) as response:
+                                               allow_redirects=False, timeout=_exchange_timeout(server)) as response:
                 if response.status == 404 and record.get("sid"):
                     raise SessionLost(f"The backend MCP server {url} ended the session")
                 if response.status in (202, 204) or wanted is None and response.status < 300:
@@ -279,7 +296,7 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
                 raise UpstreamError(f"The backend MCP server {url} answered something that is not a JSON-RPC "
                                     "response")
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise UpstreamError(describe(exc, url)) from None
+        raise UpstreamError(describe(exc, url, server)) from None
 
 
 async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: OnMessage,
@@ -292,7 +309,7 @@ async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: On
             async with get_http_session().get(_with_query(url, query), headers=_headers(server, record,
                                                                                       "text/event-stream"),
                                               allow_redirects=False, timeout=aiohttp.ClientTimeout(
-                                                  total=None, sock_connect=_timeout(server))) as response:
+                                                  total=None, sock_connect=_limits(server)[0])) as response:
                 if response.status in (404, 405) or response.content_type != "text/event-stream":
                     return  # the backend offers no stream of its own (or forgot the session): nothing to hold
                 async for item in read_events(response, idle=LISTEN_CHECK_SECONDS):
@@ -347,7 +364,8 @@ class SseLink:
             async with asyncio.timeout(_timeout(self.server)):
                 self._context = get_http_session().get(_with_query(self.url, query), headers=headers,
                                                        allow_redirects=False,
-                                                       timeout=aiohttp.ClientTimeout(total=None))
+                                                       timeout=aiohttp.ClientTimeout(
+                                                           total=None, sock_connect=_limits(self.server)[0]))
                 response = await self._context.__aenter__()
                 if response.status != 200 or response.content_type != "text/event-stream":
                     raise UpstreamError(f"The backend MCP server {self.url} answered HTTP {response.status} instead "
@@ -362,7 +380,7 @@ class SseLink:
                                         "message endpoint")
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, UpstreamError) as exc:
             await self.close()
-            raise UpstreamError(describe(exc, self.url)) from None
+            raise UpstreamError(describe(exc, self.url, self.server)) from None
         self._reader = asyncio.ensure_future(self._read(events))
 
     def _endpoint_url(self, announced: str) -> str:
@@ -413,8 +431,11 @@ class SseLink:
     async def _post(self, message: Message) -> None:
         headers, _ = _auth(self.server)
         headers = {**headers, "Content-Type": "application/json"}
+        connect, first_byte = _limits(self.server)
         async with get_http_session().post(self.endpoint, data=dumps(message), headers=headers, allow_redirects=False,
-                                           timeout=aiohttp.ClientTimeout(total=_timeout(self.server))) as response:
+                                           timeout=aiohttp.ClientTimeout(total=_timeout(self.server),
+                                                                         sock_connect=connect,
+                                                                         sock_read=first_byte)) as response:
             if response.status == 404:
                 raise SessionLost(f"The backend MCP server {self.url} ended the session")
             if response.status >= 300:
@@ -427,7 +448,7 @@ class SseLink:
             try:
                 await self._post(message)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                raise UpstreamError(describe(exc, self.url)) from None
+                raise UpstreamError(describe(exc, self.url, self.server)) from None
             return None
         msg_id = message["id"]
         future = asyncio.get_running_loop().create_future()
@@ -442,7 +463,7 @@ class SseLink:
                 await self._post(message)
                 return await future
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise UpstreamError(describe(exc, self.url)) from None
+            raise UpstreamError(describe(exc, self.url, self.server)) from None
         finally:
             self.pending.pop(msg_id, None)
             for key in keys:

@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable
 from django.conf import settings
 
 from ..jsonrpc import RpcError
+from ..state.outage import DependencyUnavailable
 from . import limits, metrics
 from .limits import EMPTY, LimitIndex, Limited, LimitPolicy, retry_after_of
 from .records import buffer, flush_records, purge_records, redact
@@ -80,7 +81,13 @@ async def _admit(gov: ServerGovernance, method: str, tool: str | None, ctx) -> N
         return
     from ..state import get_state
 
-    decision = await limits.take(get_state(), ctx.server.id, policy, _consumer_id(ctx))
+    from ..state.outage import RateCountersUnavailable, StateUnavailable
+
+    try:
+        decision = await limits.take(get_state(), ctx.server.id, policy, _consumer_id(ctx))
+    except StateUnavailable as exc:
+        # Fail closed: counting per process while Redis is away would multiply a quota by the process count.
+        raise RateCountersUnavailable(exc.cause) from None
     if not decision.allowed:
         metrics.RATE_LIMITED.labels(ctx.server.instance, ctx.server.name, method).inc()
         raise Limited(policy, decision)
@@ -112,6 +119,10 @@ async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: st
         return result
     except RpcError as exc:
         error = exc
+        raise
+    except DependencyUnavailable as exc:
+        # Answered 503 by the transport; the record says the call was turned away and why, not a backend error.
+        error = RpcError(-32603, exc.summary, http_status=503)
         raise
     finally:
         _probe.reset(token)

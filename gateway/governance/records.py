@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import re
 import sys
@@ -49,6 +50,10 @@ class RecordBuffer:
         self._stopping = False
         self.dropped = 0
         self.written = 0
+        # While writes fail: since when, and the dropped count at the last good write (one log line when it starts,
+        # one when it ends).
+        self._failing_since: float | None = None
+        self._dropped_before = 0
 
     def add(self, record: dict[str, Any]) -> None:
         # deque.append is atomic; the length check may let a few past the limit under contention, which is fine.
@@ -88,7 +93,10 @@ class RecordBuffer:
             purge_if_due(time.monotonic())
             # Between flushes the thread holds no connection: PostgreSQL's slots (and a test database being
             # dropped) need it back, and one connection a second is cheap next to what a batch saves.
-            connection.close()
+            try:
+                connection.close()
+            except Exception:  # a connection the database dropped meanwhile: nothing left to close
+                pass
 
     def flush(self, *, quiet: bool = False) -> int:
         """Write every buffered record now; returns how many were written. Records stay buffered on failure."""
@@ -96,18 +104,27 @@ class RecordBuffer:
         written = 0
         with self._lock:  # one writer at a time: the thread, a shutdown, a test
             while self._items:
-                batch = []
-                while self._items and len(batch) < settings.GATEWAY_CALL_RECORD_BATCH:
-                    batch.append(self._items.popleft())
+                # Read, write, then remove: a batch stays counted against the bound while its write may fail.
+                batch = list(itertools.islice(self._items, settings.GATEWAY_CALL_RECORD_BATCH))
                 try:
                     written += _write(batch)
                 except Exception as exc:
                     self.failure = exc
-                    if not quiet:
-                        log.warning("Could not write %d call record(s) (%s); keeping them for the next flush",
-                                    len(batch), exc)
-                    self._items.extendleft(reversed(batch))
+                    if self._failing_since is None:
+                        self._failing_since = time.monotonic()
+                        if not quiet:
+                            log.warning("Could not write call records (%s); keeping up to %d in memory until the "
+                                        "database returns, then counting the rest as dropped",
+                                        " ".join(str(exc).split()) or type(exc).__name__, settings.GATEWAY_CALL_RECORD_BUFFER)
                     break
+                for _ in batch:  # only add() appends meanwhile, at the other end
+                    self._items.popleft()
+            else:
+                if self._failing_since is not None:
+                    log.warning("Call records written again after %.1f s: %d kept meanwhile, %d dropped",
+                                time.monotonic() - self._failing_since, written, self.dropped - self._dropped_before)
+                    self._failing_since = None
+                self._dropped_before = self.dropped  # drops since the last write that worked
         self.written += written
         return written
 

@@ -20,13 +20,24 @@ class DependencyUnavailable(Exception):
         super().__init__(f"{what} unavailable" + (f" ({cause})" if cause else ""))
 
     @property
+    def summary(self) -> str:
+        return f"{self.what[0].upper()}{self.what[1:]} unavailable"
+
+    @property
     def message(self) -> str:
-        return f"{self.what[0].upper()}{self.what[1:]} unavailable; retry in {self.retry_after} s."
+        return f"{self.summary}; retry in {self.retry_after} s."
 
 
 class StateUnavailable(DependencyUnavailable):
     def __init__(self, cause: str = ""):
         super().__init__("shared session store", cause)
+
+
+class RateCountersUnavailable(DependencyUnavailable):
+    """A rate-limited call while Redis is away: refused rather than counted per process (see README, Faults)."""
+
+    def __init__(self, cause: str = ""):
+        super().__init__("shared rate-limit counters", cause)
 
 
 class ConfigStoreUnavailable(DependencyUnavailable):

@@ -248,7 +248,8 @@ class RedisState(SharedState):
             except StateUnavailable as exc:
                 redis_outage.failed(exc.cause)
                 raise
-            if isinstance(answer, ReplyError):
+            if isinstance(answer, ReplyError):  # LOADING after a restart, BUSY, OOM: not serving yet
+                redis_outage.failed(f"Redis answered {answer}")
                 raise StateUnavailable(f"Redis answered {answer}")
             redis_outage.succeeded()
             allowed, retry, reset = answer
