@@ -6,7 +6,7 @@ import logging
 from . import protocol as p
 from .executors import executor_for
 from .governance import governed
-from .jsonrpc import Message, RpcError, error_response, result_response
+from .jsonrpc import Message, RpcError, error_response
 from .lifecycle import CallContext, initialize, is_stateless  # noqa: F401  (the transports' imports)
 from .state.outage import DependencyUnavailable
 
@@ -14,19 +14,6 @@ log = logging.getLogger(__name__)
 
 _CACHEABLE = {"server/discover", "tools/list", "resources/list", "resources/templates/list", "resources/read",
               "prompts/list"}
-
-
-def _served_by(executor, message: Message):
-    """The executor's answer to one request as governance sees it: the result, or the error raised."""
-    async def call(method: str, params: dict, ctx: CallContext) -> dict | None:
-        response = await executor.handle(message, ctx)
-        if response is None:
-            return None
-        error = response.get("error")
-        if isinstance(error, dict):
-            raise RpcError(error.get("code", p.INTERNAL_ERROR), str(error.get("message", "")), error.get("data"))
-        return response.get("result")
-    return call
 
 
 async def dispatch(message: Message, ctx: CallContext) -> Message | None:
@@ -43,8 +30,7 @@ async def dispatch(message: Message, ctx: CallContext) -> Message | None:
     try:
         # The one place an executor serves a message: whatever wraps every call (limits, records) wraps this.
         if is_request:
-            result = await governed(_served_by(executor, message), method, message.get("params") or {}, ctx)
-            response = None if result is None else result_response(message["id"], result)
+            response = await governed(executor.handle, message, ctx)
         else:
             response = await executor.handle(message, ctx)
     except RpcError as exc:

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 
 from django.conf import settings
 
-from ..jsonrpc import RpcError
+from ..jsonrpc import Message, RpcError
 from ..state.outage import DependencyUnavailable
 from . import limits, metrics
 from .limits import EMPTY, LimitIndex, Limited, LimitPolicy, retry_after_of
@@ -93,15 +93,20 @@ async def _admit(gov: ServerGovernance, method: str, tool: str | None, ctx) -> N
         raise Limited(policy, decision)
 
 
-async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: str, params: dict, ctx) -> dict:
-    """Run one request through its rate limit; a tools/call, and any request to a proxy, leaves a call record."""
+async def governed(handle: Callable[[Message, Any], Awaitable[Message | None]], message: Message, ctx) -> Message | None:
+    """Serve one request through its rate limit; a tools/call, and any request to a proxy, leaves a call record.
+
+    `handle` is the executor's: it answers the whole message, so the response passes through untouched and
+    the record reads its outcome from it."""
     server = ctx.server
     gov: ServerGovernance = getattr(server, "governance", None) or NONE
+    method = message["method"]
     tool_call = method == "tools/call"
     if not tool_call and server.type != "direct_proxy":
         if gov.limits.every_request:
             await _admit(gov, method, None, ctx)
-        return await call(method, params, ctx)
+        return await handle(message, ctx)
+    params = message.get("params") or {}
     name = params.get("name") if tool_call else None
     tool = name if isinstance(name, str) else ""
     started = time.perf_counter()
@@ -115,8 +120,14 @@ async def governed(call: Callable[[str, dict, Any], Awaitable[dict]], method: st
                 await _admit(gov, method, tool, ctx)
         elif gov.limits.every_request:
             await _admit(gov, method, None, ctx)
-        result = await call(method, params, ctx)
-        return result
+        response = await handle(message, ctx)
+        if response is not None:
+            answered = response.get("error")
+            if isinstance(answered, dict):  # an error answered as a response is recorded as if it were raised
+                error = RpcError(answered.get("code", -32603), str(answered.get("message", "")))
+            else:
+                result = response.get("result")
+        return response
     except RpcError as exc:
         error = exc
         raise
