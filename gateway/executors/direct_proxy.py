@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 ID_PREFIX = "mcpgw-"
 _STATELESS_META = (p.META_PROTOCOL_VERSION, p.META_CLIENT_CAPABILITIES, p.META_CLIENT_INFO)
 _counter = itertools.count(1)
+# HTTP statuses with which a backend refuses initialize as a handshake-free (2026-07-28) server would.
+_REFUSED_INITIALIZE = (400, 404, 405)
 # A client's capabilities are sent again when a backend session is reopened; a sane client's are small.
 MAX_CAPABILITIES_BYTES = 16 * 1024
 
@@ -53,6 +55,26 @@ def backend_transport(server: ServerConfig) -> str:
     if server.backend_transport in (up.SSE, up.STREAMABLE):
         return server.backend_transport
     return up.SSE if up.backend_url(server).rstrip("/").endswith("/sse") else up.STREAMABLE
+
+
+def modern_meta(record: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The _meta a handshake-free backend needs on every request: its revision and the client's capabilities and info
+    (the request's own when a handshake-free client sent them, else those recorded when the session opened)."""
+    meta = meta or {}
+    capabilities = meta.get(p.META_CLIENT_CAPABILITIES)
+    info = meta.get(p.META_CLIENT_INFO)
+    return {p.META_PROTOCOL_VERSION: up.MODERN,
+            p.META_CLIENT_CAPABILITIES: capabilities if isinstance(capabilities, dict) else record.get("caps") or {},
+            p.META_CLIENT_INFO: info if isinstance(info, dict) else record.get("info") or {}}
+
+
+def for_backend(message: Message, record: dict[str, Any]) -> Message:
+    """A request as the backend's revision wants it: unchanged for a session, with the revision's _meta otherwise."""
+    if record.get("ver") != up.MODERN:
+        return message
+    params = dict(message.get("params") or {})
+    params["_meta"] = {**(params.get("_meta") or {}), **modern_meta(record)}
+    return {**message, "params": params}
 
 
 def to_client(message: Message) -> Message:
@@ -169,12 +191,23 @@ class DirectProxyExecutor:
             answer["instructions"] = result["instructions"]
         return Initialized(result_response(message["id"], answer), version, client, record)
 
-    async def _open(self, server: ServerConfig, capabilities: dict, client: dict, sid: str | None,
-                    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Open a backend session; `sid` is the client session it serves (None: one shared by stateless requests)."""
+    async def _open(self, server: ServerConfig, capabilities: dict, client: dict, sid: str | None, *,
+                    prefer_modern: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Open a backend session; `sid` is the client session it serves (None: one shared by stateless requests).
+
+        A Streamable HTTP backend that speaks the handshake-free revision gets no session at all: with
+        `prefer_modern` (handshake-free clients, whose requests stand alone anyway) whenever it offers that revision,
+        otherwise only when it refuses initialize. Its record says so ("ver" 2026-07-28) and every request then
+        carries the revision's _meta; the backend answers each on its cheapest path, with nothing to keep."""
         record: dict[str, Any] = {"t": backend_transport(server), "caps": capabilities,
                                   "info": client or {"name": p.SERVER_NAME, "version": p.SERVER_VERSION},
                                   "ver": p.LATEST_HANDSHAKE}
+        target = up.target_of(server) if record["t"] == up.STREAMABLE else None
+        if target is not None and (prefer_modern or target.handshake_free):
+            found = await self._discover(server, record)
+            if found is not None:
+                return found
+            target.handshake_free = False
         request = {"jsonrpc": "2.0", "id": ID_PREFIX + "initialize", "method": "initialize",
                    "params": {"protocolVersion": p.LATEST_HANDSHAKE, "capabilities": capabilities,
                               "clientInfo": record["info"]}}
@@ -189,10 +222,22 @@ class DirectProxyExecutor:
                 await link.close()
                 raise
         else:
-            response, headers = await up.post(server, record, request)
+            try:
+                response, headers = await up.post(server, record, request)
+            except up.UpstreamError as exc:
+                found = await self._discover(server, record) if exc.status in _REFUSED_INITIALIZE else None
+                if found is None:
+                    raise
+                target.handshake_free = True
+                return found
             if headers.get("mcp-session-id"):
                 record["sid"] = headers["mcp-session-id"]
         result = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(result, dict) and link is None and not prefer_modern:
+            found = await self._discover(server, record)  # initialize refused: perhaps a handshake-free backend
+            if found is not None:
+                target.handshake_free = True
+                return found
         if not isinstance(result, dict):
             if link is not None:
                 await link.close()
@@ -216,6 +261,22 @@ class DirectProxyExecutor:
         if link is not None and sid is None:
             record["link"] = True  # the shared session keeps its link on the _Shared entry
         return record, (result if link is None else {**result, "_link": link})
+
+    async def _discover(self, server: ServerConfig, record: dict[str, Any]) -> tuple[dict, dict] | None:
+        """server/discover in the handshake-free revision: (its record, the result) when the backend speaks it."""
+        modern = {k: v for k, v in record.items() if k != "sid"} | {"ver": up.MODERN}
+        request = {"jsonrpc": "2.0", "id": ID_PREFIX + "discover", "method": "server/discover",
+                   "params": {"_meta": modern_meta(modern)}}
+        try:
+            response, _ = await up.post(server, modern, request)
+        except up.UpstreamError as exc:
+            if exc.status is None:
+                raise  # unreachable, or not MCP at all: initialize would not fare better
+            return None
+        result = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(result, dict) or up.MODERN not in (result.get("supportedVersions") or ()):
+            return None
+        return modern, result
 
     def _listen(self, server: ServerConfig, sid: str, record: dict[str, Any]) -> None:
         old = self._listeners.pop(sid, None)
@@ -364,6 +425,10 @@ class DirectProxyExecutor:
             if link is None or not link.open_:
                 raise up.SessionLost("The backend MCP server's stream is not open in this process")
             return await link.send(message, emit=on_message)
+        if record.get("ver") == up.MODERN:
+            if "method" not in message or "id" not in message:
+                return None  # a handshake-free backend takes no notifications and sends no requests to answer
+            message = for_backend(message, record)
         response, _ = await up.post(server, record, message, on_message=on_message)
         return response
 
@@ -384,7 +449,7 @@ class DirectProxyExecutor:
             shared = self._shared[key] = _Shared()
         async with shared.lock:
             if shared.record is None or (shared.link is not None and not shared.link.open_):
-                record, result = await self._open(server, {}, {}, None)
+                record, result = await self._open(server, {}, {}, None, prefer_modern=True)
                 shared.link = result.pop("_link", None)
                 shared.record, shared.result = record, result
         return shared
@@ -399,10 +464,13 @@ class DirectProxyExecutor:
                 instructions=result.get("instructions") if isinstance(result.get("instructions"), str) else ""))
         upstream_id = f"{ID_PREFIX}s{next(_counter)}"
         params = dict(message.get("params") or {})
-        meta = {k: v for k, v in (params.get("_meta") or {}).items() if k not in _STATELESS_META}
+        client_meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        meta = {k: v for k, v in client_meta.items() if k not in _STATELESS_META}
         token = meta.get("progressToken")
         if token is not None:
             meta["progressToken"] = upstream_id
+        if shared.record.get("ver") == up.MODERN:
+            meta.update(modern_meta(shared.record, client_meta))  # the client's own capabilities, as it sent them
         if meta:
             params["_meta"] = meta
         else:
@@ -468,7 +536,7 @@ async def fetch_catalog(server: ServerConfig) -> dict[str, Any]:
                 if link is not None:
                     response = await link.send(request)
                 else:
-                    response, _ = await up.post(server, record, request)
+                    response, _ = await up.post(server, record, for_backend(request, record))
                 listed = (response or {}).get("result") if isinstance(response, dict) else None
                 if not isinstance(listed, dict):
                     break

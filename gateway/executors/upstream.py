@@ -33,6 +33,24 @@ RECONNECT_SECONDS = 1.0
 LISTEN_CHECK_SECONDS = 15.0
 
 
+# A backend speaking the handshake-free revision: every request stands alone, routed on its headers and _meta.
+MODERN = p.V2026_07_28
+# The params member a handshake-free request names in Mcp-Name, by method.
+_NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def named_in(message: Message) -> str | None:
+    """The Mcp-Name of a handshake-free request: the tool, prompt or resource it names, when a header can carry it."""
+    member = _NAMED.get(message.get("method"))
+    if member is None:
+        return None
+    value = (message.get("params") or {}).get(member)
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable() or len(value) > 2048:
+        raise UpstreamError(f"The {member} of this {message.get('method')} cannot be carried in the Mcp-Name header "
+                            "a handshake-free backend requires (visible ASCII, at most 2048 characters)")
+    return value
+
+
 class UpstreamError(Exception):
     """The backend could not be reached or answered something that is not MCP; the message says what happened."""
 
@@ -81,7 +99,7 @@ def _auth(server: ServerConfig) -> tuple[dict[str, str], dict[str, str]]:
 class _Target:
     """Where and how one server's backend is called, worked out once per configuration of it."""
 
-    __slots__ = ("url", "text", "headers", "posts")
+    __slots__ = ("url", "text", "headers", "posts", "handshake_free")
 
     def __init__(self, server: ServerConfig):
         self.text = backend_url(server)
@@ -90,19 +108,36 @@ class _Target:
         self.headers = headers
         # (backend session id, revision) -> the headers of a POST on it: built once, not per relayed message.
         self.posts: dict[tuple, dict[str, str]] = {}
+        # The backend refused initialize and spoke 2026-07-28 instead: later sessions skip the refused handshake.
+        self.handshake_free = False
 
-    def post_headers(self, record: dict[str, Any]) -> dict[str, str]:
-        key = (record.get("sid"), record.get("ver"))
+    def post_headers(self, record: dict[str, Any], message: Message) -> dict[str, str]:
+        if record.get("ver") == MODERN:
+            # A handshake-free backend routes on Mcp-Method / Mcp-Name: one entry per method and name instead.
+            method = message.get("method")
+            name = named_in(message)
+            key = (None, MODERN, method, name)
+        else:
+            method = name = None
+            key = (record.get("sid"), record.get("ver"))
         headers = self.posts.get(key)
         if headers is None:
-            if len(self.posts) > 256:  # one entry per backend session: bounded like the targets themselves
+            if len(self.posts) > 256:  # one entry per backend session or name: bounded like the targets themselves
                 self.posts.clear()
-            headers = self.posts[key] = {**_headers_for(self.headers, record, ACCEPT_BOTH),
-                                         "Content-Type": "application/json"}
+            headers = {**_headers_for(self.headers, record, ACCEPT_BOTH), "Content-Type": "application/json"}
+            if isinstance(method, str):
+                headers["Mcp-Method"] = method
+            if name is not None:
+                headers["Mcp-Name"] = name
+            self.posts[key] = headers
         return headers
 
 
 _targets: dict[tuple, _Target] = {}
+
+
+def target_of(server: ServerConfig) -> _Target:
+    return _target(server)
 
 
 def _target(server: ServerConfig) -> _Target:
@@ -265,7 +300,7 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     """
     target = _target(server)
     url = target.text
-    headers = target.post_headers(record)
+    headers = target.post_headers(record, message)
     wanted = message.get("id") if "method" in message else None
     try:
         async with asyncio.timeout(_timeout(server)):
