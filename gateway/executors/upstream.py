@@ -6,6 +6,7 @@ import base64
 import contextlib
 import errno
 import logging
+import socket
 from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
@@ -15,10 +16,11 @@ from yarl import URL
 
 from .. import boundedjson, egress
 from .. import protocol as p
-from ..backends import get_http_session
+from ..backends import USER_AGENT, get_http_session
 from ..jsonrpc import Message, dumps
 from ..readmodel import ServerConfig
 from ..state import get_state
+from . import http1
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +108,13 @@ class _Target:
         headers, query = _auth(server)
         self.url = _with_query(self.text, query)
         self.headers = headers
-        # (backend session id, revision) -> the headers of a POST on it: built once, not per relayed message.
-        self.posts: dict[tuple, dict[str, str]] = {}
+        # (backend session id, revision) -> the head of a POST on it: built once, not per relayed message.
+        self.posts: dict[tuple, bytes] = {}
         # The backend refused initialize and spoke 2026-07-28 instead: later sessions skip the refused handshake.
         self.handshake_free = False
 
-    def post_headers(self, record: dict[str, Any], message: Message) -> dict[str, str]:
+    def post_head(self, record: dict[str, Any], message: Message) -> bytes:
+        """The head of a POST on this backend session (http1.request_head), built once and kept."""
         if record.get("ver") == MODERN:
             # A handshake-free backend routes on Mcp-Method / Mcp-Name: one entry per method and name instead.
             method = message.get("method")
@@ -120,17 +123,22 @@ class _Target:
         else:
             method = name = None
             key = (record.get("sid"), record.get("ver"))
-        headers = self.posts.get(key)
-        if headers is None:
+        head = self.posts.get(key)
+        if head is None:
             if len(self.posts) > 256:  # one entry per backend session or name: bounded like the targets themselves
                 self.posts.clear()
-            headers = {**_headers_for(self.headers, record, ACCEPT_BOTH), "Content-Type": "application/json"}
+            headers = {"User-Agent": USER_AGENT, **_headers_for(self.headers, record, ACCEPT_BOTH),
+                       "Content-Type": "application/json"}
             if isinstance(method, str):
                 headers["Mcp-Method"] = method
             if name is not None:
                 headers["Mcp-Name"] = name
-            self.posts[key] = headers
-        return headers
+            try:
+                head = http1.request_head("POST", self.url, headers)
+            except ValueError as exc:
+                raise UpstreamError(f"The request to the backend MCP server cannot be sent: {exc}") from None
+            self.posts[key] = head
+        return head
 
 
 _targets: dict[tuple, _Target] = {}
@@ -163,12 +171,6 @@ def _limits(server: ServerConfig) -> tuple[float, float]:
     return min(float(settings.GATEWAY_BACKEND_CONNECT_TIMEOUT), total), min(first_byte, total)
 
 
-def _exchange_timeout(server: ServerConfig) -> aiohttp.ClientTimeout:
-    # The total is an asyncio.timeout around the whole exchange (a wait for a pooled connection included).
-    connect, first_byte = _limits(server)
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=first_byte)
-
-
 def _limit() -> int:
     return int(settings.GATEWAY_MAX_BACKEND_RESPONSE_BYTES)
 
@@ -183,9 +185,10 @@ def describe(exc: BaseException, url: str, server: ServerConfig | None = None) -
     refused = egress.refusal_of(exc)
     if refused is not None:
         return f"{refused.describe()} ({url})"
-    if server is not None and isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if server is not None and isinstance(exc, (aiohttp.ConnectionTimeoutError, http1.ConnectTimeout)):
         return f"Backend MCP server {url} did not accept a connection within {_limits(server)[0]:g} s"
-    if server is not None and isinstance(exc, aiohttp.SocketTimeoutError) and _limits(server)[1] < _timeout(server):
+    if server is not None and isinstance(exc, (aiohttp.SocketTimeoutError, http1.ReadTimeout)) and \
+            _limits(server)[1] < _timeout(server):
         return f"Backend MCP server {url} sent nothing for {_limits(server)[1]:g} s"
     if isinstance(exc, asyncio.TimeoutError):
         return f"Backend MCP server {url} did not answer in time"
@@ -195,6 +198,12 @@ def describe(exc: BaseException, url: str, server: ServerConfig | None = None) -
         if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
             return f"Backend MCP server {url} refused the connection"
         return f"Could not connect to backend MCP server {url}: {exc.strerror or exc.os_error}"
+    if isinstance(exc, socket.gaierror):
+        return f"Backend host {urlsplit(url).hostname} could not be resolved ({url})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"Backend MCP server {url} refused the connection"
+    if isinstance(exc, http1.ProtocolError):
+        return f"Backend MCP server {url} sent an answer that is not HTTP: {exc}"
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)) or \
             getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
         return f"Backend MCP server {url} closed the connection without answering"
@@ -262,7 +271,7 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     limit = _limit()
     declared = response.content_length
-    if declared is not None and declared <= limit and not response.headers.get("Content-Encoding"):
+    if declared is not None and declared <= limit and not response.headers.get("content-encoding"):
         return await response.read()  # size known and within the limit: one read
     chunks: list[bytes] = []
     size = 0
@@ -300,12 +309,14 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     """
     target = _target(server)
     url = target.text
-    headers = target.post_headers(record, message)
+    head = target.post_head(record, message)
     wanted = message.get("id") if "method" in message else None
+    connect, first_byte = _limits(server)
     try:
         async with asyncio.timeout(_timeout(server)):
-            async with get_http_session().post(target.url, data=dumps(message), headers=headers,
-                                               allow_redirects=False, timeout=_exchange_timeout(server)) as response:
+            response = await http1.post(target.url, head, dumps(message), connect_timeout=connect,
+                                        read_timeout=first_byte)
+            try:
                 if response.status == 404 and record.get("sid"):
                     raise SessionLost(f"The backend MCP server {url} ended the session")
                 if response.status in (202, 204) or wanted is None and response.status < 300:
@@ -330,7 +341,9 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
                                         + (f": {snippet}" if snippet else ""), response.status)
                 raise UpstreamError(f"The backend MCP server {url} answered something that is not a JSON-RPC "
                                     "response")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            finally:
+                response.release()
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, http1.ProtocolError) as exc:
         raise UpstreamError(describe(exc, url, server)) from None
 
 
