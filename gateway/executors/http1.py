@@ -124,9 +124,11 @@ class Response:
         return self.headers.get("content-type", "application/octet-stream").split(";", 1)[0].strip().lower()
 
     async def _read(self, call) -> bytes:
+        # asyncio.timeout, not wait_for: wait_for wraps every read in a task of its own.
         try:
-            return await asyncio.wait_for(call, self._read_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self._read_timeout):
+                return await call
+        except TimeoutError:
             raise ReadTimeout() from None
 
     async def readany(self) -> bytes:
@@ -230,8 +232,9 @@ async def post(url: URL, head: bytes, body: bytes, *, connect_timeout: float, re
         try:
             connection.writer.write(payload)
             try:
-                head_bytes = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), read_timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(read_timeout):
+                    head_bytes = await connection.reader.readuntil(b"\r\n\r\n")
+            except TimeoutError:
                 raise ReadTimeout() from None
         except asyncio.IncompleteReadError as exc:
             connection.close()

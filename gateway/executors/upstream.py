@@ -33,6 +33,11 @@ ACCEPT_BOTH = "application/json, text/event-stream"
 RECONNECT_SECONDS = 1.0
 # How often a quiet listening stream looks whether its client session still exists.
 LISTEN_CHECK_SECONDS = 15.0
+# A backend's `retry:` is honoured within these bounds; an event id longer than this is not kept.
+MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 0.1, 30.0
+MAX_EVENT_ID = 512
+# A POST's event stream that breaks before its answer is resumed (GET with Last-Event-ID) at most this often.
+MAX_RESUMES = 3
 
 
 # A backend speaking the handshake-free revision: every request stands alone, routed on its headers and _meta.
@@ -221,14 +226,18 @@ def parse_message(data: bytes | str, url: str) -> Any:
         raise UpstreamError(f"The backend MCP server {url} sent a message that is not acceptable JSON: {exc}") from None
 
 
-async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = None
+async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = None, seen: dict | None = None
                       ) -> AsyncIterator[tuple[str, bytes] | None]:
-    """The (event, data) pairs of an event stream, within the response size limit; None each `idle` seconds of quiet."""
+    """The (event, data) pairs of an event stream, within the response size limit; None each `idle` seconds of quiet.
+
+    `seen` keeps the stream's last event id ("id") and reconnection delay ("retry", seconds) as they arrive, so that
+    the stream can be resumed with Last-Event-ID when it breaks."""
     limit = _limit()
     buffer = bytearray()
     data: list[bytes] = []
     size = 0
     event = ""
+    event_id: str | None = None
     while True:
         if idle is None:
             chunk = await response.content.readany()
@@ -248,10 +257,12 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
             line = bytes(buffer[:end]).rstrip(b"\r")
             del buffer[:end + 1]
             if not line:
+                if event_id is not None and seen is not None:
+                    seen["id"] = event_id  # a priming event (an id, empty data) counts: it is where resuming starts
                 payload = b"\n".join(data)
-                if payload.strip():  # a priming event (an id, empty data) carries no message
+                if payload.strip():  # a priming event carries no message
                     yield event or "message", payload
-                data, size, event = [], 0, ""
+                data, size, event, event_id = [], 0, "", None
                 continue
             if line.startswith(b":"):
                 continue
@@ -263,6 +274,10 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
                 data.append(value)
             elif name == b"event":
                 event = value.decode("utf-8", "replace")
+            elif name == b"id" and b"\x00" not in value and len(value) <= MAX_EVENT_ID:
+                event_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value.isdigit() and seen is not None:
+                seen["retry"] = min(max(int(value) / 1000, MIN_RETRY_SECONDS), MAX_RETRY_SECONDS)
         if len(buffer) + size > limit:
             raise UpstreamError(f"The backend MCP server {response.url.with_query(None)} sent an event larger than the gateway's "
                                 f"limit of {limit} bytes")
@@ -322,14 +337,24 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
                 if response.status in (202, 204) or wanted is None and response.status < 300:
                     return None, response.headers
                 if response.content_type == "text/event-stream" and response.status < 300:
-                    async for item in read_events(response):
-                        if item is None or item[0] != "message":
-                            continue
-                        received = parse_message(item[1], url)
-                        if isinstance(received, dict) and "method" not in received and received.get("id") == wanted:
-                            return received, response.headers
-                        if on_message is not None and isinstance(received, dict):
-                            await on_message(received)
+                    seen: dict[str, Any] = {}
+                    try:
+                        answer = await _answer_on(read_events(response, seen=seen), wanted, url, on_message)
+                    except (aiohttp.ClientError, OSError, http1.ProtocolError, asyncio.IncompleteReadError) as exc:
+                        if not seen.get("id"):
+                            raise
+                        answer, broken = None, exc
+                    else:
+                        broken = None
+                    if answer is not None:
+                        return answer, response.headers
+                    if seen.get("id") and record.get("sid"):
+                        # 2025-11-25: a stream that ends before its answer is resumed by GET with Last-Event-ID.
+                        answer = await _resume(server, record, seen, wanted, on_message)
+                        if answer is not None:
+                            return answer, response.headers
+                    if broken is not None:
+                        raise broken
                     raise UpstreamError(f"The backend MCP server {url} closed its stream without answering")
                 body = await _read_body(response)
                 answer = parse_message(body, url) if body.strip() else None
@@ -347,20 +372,64 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
         raise UpstreamError(describe(exc, url, server)) from None
 
 
+async def _answer_on(events: AsyncIterator, wanted: Any, url: str, on_message: OnMessage | None) -> Message | None:
+    """Read an event stream up to the response to `wanted`, handing everything before it to `on_message`."""
+    async for item in events:
+        if item is None or item[0] != "message":
+            continue
+        received = parse_message(item[1], url)
+        if isinstance(received, dict) and "method" not in received and received.get("id") == wanted:
+            return received
+        if on_message is not None and isinstance(received, dict):
+            await on_message(received)
+    return None
+
+
+async def _resume(server: ServerConfig, record: dict[str, Any], seen: dict, wanted: Any,
+                  on_message: OnMessage | None) -> Message | None:
+    """GET the broken stream again from its last event id until the answer arrives (within the caller's timeout)."""
+    url = backend_url(server)
+    _, query = _auth(server)
+    for _ in range(MAX_RESUMES):
+        await asyncio.sleep(seen.get("retry", 0))
+        headers = {**_headers(server, record, "text/event-stream"), "Last-Event-ID": seen["id"]}
+        last = seen["id"]
+        try:
+            async with get_http_session().get(_with_query(url, query), headers=headers, allow_redirects=False,
+                                              timeout=aiohttp.ClientTimeout(total=None,
+                                                                            sock_connect=_limits(server)[0],
+                                                                            sock_read=_limits(server)[1])) as response:
+                if response.status == 404:
+                    raise SessionLost(f"The backend MCP server {url} ended the session")
+                if response.status >= 300 or response.content_type != "text/event-stream":
+                    return None  # the backend cannot resume: the caller says the stream ended unanswered
+                answer = await _answer_on(read_events(response, seen=seen), wanted, url, on_message)
+                if answer is not None:
+                    return answer
+        except (aiohttp.ClientError, OSError):
+            pass
+        if seen.get("id") == last:
+            return None  # nothing new on that attempt: give up rather than loop
+    return None
+
+
 async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: OnMessage,
                  alive: Callable[[], Awaitable[bool]]) -> None:
     """Hold the backend's GET stream for one session, handing each message over, while `alive()` says so."""
     url = backend_url(server)
     _, query = _auth(server)
+    seen: dict[str, Any] = {}  # the stream's last event id and retry delay, kept across reconnections
     while await alive():
+        headers = _headers(server, record, "text/event-stream")
+        if seen.get("id"):
+            headers["Last-Event-ID"] = seen["id"]  # what was sent while the stream was down is replayed
         try:
-            async with get_http_session().get(_with_query(url, query), headers=_headers(server, record,
-                                                                                      "text/event-stream"),
+            async with get_http_session().get(_with_query(url, query), headers=headers,
                                               allow_redirects=False, timeout=aiohttp.ClientTimeout(
                                                   total=None, sock_connect=_limits(server)[0])) as response:
                 if response.status in (404, 405) or response.content_type != "text/event-stream":
                     return  # the backend offers no stream of its own (or forgot the session): nothing to hold
-                async for item in read_events(response, idle=LISTEN_CHECK_SECONDS):
+                async for item in read_events(response, idle=LISTEN_CHECK_SECONDS, seen=seen):
                     if item is None:
                         if not await alive():
                             return
@@ -373,7 +442,7 @@ async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: On
             raise
         except Exception as exc:  # a broken stream is reopened; its reason is only worth a log line
             log.info("Listening stream of %s ended: %s", server.key, describe(exc, url))
-        await asyncio.sleep(RECONNECT_SECONDS)
+        await asyncio.sleep(seen.get("retry", RECONNECT_SECONDS))
 
 
 async def delete(server: ServerConfig, record: dict[str, Any]) -> None:
