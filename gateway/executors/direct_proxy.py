@@ -4,7 +4,8 @@ Relaying rules (the gateway's decisions):
 - One backend session per client session, opened when the client initializes, with the client's capabilities and
   clientInfo; its record (backend transport, Mcp-Session-Id, negotiated revision) lives in the client's session in
   the shared state, so any gateway process can relay to a Streamable HTTP backend. An SSE backend's stream is held
-  by one process; another process serving the session opens its own backend session.
+  by the process that opened it (the record names it): another process hands that session's messages to it over
+  the shared state's pub/sub, and opens a backend session of its own only when no process holds the stream any more.
 - A backend that forgets the session (404) gets a new one, opened with what the client sent at initialize, and the
   message is sent again once; if no new one opens, the client's session ends too (404 next, the client initializes
   again). A backend that is merely unreachable leaves the session as it is.
@@ -26,6 +27,7 @@ import itertools
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 from .. import circuit
@@ -45,6 +47,14 @@ log = logging.getLogger(__name__)
 ID_PREFIX = "mcpgw-"
 _STATELESS_META = (p.META_PROTOCOL_VERSION, p.META_CLIENT_CAPABILITIES, p.META_CLIENT_INFO)
 _counter = itertools.count(1)
+# This process among the gateway's: the owner of the SSE links it holds, named in the sessions they serve.
+PROCESS = uuid.uuid4().hex
+
+
+def _link_channel(sid: str) -> str:
+    return f"mcpgw:link:{sid}"
+
+
 # HTTP statuses with which a backend refuses initialize as a handshake-free (2026-07-28) server would.
 _REFUSED_INITIALIZE = (400, 404, 405)
 # A client's capabilities are sent again when a backend session is reopened; a sane client's are small.
@@ -253,6 +263,8 @@ class DirectProxyExecutor:
                 self._links[sid] = link
                 if old is not None:
                     await old.close()
+                record["owner"] = PROCESS  # other processes hand this session's messages to this one
+                await self._serve_others(server, sid, link)
                 self._watch(sid, link)
         else:
             await up.post(server, record, initialized)
@@ -305,6 +317,81 @@ class DirectProxyExecutor:
         task = asyncio.ensure_future(watch())
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
+
+    async def _serve_others(self, server: ServerConfig, sid: str, link: up.SseLink) -> None:
+        """Relay what other gateway processes receive for this session to the SSE link held here, and their
+        answers (with whatever the backend sends ahead of them) back on the reply channel each request names."""
+        subscription = await get_state().subscribe(_link_channel(sid))
+
+        async def serve() -> None:
+            try:
+                while link.open_ and self._links.get(sid) is link:
+                    raw = await subscription.get(timeout=up.LISTEN_CHECK_SECONDS)
+                    if raw is not None:
+                        task = asyncio.ensure_future(self._serve_one(server, link, json.loads(raw)))
+                        self._watchers.add(task)
+                        task.add_done_callback(self._watchers.discard)
+            finally:
+                await subscription.close()
+
+        task = asyncio.ensure_future(serve())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _serve_one(self, server: ServerConfig, link: up.SseLink, forwarded: dict) -> None:
+        message, reply = forwarded.get("m"), forwarded.get("r")
+        state = get_state()
+
+        async def emit(received: Message) -> None:
+            catalog_watch(server, received)
+            await state.publish(reply, dumps({"emit": received}))
+
+        try:
+            if not reply:
+                await link.send(message)
+                return
+            response = await link.send(message, emit=emit)
+            await state.publish(reply, dumps({"response": response}))
+        except up.UpstreamError as exc:
+            if reply:
+                await state.publish(reply, dumps({"error": exc.message, "lost": isinstance(exc, up.SessionLost)}))
+        except RpcError as exc:
+            if reply:
+                await state.publish(reply, dumps({"error": str(exc)}))
+        except Exception as exc:  # the asking process must hear of it now, not at its timeout
+            log.exception("Relaying a forwarded message on %s failed", server.key)
+            if reply:
+                await state.publish(reply, dumps({"error": f"The gateway could not relay the message: {exc}"}))
+
+    async def _forward(self, server: ServerConfig, sid: str, message: Message, on_message) -> Message | None:
+        """Hand a message of this session to the process holding its SSE link; SessionLost when none does."""
+        state = get_state()
+        wants_answer = "id" in message and "method" in message
+        reply = f"mcpgw:link-reply:{uuid.uuid4().hex}" if wants_answer else None
+        subscription = await state.subscribe(reply) if reply else None
+        try:
+            if await state.publish(_link_channel(sid), dumps({"m": message, "r": reply})) == 0:
+                raise up.SessionLost("The gateway process holding the backend MCP server's stream is gone")
+            if subscription is None:
+                return None
+            async with asyncio.timeout(up.timeout_of(server) + 1):
+                while True:
+                    raw = await subscription.get()
+                    if raw is None:
+                        continue
+                    answer = json.loads(raw)
+                    if "emit" in answer:
+                        await on_message(answer["emit"])
+                    elif "error" in answer:
+                        error = up.SessionLost if answer.get("lost") else up.UpstreamError
+                        raise error(answer["error"])
+                    else:
+                        return answer.get("response")
+        except TimeoutError:
+            raise up.UpstreamError(f"The backend MCP server {up.backend_url(server)} did not answer in time") from None
+        finally:
+            if subscription is not None:
+                await subscription.close()
 
     def _publisher(self, sid: str | None, server: ServerConfig | None = None):
         channel = f"mcpgw:stream:{sid}" if sid else None
@@ -422,9 +509,11 @@ class DirectProxyExecutor:
     async def _send(self, server: ServerConfig, sid: str, record: dict, message: Message, on_message) -> Message | None:
         if record.get("t") == up.SSE:
             link = self._links.get(sid)
-            if link is None or not link.open_:
-                raise up.SessionLost("The backend MCP server's stream is not open in this process")
-            return await link.send(message, emit=on_message)
+            if link is not None and link.open_:
+                return await link.send(message, emit=on_message)
+            if record.get("owner") and record["owner"] != PROCESS:
+                return await self._forward(server, sid, message, on_message)
+            raise up.SessionLost("The backend MCP server's stream is not open in this process")
         if record.get("ver") == up.MODERN:
             if "method" not in message or "id" not in message:
                 return None  # a handshake-free backend takes no notifications and sends no requests to answer

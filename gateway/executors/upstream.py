@@ -164,6 +164,11 @@ def _target(server: ServerConfig) -> _Target:
     return target
 
 
+def timeout_of(server: ServerConfig) -> float:
+    """The longest one exchange with the server's backend may take."""
+    return _timeout(server)
+
+
 def _timeout(server: ServerConfig) -> float:
     return server.timeout if server.timeout and server.timeout > 0 else 30.0
 

@@ -8,7 +8,7 @@ import pytest
 
 from ..conftest import require_redis
 from ..live import start_live
-from .mcp_backends import streamable_backend
+from .mcp_backends import sse_backend, streamable_backend
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
@@ -37,6 +37,24 @@ def proxy(pair):
                                                   "backend_transport": "streamable_http", "backend_path": backend.path})
         assert created.status_code == 201, created.text
     yield "/mcp-servers/weather"
+    backend.stop()
+
+
+@pytest.fixture(scope="module")
+def sse_proxy(pair):
+    """A Direct Proxy in front of an SSE backend: its stream lives in the one process that opened it."""
+    backend = sse_backend()
+    token = pair.manage("create_api_token", "admin").stdout.strip()
+    with httpx.Client(base_url=pair.url_of(0) + "/api/v1", headers={"Authorization": f"Bearer {token}"},
+                      timeout=30) as api:
+        instance = api.get("/instances/").json()["results"][0]["id"]
+        service = api.post("/services/", json={"instance": instance, "name": "weather-sse", "protocol": "mcp",
+                                               "base_url": backend.url}).json()
+        created = api.post("/mcp-servers/", json={"instance": instance, "name": "weather-sse",
+                                                  "server_type": "direct_proxy", "backend_service": service["id"],
+                                                  "backend_transport": "sse", "backend_path": backend.path})
+        assert created.status_code == 201, created.text
+    yield "/mcp-servers/weather-sse"
     backend.stop()
 
 
@@ -103,3 +121,33 @@ def test_sse_stream_on_a_gets_what_b_relayed(pair, proxy):
             assert http.post(b + endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
                 "name": "add", "arguments": {"a": 20, "b": 22}}}).status_code == 202
             assert answer(2)["result"]["content"][0]["text"] == "42"
+
+
+def test_sse_backend_session_opened_on_a_is_relayed_by_b_on_the_same_backend_stream(pair, sse_proxy):
+    """B hands the session's messages to A, which holds the backend's stream: the backend's request during B's call
+    is answered through A on that one backend session (a second backend session would never get the answer)."""
+    a, b = pair.url_of(0) + sse_proxy, pair.url_of(1) + sse_proxy
+    with httpx.Client(timeout=30, headers=ACCEPT) as http:
+        init = http.post(a, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}},
+            "clientInfo": {"name": "t", "version": "1"}}})
+        assert init.json()["result"]["serverInfo"]["name"] == "weather"
+        headers = {"Mcp-Session-Id": init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+        assert http.post(b, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+                         ).status_code == 202
+        call = http.post(b, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                                   "params": {"name": "echo", "arguments": {"text": "via b"}}})
+        assert call.json()["result"]["content"][0]["text"] == "echo: via b"
+        with http.stream("POST", b, headers=headers, json={"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                                           "params": {"name": "sample", "arguments": {"prompt": "x"}}}
+                         ) as stream:
+            received = events(stream)
+            asked = next(received)
+            assert asked["method"] == "sampling/createMessage"
+            answered = http.post(a, headers=headers, json={"jsonrpc": "2.0", "id": asked["id"], "result": {
+                "role": "assistant", "model": "m", "content": {"type": "text", "text": "from a"}}})
+            assert answered.status_code == 202
+            result = next(received)
+            assert result["id"] == 3
+            assert result["result"]["content"][0]["text"] == "model said: from a"
+        assert http.delete(a, headers=headers).status_code == 204
