@@ -16,7 +16,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from ..gateway.consumer_setup import guarded_petstore_api
-from ..gateway.mcp_backends import seen, sse_backend, streamable_backend
+from ..gateway.mcp_backends import Backend, build_backend, seen, sse_backend, streamable_backend
 from ..gateway.test_direct_proxy import Client, exercise, make_proxy
 from ..gateway.test_sdk_clients import exercise_petstore, text_of
 from ..live import free_port
@@ -221,6 +221,35 @@ async def test_an_sse_endpoint_url_of_the_gateway(demo_server):
     async with stdio_session("connect", demo_server.url + "/mcp-servers/petstore/sse") as (session, _):
         await session.initialize()
         await exercise_petstore(session)
+
+
+async def test_stateless_2026_client_over_stdio(demo_server):
+    """A client that discovers instead of initializing: the bridge sends its requests sessionless, with the
+    revision, method and name headers 2026-07-28 asks for."""
+    async with stdio_session("connect", demo_server.url + "/mcp-servers/petstore") as (session, err):
+        discovered = await session.discover()
+        assert "2026-07-28" in discovered.supported_versions
+        await exercise_petstore(session)
+    assert err.text() == ""
+
+
+async def test_an_sse_session_that_ends_with_its_stream_is_renewed():
+    """HTTP+SSE has no session header: the session is the stream. The server restarts (stream gone, session
+    unknown), and the next call still succeeds on a new stream, initialized as the client initialized."""
+    first = Backend(build_backend("weather").sse_app(sse_path="/test/sse", message_path="/test/messages/"),
+                    "/test/sse").start()
+    port = first.port
+    try:
+        async with stdio_session("connect", first.url + "/test/sse", "-v") as (session, err):
+            await session.initialize()
+            assert text_of(await session.call_tool("echo", {"text": "one"})) == "echo: one"
+            first.stop()
+            first = Backend(build_backend("weather").sse_app(sse_path="/test/sse", message_path="/test/messages/"),
+                            "/test/sse", port=port).start()
+            assert text_of(await session.call_tool("echo", {"text": "two"})) == "echo: two"
+            assert "a new one is open (renewal 1)" in err.text()
+    finally:
+        first.stop()
 
 
 def test_bounded_lines_and_garbage_get_json_rpc_errors_and_nothing_else_reaches_stdout():
