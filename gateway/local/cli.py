@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from urllib.parse import urlsplit
@@ -110,6 +111,16 @@ def _http_url(parser: argparse.ArgumentParser, url: str, what: str) -> str:
     return url
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # an HTTP header name (RFC 9110 token)
+
+
+def _checked_key(parser: argparse.ArgumentParser, key: str) -> str:
+    key = key.strip()
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in key) or len(key) > 8192:
+        parser.error("the key holds spaces or control characters (or is longer than 8192): copy it again")
+    return key
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -122,13 +133,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "connect":
         url = _http_url(parser, args.endpoint, "the endpoint")
-        key = args.key if args.key is not None else os.environ.get(KEY_ENV, "")
+        key = _checked_key(parser, args.key if args.key is not None else os.environ.get(KEY_ENV, ""))
+        if args.header and not _TOKEN.match(args.header):
+            parser.error(f"--header {args.header!r} is not a header name")
+        if args.query is not None and not args.query.strip():
+            parser.error("--query needs the parameter's name")
         if args.header:
-            credential = Credential(key.strip(), "header", args.header)
+            credential = Credential(key, "header", args.header)
         elif args.query:
-            credential = Credential(key.strip(), "query", args.query)
+            credential = Credential(key, "query", args.query)
         else:
-            credential = Credential(key.strip())
+            credential = Credential(key)
         transport = args.transport
     else:
         base = args.url or os.environ.get(URL_ENV, "")
@@ -140,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if not key.strip():
             parser.error(f"the market router needs your router key: {ROUTER_KEY_ENV} or --key (the console's "
                          "Market → Router page issues it)")
-        credential = Credential(key.strip())
+        credential = Credential(_checked_key(parser, key))
         transport = "streamable-http"  # the router endpoint speaks Streamable HTTP only
     try:
         return asyncio.run(_serve(url, credential, transport, args))

@@ -354,7 +354,7 @@ class Streamable:
                         if event == "message" and data.strip():
                             relay.deliver_text(data)
             except (aiohttp.ClientError, asyncio.TimeoutError, Broken) as exc:
-                log.debug("Listening stream ended: %s", exc)
+                log.debug("Listening stream ended: %s", exc.__class__.__name__)  # no URL: it may hold the key
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
@@ -430,7 +430,7 @@ class LegacySse:
                 if event == "message" and data.strip():
                     self.relay.deliver_text(data)
         except (aiohttp.ClientError, asyncio.TimeoutError, Broken) as exc:
-            log.debug("Event stream ended: %s", exc)
+            log.debug("Event stream ended: %s", exc.__class__.__name__)
         finally:
             resp.release()
         if self.session_id == session:

@@ -162,6 +162,29 @@ async def test_a_bad_key_is_a_clear_error_on_stderr_and_exit_status_3(guarded):
             await session.initialize()
 
 
+async def test_a_key_revoked_mid_session_ends_the_bridge_with_exit_status_3(guarded, api):
+    bridge = await Raw.start("connect", guarded["url"], env={"MCP_GATEWAY_KEY": guarded["key"]})
+    await bridge.send(initialize_line(0))
+    assert "result" in await bridge.answer_to(0)
+    await bridge.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    assert api.delete(f"/api-keys/{guarded['consumers']['agent']['key_id']}/").status_code == 204
+    await bridge.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "getPet", "arguments": {"petId": 1}}})
+    refused = await bridge.answer_to(1)
+    assert "refused the consumer credential" in refused["error"]["message"]
+    status, err = await bridge.close()
+    assert status == 3 and "HTTP 401" in err and "revoked" in err
+
+
+def test_a_key_with_a_line_break_or_a_bad_header_name_is_a_command_line_error():
+    done = subprocess.run([sys.executable, "-m", "gateway.local", "connect", "http://127.0.0.1:9/mcp-servers/x"],
+                          capture_output=True, text=True, env={"MCP_GATEWAY_KEY": "mck_abc\nX-Injected: 1"})
+    assert done.returncode == 2 and "control characters" in done.stderr and done.stdout == ""
+    done = subprocess.run([sys.executable, "-m", "gateway.local", "connect", "http://127.0.0.1:9/mcp-servers/x",
+                           "--header", "X Key"], capture_output=True, text=True)
+    assert done.returncode == 2 and "is not a header name" in done.stderr
+
+
 def test_a_consumer_not_authorized_on_the_server_is_told_so(guarded, api):
     instance = api.get(f"/mcp-servers/{guarded['server_id']}/").json()["instance"]
     team = api.get(f"/instances/{instance}/").json()["team"]
