@@ -298,3 +298,13 @@ def test_help_documents_the_commands():
     missing = subprocess.run([sys.executable, "-m", "gateway.local", "router"], capture_output=True, text=True,
                              env={"PATH": "/usr/bin"})
     assert missing.returncode == 2 and "MCP_GATEWAY_URL" in missing.stderr
+
+
+def test_the_bridge_runs_without_django():
+    """It runs on laptops: stdlib and aiohttp only, no settings to find."""
+    code = ("import sys\nfrom gateway.local import cli, relay, stdio\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'rest_framework', 'channels', "
+            "'console', 'marketplace', 'celery', 'redis'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
