@@ -128,10 +128,11 @@ async def sse_events(resp: aiohttp.ClientResponse, limit: int) -> AsyncIterator[
     buf = bytearray()
     event, data, event_id, size = "", [], None, 0
     async for chunk in resp.content.iter_any():
+        searched = len(buf)  # no line break before here: a long line is scanned once, not once per chunk
         buf += chunk
         start = 0
         while True:
-            end = buf.find(b"\n", start)
+            end = buf.find(b"\n", max(start, searched))
             if end < 0:
                 break
             line = bytes(buf[start:end]).rstrip(b"\r")

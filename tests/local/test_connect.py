@@ -116,6 +116,24 @@ async def test_cancellation_reaches_the_backend(demo_server, api, backends):
     assert status == 0
 
 
+async def test_an_answer_larger_than_the_bound_is_an_error_not_a_cut_line(demo_server, api, backends):
+    server = make_proxy(api, backends["streamable_http"], "streamable_http")
+    bridge = await Raw.start("connect", demo_server.url + server["endpoints"]["streamable_http"],
+                             "--max-message-bytes", "2048")
+    await bridge.send(initialize_line(0))
+    await bridge.answer_to(0)
+    await bridge.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    await bridge.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"text": "y" * 1500}}})
+    too_big = await bridge.answer_to(1)
+    assert "larger than the bridge passes on (2048 bytes" in too_big["error"]["message"]
+    await bridge.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"text": "small"}}})
+    assert (await bridge.answer_to(2))["result"]["content"][0]["text"] == "echo: small"
+    status, _ = await bridge.close()
+    assert status == 0
+
+
 def session_of_calls(api, server_id: int, count: int) -> list[str]:
     """The sessions of the server's call records, oldest first, once `count` of them are written."""
     for _ in range(200):
