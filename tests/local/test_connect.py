@@ -68,7 +68,8 @@ async def test_the_key_in_a_named_header_or_query_parameter(guarded, api):
 
 async def test_everything_is_relayed_through_a_direct_proxy(demo_server, api, backends):
     """Tools, resources, prompts, completion, progress; the backend's sampling, elicitation and roots requests reach
-    the stdio client's callbacks and their answers reach the backend; logging, list_changed and resource updates."""
+    the stdio client's callbacks and their answers reach the backend; logging, list_changed and resource updates
+    (the backend sends list_changed outside any request: it comes on the GET stream the bridge keeps open)."""
     server = make_proxy(api, backends["streamable_http"], "streamable_http")
     client = Client()
     async with stdio_session("connect", demo_server.url + server["endpoints"]["streamable_http"],
