@@ -95,7 +95,12 @@ class Stdout:
     def __init__(self) -> None:
         sys.stdout.flush()
         self._file = os.fdopen(os.dup(1), "wb")
-        os.dup2(2, 1)
+        try:
+            os.dup2(2, 1)
+        except OSError:  # launched without a stderr: stray output goes nowhere rather than into the protocol
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
         sys.stdout = sys.stderr
 
     def write(self, message: Any) -> None:

@@ -45,13 +45,19 @@ def guarded(demo_server, api_token) -> dict:
     return out
 
 
-async def test_sdk_stdio_client_lists_and_calls_tools_with_the_key_from_env(guarded):
+async def test_sdk_stdio_client_lists_and_calls_tools_with_the_key_from_env(guarded, api):
     async with stdio_session("connect", guarded["url"], env={"MCP_GATEWAY_KEY": guarded["key"]}) as (session, err):
         init = await session.initialize()
         assert init.server_info.name.startswith("bridge-petstore")
         assert init.protocol_version == "2025-11-25"
         await exercise_petstore(session)
     assert stderr_of(err) == ""
+    # Closing the client ended the remote session too (DELETE), rather than leaving it to expire.
+    session_id = session_of_calls(api, guarded["server_id"], 3)[0]
+    ping = httpx.post(guarded["url"], json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={
+        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25", "Authorization": f"Bearer {guarded['key']}",
+        "Accept": "application/json, text/event-stream"})
+    assert ping.status_code == 404
 
 
 async def test_the_key_in_a_named_header_or_query_parameter(guarded, api):
@@ -59,11 +65,13 @@ async def test_the_key_in_a_named_header_or_query_parameter(guarded, api):
         changed = api.put(f"/mcp-servers/{guarded['server_id']}/consumer-auth",
                           json={"enabled": True, "method": "api_key", "source": source, "name": name})
         assert changed.status_code == 200, changed.text
-        async with stdio_session("connect", guarded["url"], flag, name,
-                                 env={"MCP_GATEWAY_KEY": guarded["key"]}) as (session, _):
-            await session.initialize()
-            found = await session.call_tool("getPet", {"petId": 1})
-            assert found.is_error is False and "Rex" in text_of(found)
+        for url in (guarded["url"], guarded["url"] + "/sse"):  # both transports carry it
+            async with stdio_session("connect", url, flag, name,
+                                     env={"MCP_GATEWAY_KEY": guarded["key"]}) as (session, err):
+                await session.initialize()
+                found = await session.call_tool("getPet", {"petId": 1})
+                assert found.is_error is False and "Rex" in text_of(found)
+            assert err.text() == ""
 
 
 async def test_everything_is_relayed_through_a_direct_proxy(demo_server, api, backends):
