@@ -25,6 +25,7 @@ that only launch stdio servers. Put it in the client's mcpServers:
 
 stdout carries only the protocol (newline-delimited JSON-RPC); logs and errors go to stderr.
 The key is read from the environment or the command line and never written anywhere.
+HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for the connection to the gateway.
 """
 
 EXIT_CODES = """\
@@ -32,7 +33,7 @@ exit status:
   0  the client closed stdin (or SIGTERM): the remote session was ended
   2  bad command line (a missing key for `router`, a URL that is not http(s))
   3  the gateway refused the consumer credential (401/403): stderr says which key and where it was sent
-  4  the gateway could not be reached
+  4  the gateway could not be reached (or something in the way answered initialize with a bare 5xx)
   5  the gateway's egress policy refused the connection to the MCP server's backend
   6  the URL is not an MCP endpoint (neither Streamable HTTP nor HTTP+SSE answered there)
 """

@@ -324,6 +324,9 @@ class Streamable:
                 relay.deliver(parsed)
                 return
             if opening and not is_jsonrpc(parsed):
+                if status >= 500:  # a proxy or load balancer in the way, or the gateway down: not a missing endpoint
+                    raise Broken(f"The gateway answered HTTP {status} at {shown_url(self.url)}: "
+                                 f"{refusal_reason(status, body, None)}.")
                 raise NotThere(f"HTTP {status} ({ctype or 'no content type'}), not a JSON-RPC answer")
             relay.answer_failed(message, status, parsed, body)
 
@@ -503,7 +506,9 @@ class Relay:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         timeout = aiohttp.ClientTimeout(total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout)
-        async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as self.http:
+        # trust_env: company laptops reach the gateway through HTTPS_PROXY / HTTP_PROXY (NO_PROXY honoured).
+        async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT},
+                                         trust_env=True) as self.http:
             reader = asyncio.create_task(self._read(lines))
             await asyncio.wait({reader, self._done}, return_when=asyncio.FIRST_COMPLETED)
             if not self._done.done() and self._tasks:

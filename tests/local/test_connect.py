@@ -335,3 +335,36 @@ def test_the_bridge_runs_without_django():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_connection_goes_through_http_proxy_when_set():
+    """Company laptops reach the gateway through a proxy: the bridge sends its requests to HTTP_PROXY. The proxy
+    here is a fake at the transport level that records the request and answers 502."""
+    import socket
+    import threading
+
+    seen_lines: list[str] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(65536)
+            seen_lines.extend(head.decode("latin-1").split("\r\n"))
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    target = f"http://127.0.0.1:{free_port()}/mcp-servers/petstore"
+    try:
+        status, out, err = run("connect", target, lines=[initialize_line(0)], env={
+            "HTTP_PROXY": f"http://127.0.0.1:{listener.getsockname()[1]}", "MCP_GATEWAY_KEY": "mck_" + "p" * 43})
+    finally:
+        listener.close()
+    assert seen_lines[0] == f"POST {target} HTTP/1.1"
+    assert "Authorization: Bearer mck_" + "p" * 43 in seen_lines
+    assert status == 4 and f"The gateway answered HTTP 502 at {target}" in err
+    assert out[0]["id"] == 0 and "HTTP 502" in out[0]["error"]["message"]
