@@ -688,6 +688,7 @@ class Relay:
         (list_changed, resource updates) keep coming."""
         if self.init_message is None or self._done is None or self._done.done():
             return
+
         async def renew() -> None:
             try:
                 await self._renew(session, quiet_wait=1.0)
