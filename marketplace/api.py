@@ -343,8 +343,13 @@ class RouterKeyApi(APIView):
         if instance is None:
             raise DomainError("The team has no instance.", {"team": ["Create an instance first."]})
         row, secret = router_key_issue(actor=request.user, team=team, instance=instance)
-        return Response({"endpoint": public_base_url(request) + "/market/router/mcp", "api_key": secret,
-                         "team": team.pk}, status=status.HTTP_201_CREATED)
+        from .router import router_client_configs
+
+        endpoint = public_base_url(request) + "/market/router/mcp"
+        return Response({"endpoint": endpoint, "api_key": secret, "team": team.pk,
+                         "client_configs": router_client_configs(url=endpoint, base_url=public_base_url(request),
+                                                                 key=secret)},
+                        status=status.HTTP_201_CREATED)
 
 
 urlpatterns.append(path("router/key", RouterKeyApi.as_view(), name="api_market_router_key"))

@@ -19,6 +19,7 @@ from console.errors import DomainError
 from console.permissions import MANAGE_TEAM, role_at_least, role_of
 from console.models import ConsumerApiKey
 from console.views.common import current_team, public_base_url, raise_permission, render_page
+from console.views.endpoints import BRIDGE_INSTALL
 from gateway import boundedjson, egress
 from gateway.protocol import HANDSHAKE_VERSIONS, LATEST_HANDSHAKE
 
@@ -85,6 +86,25 @@ def router_key_issue(*, actor, team, instance) -> tuple[RouterKey, str]:
     return row, secret
 
 
+def router_client_configs(*, url: str, base_url: str, key: str | None) -> list[dict]:
+    """Ready-to-paste configurations for the router endpoint; the key fills in when it is shown (once)."""
+    shown = key or "<YOUR_API_KEY>"
+    return [
+        {"id": "cursor", "label": "Cursor", "text": json.dumps(
+            {"mcpServers": {"market": {"url": url, "headers": {"Authorization": f"Bearer {shown}"}}}}, indent=2)},
+        {"id": "vscode", "label": "VS Code", "text": json.dumps(
+            {"servers": {"market": {"type": "http", "url": url,
+                                    "headers": {"Authorization": f"Bearer {shown}"}}}}, indent=2)},
+        {"id": "claude", "label": "Claude Desktop", "text": json.dumps(
+            {"mcpServers": {"market": {"command": "npx", "args": [
+                "-y", "mcp-remote", url, "--header", f"Authorization: Bearer {shown}"]}}}, indent=2)},
+        # In place of `npx nacos-mcp-router`: the same three tools over stdio, address and key in env.
+        {"id": "stdio", "label": "Local stdio bridge", "install": BRIDGE_INSTALL, "text": json.dumps(
+            {"mcpServers": {"market": {"command": "mcp-gateway", "args": ["router"], "env": {
+                "MCP_GATEWAY_URL": base_url, "MCP_GATEWAY_ROUTER_KEY": shown}}}}, indent=2)},
+    ]
+
+
 def _router_url(request: HttpRequest) -> str:
     return public_base_url(request) + "/market/router/mcp"
 
@@ -117,17 +137,7 @@ def _router_page(request: HttpRequest, *, issue: bool = False) -> HttpResponse:
                 raise_permission(exc)
                 error = exc.message
     url = _router_url(request)
-    shown = secret or "<YOUR_API_KEY>"
-    configs = [
-        {"id": "cursor", "label": "Cursor", "text": json.dumps(
-            {"mcpServers": {"market": {"url": url, "headers": {"Authorization": f"Bearer {shown}"}}}}, indent=2)},
-        {"id": "vscode", "label": "VS Code", "text": json.dumps(
-            {"servers": {"market": {"type": "http", "url": url,
-                                    "headers": {"Authorization": f"Bearer {shown}"}}}}, indent=2)},
-        {"id": "claude", "label": "Claude Desktop", "text": json.dumps(
-            {"mcpServers": {"market": {"command": "npx", "args": [
-                "-y", "mcp-remote", url, "--header", f"Authorization: Bearer {shown}"]}}}, indent=2)},
-    ]
+    configs = router_client_configs(url=url, base_url=public_base_url(request), key=secret)
     may_issue = team is not None and role_at_least(role_of(user=request.user, team=team), MANAGE_TEAM)
     return render_page(request, "market/router.html", {"row": row, "secret": secret, "url": url, "error": error,
                                                        "client_configs": configs, "section": "router",

@@ -74,6 +74,25 @@ def with_credential_query(server: McpServer, url: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{server.consumer_auth_name}={credential_placeholder(server)}"
 
 
+# Shown next to every configuration that launches the local stdio bridge (gateway/local/).
+BRIDGE_INSTALL = ("Install the mcp-gateway command once: pip install mcp-gateway-console (this gateway's Python "
+                  "package; Python 3.11+). It relays stdio to the endpoint; the key stays in the client's env.")
+
+
+def bridge_config(server: McpServer, endpoint: Endpoint) -> dict:
+    """The mcpServers entry that launches `mcp-gateway connect`: for clients that only start stdio servers."""
+    args = ["connect", endpoint.streamable_http]
+    entry: dict = {"command": "mcp-gateway", "args": args}
+    if server.consumer_auth_enabled:
+        # The key goes in env, never in the URL or the arguments (both show in process lists and logs).
+        if server.consumer_auth_source == "header":
+            args += ["--header", server.consumer_auth_name]
+        elif server.consumer_auth_source == "query":
+            args += ["--query", server.consumer_auth_name]
+        entry["env"] = {"MCP_GATEWAY_KEY": credential_placeholder(server)}
+    return {"mcpServers": {server.name: entry}}
+
+
 def client_configs(server: McpServer, endpoint: Endpoint) -> list[dict[str, str]]:
     """Ready-to-paste configurations; with Consumer Authentication on they carry the credential's header (or query
     parameter) with a placeholder for the key."""
@@ -117,4 +136,6 @@ def client_configs(server: McpServer, endpoint: Endpoint) -> list[dict[str, str]
         {"id": "vscode", "label": "VS Code", "file": ".vscode/mcp.json", "note": secret_note,
          "text": json.dumps(vscode, indent=2)},
         {"id": "inspector", "label": "MCP Inspector", "file": "command line", "note": secret_note, "text": inspector},
+        {"id": "stdio", "label": "Local stdio bridge", "file": "mcpServers of any client that launches stdio servers",
+         "note": secret_note, "install": BRIDGE_INSTALL, "text": json.dumps(bridge_config(server, endpoint), indent=2)},
     ]

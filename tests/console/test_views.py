@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -343,6 +344,30 @@ def test_server_page_endpoints_and_client_configs(alice):
     assert "mcp-remote" in page and "Claude Desktop" in page and "Cursor" in page and "VS Code" in page
     assert "npx @modelcontextprotocol/inspector --cli" in page
     assert page.count("data-copy=") >= 6
+    # The local stdio bridge for clients that only launch stdio servers, with how to install it.
+    assert "Local stdio bridge" in page and "pip install mcp-gateway-console" in page
+    block = page.split('<pre id="cfg-stdio">', 1)[1].split("</pre>", 1)[0]
+    assert json.loads(block) == {"mcpServers": {"orders": {
+        "command": "mcp-gateway", "args": ["connect", "http://orders.example.com/mcp-servers/orders"]}}}
+
+
+def test_stdio_bridge_block_carries_where_the_key_goes(alice):
+    from console import services
+    from console.views.endpoints import bridge_config, primary_endpoint
+
+    client, server = alice["client"], alice["server"]
+    assert bridge_config(server, primary_endpoint(server, "http://testserver")) == {"mcpServers": {"orders": {
+        "command": "mcp-gateway", "args": ["connect", "http://orders.example.com/mcp-servers/orders"]}}}
+    for source, name, extra in (("bearer", "", []), ("header", "X-Api-Key", ["--header", "X-Api-Key"]),
+                                ("query", "key", ["--query", "key"])):
+        server = services.mcp_server_set_consumer_auth(actor=None, mcp_server=server, enabled=True, method="api_key",
+                                                       source=source, name=name)
+        entry = bridge_config(server, primary_endpoint(server, "http://testserver"))["mcpServers"]["orders"]
+        # The key stays out of the URL and the arguments, which process lists and logs show.
+        assert entry == {"command": "mcp-gateway", "args": ["connect", "http://orders.example.com/mcp-servers/orders",
+                                                            *extra], "env": {"MCP_GATEWAY_KEY": "<YOUR_API_KEY>"}}
+    page = text_of(client.get(reverse("mcp_server", args=[server.pk])))
+    assert '"MCP_GATEWAY_KEY": "<YOUR_API_KEY>"' in page
 
 
 def test_server_edit_toggle_delete(alice):

@@ -135,8 +135,11 @@ def test_subscribe_provisions_server_consumer_key_auth_and_authorization_in_the_
     assert body["endpoints"]["sse"].endswith("/mcp-servers/petstore/sse")
     key = body["api_key"]
     assert key.startswith("mck_")
-    assert {c["id"] for c in body["client_configs"]} == {"claude", "cursor", "vscode", "inspector"}
+    assert {c["id"] for c in body["client_configs"]} == {"claude", "cursor", "vscode", "inspector", "stdio"}
     assert all(key in c["text"] for c in body["client_configs"])
+    bridge = json.loads(next(c for c in body["client_configs"] if c["id"] == "stdio")["text"])
+    assert bridge == {"mcpServers": {"petstore": {"command": "mcp-gateway", "args": [
+        "connect", "http://testserver/mcp-servers/petstore"], "env": {"MCP_GATEWAY_KEY": key}}}}
     server = McpServer.objects.get(pk=body["subscription"]["mcp_server"])
     assert server.instance == acme.instance and server.consumer_auth_enabled and server.tools.count() == 6
     consumer = Consumer.objects.get(pk=body["subscription"]["consumer"])
@@ -450,3 +453,24 @@ def test_my_subscriptions_page_offers_the_upgrade_and_performs_it(acme, staff):
     assert "Upgraded to version 1.1.0" in done.content.decode()
     server = McpServer.objects.get(pk=body["subscription"]["mcp_server"])
     assert sorted(server.tools.values_list("name", flat=True)) == ["catFact", "catFactToo"]
+
+
+def test_subscription_and_router_pages_offer_the_stdio_bridge_block(acme):
+    import html
+
+    body = subscribe(acme).json()
+    client = signed_in(acme.user)
+    page = html.unescape(client.get(f"/market/subscriptions/{body['subscription']['id']}/").content.decode())
+    block = json.loads(page.split('<pre id="cfg-stdio">', 1)[1].split("</pre>", 1)[0])
+    assert block == {"mcpServers": {"petstore": {"command": "mcp-gateway", "args": [
+        "connect", "http://testserver/mcp-servers/petstore"], "env": {"MCP_GATEWAY_KEY": "<YOUR_API_KEY>"}}}}
+    assert "pip install mcp-gateway-console" in page
+
+    issued = html.unescape(client.post("/market/router/key/").content.decode())
+    block = json.loads(issued.split('<pre id="router-cfg-stdio">', 1)[1].split("</pre>", 1)[0])
+    entry = block["mcpServers"]["market"]
+    assert entry["command"] == "mcp-gateway" and entry["args"] == ["router"]
+    assert entry["env"]["MCP_GATEWAY_URL"] == "http://testserver"
+    assert entry["env"]["MCP_GATEWAY_ROUTER_KEY"].startswith("mck_")  # shown once, filled in
+    later = html.unescape(client.get("/market/router/").content.decode())
+    assert '"MCP_GATEWAY_ROUTER_KEY": "<YOUR_API_KEY>"' in later
