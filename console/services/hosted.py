@@ -375,7 +375,7 @@ def hosted_variables_clean(*, entry: HostedStdioEntry | None, values: Any, curre
             errors.append(f"{str(name)[:64]} is not a variable of {entry.slug}.")
     for name, spec in declared.items():
         value = values.get(name)
-        if value is None or (spec["secret"] and value == "" and name in current):
+        if value is None or (spec.get("secret") and value == "" and name in current):
             value = current.get(name, "")
         value = str(value)
         if len(value) > MAX_VALUE_CHARS or "\x00" in value:
@@ -383,7 +383,7 @@ def hosted_variables_clean(*, entry: HostedStdioEntry | None, values: Any, curre
             continue
         if value:
             result[name] = value
-        elif spec["required"] and not spec["default"]:
+        elif spec.get("required") and not spec.get("default"):
             errors.append(f"{name} is required.")
     if errors:
         raise DomainError("Please correct the errors below.", {"hosted_variables": errors})
@@ -405,7 +405,7 @@ def hosted_variables_shown(server: McpServer) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for spec in (entry.variables if entry else []) or []:
         name = spec["name"]
-        shown[name] = {"set": name in values} if spec["secret"] else values.get(name, "")
+        shown[name] = {"set": name in values} if spec.get("secret") else values.get(name, "")
     return shown
 
 
@@ -423,10 +423,10 @@ def hosted_program(*, mcp_server: McpServer):
     env: dict[str, str] = {}
     missing = []
     for spec in entry.variables or []:
-        value = values.get(spec["name"]) or spec["default"]
+        value = values.get(spec["name"]) or spec.get("default") or ""
         if value:
             env[spec["name"]] = value
-        elif spec["required"]:
+        elif spec.get("required"):
             missing.append(spec["name"])
     search = [str(program_path(entry, root).parent)]
     if entry.runtime == HostedStdioEntry.Runtime.NPM and _node_dir():

@@ -149,16 +149,26 @@ class Child(up.MessageLink):
                     raise up.UpstreamError(f"The {self.url} did not finish starting within "
                                            f"{self.hosted.limits.startup_timeout:g} seconds (start-up timeout)"
                                            f"{self._stderr_tail()}") from None
-                raise
+                limits = self.hosted.limits
+                raise up.UpstreamError(
+                    f"{exc.message} while starting, under a memory limit of {limits.memory_mb} MB, "
+                    f"{limits.cpu_seconds} CPU seconds and {limits.open_files} open files (a limit set too low stops "
+                    "a program at start-up)") from None
         return await super().send(message, emit=emit)
 
     async def _post(self, message: Message) -> None:
         if not self.open_:
             raise up.SessionLost(self.exit_reason or f"The {self.url} is not running")
         self.last_used = time.monotonic()
-        async with self._written:
-            self.proc.stdin.write(dumps(message) + b"\n")
-            await self.proc.stdin.drain()
+        try:
+            async with self._written:
+                self.proc.stdin.write(dumps(message) + b"\n")
+                await self.proc.stdin.drain()
+        except (ConnectionError, OSError):
+            # The child is going or gone: say why it ended rather than that a pipe broke.
+            await asyncio.wait({self._tasks[0]}, timeout=STOP_GRACE_SECONDS)
+            raise up.SessionLost((self.exit_reason or f"The {self.url} stopped reading its input")
+                                 + self._stderr_tail()) from None
 
     async def _read(self) -> None:
         stdout = self.proc.stdout
@@ -190,6 +200,8 @@ class Child(up.MessageLink):
             log.exception("Reading %s failed", self.url)
         finally:
             code = await self._wait_exit()
+            with contextlib.suppress(Exception):  # its last words on stderr belong in the reason
+                await asyncio.wait({self._tasks[1]}, timeout=0.5)
             crashed = not self.stopping
             if not self.exit_reason:
                 self.exit_reason = self._describe_exit(code)

@@ -167,3 +167,99 @@ async def test_two_sessions_two_processes_and_a_killed_child_fails_only_its_own_
             with pytest.raises(MCPError):
                 await first.call_tool("echo", {"message": "x"})
 
+
+
+async def initialize_error(url: str) -> str:
+    """What a client that tries to initialize is told (empty when it initialized)."""
+    async with streamable_http_client(url) as (read, write):
+        async with ClientSession(read, write) as session:
+            try:
+                await session.initialize()
+            except MCPError as exc:
+                return str(exc)
+    return ""
+
+
+def installed_entry(live, slug: str, **extra) -> dict:
+    entry = create_entry(live.api, slug, **extra)
+    done = wait_installed(live.api, entry["id"])
+    assert done["state"] == "installed", done
+    return done
+
+
+def wait_for(check, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.2)
+
+
+async def test_an_idle_child_stops_and_ends_its_session(hosted):
+    server = make_server(hosted, installed_entry(hosted, "everything-idle", idle_timeout_seconds=1))
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    async with streamable_http_client(url) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert len(processes(hosted, server)["processes"]) == 1
+            await asyncio.to_thread(wait_for, lambda: processes(hosted, server)["processes"] == [])
+            assert "after 1 seconds without a message" in processes(hosted, server)["last_exit"]["reason"]
+            with pytest.raises(MCPError):
+                await session.call_tool("echo", {"message": "anyone?"})
+    # A client that initializes again gets a child of its own again.
+    async with streamable_http_client(url) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert text_of(await session.call_tool("echo", {"message": "back"})) == "Echo: back"
+
+
+async def test_too_little_memory_is_a_clear_start_up_error_and_a_crash_loop_is_refused(hosted):
+    server = make_server(hosted, installed_entry(hosted, "everything-tiny", memory_mb=200))
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    for _ in range(3):  # HOSTED_CRASH_LOOP_COUNT of the fixture
+        error = await initialize_error(url)
+        assert "everything-tiny" in error and "while starting, under a memory limit of 200 MB" in error, error
+    error = await initialize_error(url)
+    assert "crash loop (3 crashes within 60 seconds)" in error, error
+    status = processes(hosted, server)
+    assert status["crash_loop"] is True and status["recent_crashes"] == 3 and status["processes"] == []
+    assert "everything-tiny" in status["last_exit"]["reason"]
+
+
+async def test_the_entrys_process_limit_refuses_one_more_session(hosted):
+    server = make_server(hosted, installed_entry(hosted, "everything-one", max_processes=1))
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    async with streamable_http_client(url) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            error = await initialize_error(url)
+            assert "runs its maximum of 1 processes" in error, error
+            assert text_of(await session.call_tool("echo", {"message": "unaffected"})) == "Echo: unaffected"
+    # The first session ended (DELETE): its child is stopped and the next client gets one.
+    await asyncio.to_thread(wait_for, lambda: processes(hosted, server)["processes"] == [])
+    assert await initialize_error(url) == ""
+
+
+async def test_a_shareable_entry_serves_sessions_from_one_child_without_mixing_answers(hosted):
+    server = make_server(hosted, installed_entry(hosted, "everything-shared", shareable=True))
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    async with streamable_http_client(url) as (r1, w1), streamable_http_client(url) as (r2, w2):
+        async with ClientSession(r1, w1) as first, ClientSession(r2, w2) as second:
+            await first.initialize()
+            await second.initialize()
+            calls = [session.call_tool("echo", {"message": f"{n}-{i}"})
+                     for i in range(10) for n, session in (("a", first), ("b", second))]
+            answers = [text_of(result) for result in await asyncio.gather(*calls)]
+            assert answers == [f"Echo: {n}-{i}" for i in range(10) for n in ("a", "b")]
+            running = processes(hosted, server)["processes"]
+            assert len(running) == 1 and running[0]["session"] == "shared"
+
+
+async def test_an_entry_whose_reinstall_failed_answers_a_clear_error(hosted):
+    entry = installed_entry(hosted, "everything-broken")
+    server = make_server(hosted, entry)
+    changed = hosted.api.patch(f"/hosted-entries/{entry['id']}/", json={"version": "0.0.1-does-not-exist"})
+    assert changed.status_code == 200, changed.text
+    failed = wait_installed(hosted.api, entry["id"])
+    assert failed["state"] == "failed" and "0.0.1-does-not-exist" in failed["error"]
+    error = await initialize_error(hosted.url + server["endpoints"]["streamable_http"])
+    assert "everything-broken" in error and "is not installed (state: failed" in error, error
