@@ -159,7 +159,17 @@ def hosted_status(server: McpServer) -> dict:
     hosted = config.hosted if config is not None else None
     return {"entry": entry.slug if entry else "", "spec": entry.spec if entry else "",
             "state": entry.state if entry else "", "unavailable": hosted.unavailable if hosted else "",
-            **registry.status(server.pk)}
+            **_labelled(registry.status(server.pk))}
+
+
+def _labelled(status: dict) -> dict:
+    import datetime as dt
+
+    for process in status["processes"]:
+        started = dt.datetime.fromtimestamp(process["started_at"], dt.timezone.utc)
+        process["started_label"] = started.strftime("%Y-%m-%d %H:%M:%S UTC")
+        process["memory_mb"] = round(process["memory_kb"] / 1024, 1) if process["memory_kb"] else None
+    return status
 
 
 urlpatterns = [

@@ -178,3 +178,60 @@ def test_an_entry_that_is_not_installed_makes_the_server_say_so(tenant, cache):
     hosted = server_snapshot(server["id"]).hosted
     assert "is not installed (state: failed: npm install exited with code 1)" in hosted.unavailable
     assert McpServer.objects.get(pk=server["id"]).server_type == "hosted_stdio"
+
+
+def test_catalogue_pages_are_staffs_and_a_failed_install_shows_its_error(cache, monkeypatch):
+    from django.test import Client
+
+    monkeypatch.setattr("console.services.hosted.enqueue_install", lambda entry_id: None)
+    root = get_user_model().objects.create_superuser("root", password="pw-123456")
+    services.team_create(name="Operators", owner=root)
+    tina = get_user_model().objects.create_user("tina", password="pw-123456")
+    services.team_create(name="Tenants", owner=tina)
+    browser = Client()
+    browser.force_login(tina)
+    assert browser.get("/console/hosted/").status_code == 403
+    assert browser.post("/console/hosted/add/", {}).status_code == 403
+    browser.force_login(root)
+    assert "Hosted catalogue" in browser.get("/console/hosted/").content.decode()
+    bad = browser.post("/console/hosted/add/", {**ENTRY, "version": "^1.0.0", "args": "stdio", "variables": "",
+                                                "max_processes": 2, "memory_mb": 512, "cpu_seconds": 60,
+                                                "open_files": 64, "startup_timeout_seconds": 20,
+                                                "idle_timeout_seconds": 60})
+    assert bad.status_code == 400 and "Pin one exact version" in bad.content.decode()
+    added = browser.post("/console/hosted/add/", {**ENTRY, "args": "stdio", "variables": json.dumps(ENTRY["variables"]),
+                                                  "max_processes": 2, "memory_mb": 512, "cpu_seconds": 60,
+                                                  "open_files": 64, "startup_timeout_seconds": 20,
+                                                  "idle_timeout_seconds": 60})
+    assert added.status_code == 302, added.content.decode()
+    entry = HostedStdioEntry.objects.get(slug="everything")
+    assert entry.args == ["stdio"] and entry.variables[0]["name"] == "API_TOKEN"
+    HostedStdioEntry.objects.filter(pk=entry.pk).update(state="failed", error="`npm install` exited with code 1:\n"
+                                                        "npm error notarget No matching version", log="$ npm install")
+    page = browser.get(f"/console/hosted/{entry.pk}/").content.decode()
+    assert "Failed" in page and "No matching version" in page and "Reinstall" in page
+    assert browser.post(f"/console/hosted/{entry.pk}/install/").status_code == 302
+    assert HostedStdioEntry.objects.get(pk=entry.pk).state == "pending"
+
+
+def test_a_hosted_server_is_created_in_the_console_and_its_page_shows_entry_and_processes(tenant, cache):
+    from django.test import Client
+
+    api, instance = tenant
+    entry = installed()
+    browser = Client()
+    browser.force_login(instance.team.memberships.get().user)
+    form = browser.get(f"/console/instances/{instance.pk}/mcp/add/").content.decode()
+    assert "Hosted stdio" in form and "Everything (@modelcontextprotocol/server-everything@2026.8.31)" in form
+    created = browser.post(f"/console/instances/{instance.pk}/mcp/add/", {
+        "name": "everything", "server_type": "hosted_stdio", "hosted_entry": entry.pk,
+        "hosted_variables": "API_TOKEN=tok-123\nREGION=us", "publish": "1"})
+    assert created.status_code == 302, created.content.decode()
+    server = McpServer.objects.get(name="everything")
+    page = browser.get(f"/console/mcp/{server.pk}/").content.decode()
+    assert "badge-hosted" in page and "Hosted stdio processes" in page and "No process running" in page
+    assert "tok-123" not in page and "secret set" in page
+    edit = browser.get(f"/console/mcp/{server.pk}/edit/").content.decode()
+    assert "REGION=us" in edit and "tok-123" not in edit
+    grid = browser.get(f"/console/instances/{instance.pk}/mcp/").content.decode()
+    assert "Hosted stdio" in grid
