@@ -263,3 +263,47 @@ async def test_an_entry_whose_reinstall_failed_answers_a_clear_error(hosted):
     assert failed["state"] == "failed" and "0.0.1-does-not-exist" in failed["error"]
     error = await initialize_error(hosted.url + server["endpoints"]["streamable_http"])
     assert "everything-broken" in error and "is not installed (state: failed" in error, error
+
+
+async def test_consumer_authentication_and_per_consumer_tools_apply_to_a_hosted_server(hosted):
+    import httpx2
+
+    api = hosted.api
+    server = make_server(hosted)
+    consumer = api.post("/consumers/", json={"name": f"hosted-user-{server['id']}"}).json()
+    key = api.post(f"/consumers/{consumer['id']}/api-keys/", json={"name": "k"}).json()["key"]
+    assert api.put(f"/mcp-servers/{server['id']}/consumer-auth",
+                   json={"enabled": True, "method": "api_key", "source": "bearer"}).status_code == 200
+    assert api.post(f"/mcp-servers/{server['id']}/authorizations/",
+                    json={"consumer": consumer["id"], "tools": ["echo"]}).status_code in (200, 201)
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    # Without a key: refused at the edge, and no child is started.
+    async with httpx.AsyncClient() as http:
+        refused = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}},
+            headers={"Accept": "application/json, text/event-stream"})
+    assert refused.status_code == 401
+    assert processes(hosted, server)["processes"] == []
+    async with streamable_http_client(url, http_client=httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {key}"}, timeout=30)) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert [t.name for t in (await session.list_tools()).tools] == ["echo"]
+            with pytest.raises(MCPError, match="Unknown tool: get-env"):
+                await session.call_tool("get-env", {})
+            assert text_of(await session.call_tool("echo", {"message": "ok"})) == "Echo: ok"
+
+
+async def test_a_handshake_free_2026_client_and_the_catalogue_tab(hosted):
+    server = make_server(hosted)
+    async with streamable_http_client(hosted.url + server["endpoints"]["streamable_http"]) as (read, write):
+        async with ClientSession(read, write) as session:
+            discovered = await session.discover()
+            assert "2026-07-28" in discovered.supported_versions
+            assert discovered.capabilities.prompts is not None
+            calls = await asyncio.gather(*(session.call_tool("echo", {"message": str(i)}) for i in range(5)))
+            assert [text_of(c) for c in calls] == [f"Echo: {i}" for i in range(5)]
+    catalog = hosted.api.get(f"/mcp-servers/{server['id']}/backend-catalog", params={"refresh": "1"}).json()
+    assert catalog["error"] == ""
+    assert {"echo", "get-sum"} <= {tool["name"] for tool in catalog["tools"]}
+    assert {"simple-prompt"} <= {prompt["name"] for prompt in catalog["prompts"]}
