@@ -16,13 +16,7 @@ class ImportTask(JobTask):
     """An import whose database writes fail is retried with backoff; one that gives up is failed with the reason."""
 
     abstract = True
-
-    def job_failed(self, *, task_id: str, args: tuple, kwargs: dict, reason: str) -> None:
-        from .services.imports import import_job_fail
-
-        job_id = args[0] if args else kwargs.get("job_id")
-        if job_id is not None:
-            import_job_fail(job_id=job_id, reason=reason)
+    fail_with = "console.services.imports:import_job_fail"
 
 
 @shared_task(bind=True, base=ImportTask, soft_time_limit=IMPORT_TIME_LIMIT - 30, time_limit=IMPORT_TIME_LIMIT)
@@ -67,13 +61,8 @@ class HostedInstallTask(JobTask):
     """An install that gives up (out of time, out of retries) leaves its entry failed with the reason."""
 
     abstract = True
-
-    def job_failed(self, *, task_id: str, args: tuple, kwargs: dict, reason: str) -> None:
-        from .services.hosted import hosted_entry_install_fail
-
-        entry_id = args[0] if args else kwargs.get("entry_id")
-        if entry_id is not None:
-            hosted_entry_install_fail(entry_id=entry_id, reason=reason)
+    fail_with = "console.services.hosted:hosted_entry_install_fail"
+    id_argument = "entry_id"
 
 
 HOSTED_INSTALL_TIME_LIMIT = int(getattr(settings, "HOSTED_INSTALL_TIMEOUT", 600)) + 60

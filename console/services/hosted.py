@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ..errors import DomainError
@@ -200,19 +200,10 @@ def _queue_install(entry: HostedStdioEntry) -> None:
 
 
 def enqueue_install(entry_id: int) -> None:
-    """On a Celery worker when a broker is configured; otherwise the same task in a background thread."""
+    from ..jobs import job_enqueue
     from ..tasks import hosted_entry_install as task
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        def run() -> None:
-            try:
-                task.apply(args=[entry_id], throw=False)
-            finally:
-                connections.close_all()
-
-        threading.Thread(target=run, name=f"hosted-install-{entry_id}", daemon=True).start()
-    else:
-        task.delay(entry_id)
+    job_enqueue(task, entry_id, thread_name=f"hosted-install-{entry_id}")
 
 
 # ---------------------------------------------------------------- the install job

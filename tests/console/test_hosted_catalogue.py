@@ -7,12 +7,13 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
-from rest_framework.test import APIClient
 
 from console import services
 from console.models import HostedStdioEntry, McpServer
 from console.services.hosted import hosted_entry_install_run
 from gateway.config import server_snapshot
+
+from .test_api import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,13 +22,6 @@ ENTRY = {"slug": "everything", "title": "Everything", "runtime": "npm",
          "command": "mcp-server-everything", "args": ["stdio"],
          "variables": [{"name": "API_TOKEN", "secret": True, "required": True},
                        {"name": "REGION", "default": "eu"}]}
-
-
-def client_for(user) -> APIClient:
-    _, secret = services.api_token_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from mcp.shared.exceptions import MCPError
 
 from ..live import start_live
 from ..node_tools import EVERYTHING_VERSION, require_conformance_tools
+from .test_direct_proxy import text_of
 
 pytestmark = pytest.mark.live
 
@@ -69,10 +70,6 @@ def make_server(live, entry: dict | None = None, **variables) -> dict:
         "hosted_entry": (entry or live.entry)["id"], "hosted_variables": {"API_TOKEN": "s3cret-token", **variables}})
     assert created.status_code == 201, created.text
     return created.json()
-
-
-def text_of(result) -> str:
-    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
 
 
 class Client:
