@@ -71,6 +71,7 @@ class Child(up.MessageLink):
         self.exit_reason = ""
         self.stopping = False  # the gateway asked it to stop: not a crash
         self.end_session = False
+        self.failed_start = False
         self._tasks: list[asyncio.Task] = []
         self._written = asyncio.Lock()
 
@@ -145,13 +146,14 @@ class Child(up.MessageLink):
             try:
                 return await super().send(message, emit=emit)
             except up.UpstreamError as exc:
-                if "did not answer" in exc.message:
-                    raise up.UpstreamError(f"The {self.url} did not finish starting within "
-                                           f"{self.hosted.limits.startup_timeout:g} seconds (start-up timeout)"
-                                           f"{self._stderr_tail()}") from None
+                self.failed_start = True  # counted as a crash, whether it died or hung
                 limits = self.hosted.limits
+                reason = exc.message
+                if "did not answer" in reason:
+                    reason = (f"The {self.url} did not finish starting within {limits.startup_timeout:g} seconds "
+                              f"(start-up timeout){self._stderr_tail()}")
                 raise up.UpstreamError(
-                    f"{exc.message} while starting, under a memory limit of {limits.memory_mb} MB, "
+                    f"{reason}; it was starting under a memory limit of {limits.memory_mb} MB, "
                     f"{limits.cpu_seconds} CPU seconds and {limits.open_files} open files (a limit set too low stops "
                     "a program at start-up)") from None
         return await super().send(message, emit=emit)
@@ -202,7 +204,7 @@ class Child(up.MessageLink):
             code = await self._wait_exit()
             with contextlib.suppress(Exception):  # its last words on stderr belong in the reason
                 await asyncio.wait({self._tasks[1]}, timeout=0.5)
-            crashed = not self.stopping
+            crashed = not self.stopping or self.failed_start
             if not self.exit_reason:
                 self.exit_reason = self._describe_exit(code)
             self._fail_pending(self.exit_reason + self._stderr_tail())

@@ -210,11 +210,12 @@ async def test_an_idle_child_stops_and_ends_its_session(hosted):
 
 
 async def test_too_little_memory_is_a_clear_start_up_error_and_a_crash_loop_is_refused(hosted):
-    server = make_server(hosted, installed_entry(hosted, "everything-tiny", memory_mb=200))
+    server = make_server(hosted, installed_entry(hosted, "everything-tiny", memory_mb=64,
+                                                 startup_timeout_seconds=10))
     url = hosted.url + server["endpoints"]["streamable_http"]
     for _ in range(3):  # HOSTED_CRASH_LOOP_COUNT of the fixture
         error = await initialize_error(url)
-        assert "everything-tiny" in error and "while starting, under a memory limit of 200 MB" in error, error
+        assert "everything-tiny" in error and "starting under a memory limit of 64 MB" in error, error
     error = await initialize_error(url)
     assert "crash loop (3 crashes within 60 seconds)" in error, error
     status = processes(hosted, server)
