@@ -32,7 +32,7 @@ from harness.peer import Peer, ensure_venv, versions as peer_versions  # noqa: E
 from harness.procs import busy_cores, pid_of, raise_nofile  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse", "auth", "governance", "proxy")
+ALL_SCENARIOS = ("session", "stateless", "sse", "peer", "peer-sse", "auth", "governance", "proxy", "hosted")
 AUTH_TRANSPORTS = ("stateless", "session")
 T0 = time.monotonic()
 
@@ -459,6 +459,23 @@ def main() -> int:
                         gw.stop()
                         log(f"  FAILED {profile} x{n} governance: {exc}")
                         results["notes"].append(f"{profile} x{n} governance failed: {str(exc)[:500]}")
+        if "hosted" in args.scenarios:
+            # A gateway of its own (tests/live.py) with the catalogue's server-everything, against that server direct.
+            import hosted_bench
+
+            try:
+                hosted = hosted_bench.measure(duration=args.duration, warmup=args.warmup,
+                                              concurrency=hosted_bench.CONCURRENCY, log=log)
+                results["hosted"] = hosted
+                results["notes"].append(
+                    f"hosted: tools/call through a Hosted stdio server-everything at {hosted['ratio']}x of the same "
+                    f"server over Streamable HTTP directly (target >= {hosted_bench.TARGET_RATIO}x, "
+                    f"c={hosted['concurrency']}): {hosted['hosted']['calls_per_s']} vs "
+                    f"{hosted['direct']['calls_per_s']} / {hosted['direct-again']['calls_per_s']} calls/s.")
+            except Exception as exc:
+                failed = True
+                log(f"  FAILED hosted: {exc}")
+                results["notes"].append(f"hosted failed: {str(exc)[:500]}")
         if args.idle_sse:
             for profile, gw in gateways.items():
                 gw.start(1, cores=args.server_cores, log=log)

@@ -6,7 +6,7 @@ import re
 
 from django import forms
 
-from .models import BackendService, McpServer, Team, TeamMembership, slug_validator
+from .models import BackendService, HostedStdioEntry, McpServer, Team, TeamMembership, slug_validator
 
 TEXTAREA_ROWS = 3
 
@@ -68,10 +68,18 @@ class McpServerForm(forms.Form):
         attrs={"rows": 2, "placeholder": "get_forecast\nget_alerts"}),
         help_text="Direct Proxy: the backend tools clients may see and call, one per line (or comma-separated). "
                   "Empty publishes all of them.")
+    hosted_entry = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Catalogue entry",
+                                          help_text="The stdio MCP server to run (installed entries of the catalogue).")
+    hosted_variables = forms.CharField(required=False, label="Variables", strip=False, widget=forms.Textarea(
+        attrs={"rows": 3, "placeholder": "API_TOKEN=…\nREGION=eu", "autocomplete": "off", "spellcheck": "false"}),
+        help_text="One NAME=value per line. Secrets already set are kept when left out.")
 
-    def __init__(self, *args, services: list[BackendService], editing: bool = False, **kwargs):
+    def __init__(self, *args, services: list[BackendService], editing: bool = False, hosted_entries=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.services = services
+        self.hosted_entries = list(hosted_entries)
+        self.fields["hosted_entry"].choices = [("", "— choose an entry —")] + [
+            (e.pk, f"{e.title} ({e.package}@{e.version})") for e in self.hosted_entries]
         self.fields["backend_service"].choices = [("", "— choose a service —")] + [
             (s.pk, f"{s.name} ({s.get_protocol_display()}, {s.base_url})") for s in services]
         if editing:
@@ -90,6 +98,21 @@ class McpServerForm(forms.Form):
     def backend(self) -> BackendService | None:
         pk = self.cleaned_data.get("backend_service")
         return next((s for s in self.services if s.pk == pk), None)
+
+    def hosted(self):
+        pk = self.cleaned_data.get("hosted_entry")
+        return next((e for e in self.hosted_entries if e.pk == pk), None)
+
+    def clean_hosted_variables(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for number, line in enumerate((self.cleaned_data.get("hosted_variables") or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise forms.ValidationError(f"Line {number}: write NAME=value.")
+            values[name.strip()] = value
+        return values
 
 
 class ToolYamlForm(forms.Form):
@@ -273,3 +296,45 @@ class CircuitBreakerForm(forms.Form):
                                            "at once; then one call tries again.")
     failure_threshold = forms.IntegerField(min_value=1, max_value=1000, initial=5, label="Failed calls in a row")
     open_seconds = forms.IntegerField(min_value=1, max_value=3600, initial=30, label="Seconds before trying again")
+
+
+class HostedEntryForm(forms.Form):
+    """An entry of the catalogue of hosted stdio servers (staff)."""
+
+    slug = forms.CharField(max_length=63, validators=[slug_validator],
+                           help_text="How servers and the API name the entry; lowercase letters, digits, - and _.")
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": TEXTAREA_ROWS}))
+    runtime = forms.ChoiceField(choices=HostedStdioEntry.Runtime.choices, widget=forms.RadioSelect,
+                                initial=HostedStdioEntry.Runtime.NPM)
+    package = forms.CharField(max_length=214, widget=forms.TextInput(
+        attrs={"placeholder": "@modelcontextprotocol/server-everything"}))
+    version = forms.CharField(max_length=64, label="Pinned version", help_text="One exact version, e.g. 2026.8.31.")
+    command = forms.CharField(max_length=200, help_text="One of the package's executables, e.g. mcp-server-everything.")
+    args = forms.CharField(required=False, label="Arguments", widget=forms.Textarea(attrs={"rows": 2}),
+                           help_text="One per line; passed as they are (no shell).")
+    variables = forms.CharField(required=False, label="Variables (JSON)", widget=forms.Textarea(attrs={
+        "rows": 4, "spellcheck": "false",
+        "placeholder": '[{"name": "API_TOKEN", "description": "…", "secret": true, "required": true}]'}),
+        help_text="The environment the server needs: name, description, secret, required, default.")
+    shareable = forms.BooleanField(required=False, label="Shareable: one pool of processes serves many sessions")
+    allow_install_scripts = forms.BooleanField(required=False, label="Run the package's install scripts")
+    max_processes = forms.IntegerField(min_value=1, initial=10)
+    memory_mb = forms.IntegerField(min_value=1, initial=1024, label="Memory (MB)")
+    cpu_seconds = forms.IntegerField(min_value=1, initial=300, label="CPU time (s)")
+    open_files = forms.IntegerField(min_value=1, initial=256)
+    startup_timeout_seconds = forms.IntegerField(min_value=1, initial=30, label="Start-up timeout (s)")
+    idle_timeout_seconds = forms.IntegerField(min_value=1, initial=600, label="Idle timeout (s)")
+
+    def clean_args(self) -> list[str]:
+        return [line.strip() for line in (self.cleaned_data.get("args") or "").splitlines() if line.strip()]
+
+    def clean_variables(self) -> list:
+        text = (self.cleaned_data.get("variables") or "").strip()
+        if not text:
+            return []
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not JSON: {exc}") from None
+        return value

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import redis
 from celery import Task
@@ -12,6 +13,23 @@ log = logging.getLogger(__name__)
 
 # What an outage of the database or the broker looks like to a job: worth trying again later.
 OUTAGES = (OperationalError, InterfaceError, redis.RedisError)
+
+
+def job_enqueue(task: Task, job_id: int, *, thread_name: str) -> None:
+    """On a Celery worker when a broker is configured; otherwise the same task in a background thread."""
+    from django.conf import settings
+    from django.db import connections
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        def run() -> None:
+            try:
+                task.apply(args=[job_id], throw=False)
+            finally:
+                connections.close_all()  # this thread's own connections: nothing else will close them
+
+        threading.Thread(target=run, name=thread_name, daemon=True).start()
+    else:
+        task.delay(job_id)
 
 
 class JobTask(Task):
@@ -32,8 +50,21 @@ class JobTask(Task):
     acks_late = True
     reject_on_worker_lost = True
 
+    # "module:function" of the service that marks the job's row failed (called with the row's id and the reason),
+    # and the name of the task's id argument.
+    fail_with = ""
+    id_argument = "job_id"
+
     def job_failed(self, *, task_id: str, args: tuple, kwargs: dict, reason: str) -> None:
-        """Record that the job ended without success (subclasses set their row's status and error)."""
+        """Record that the job ended without success: the row's status and error, through `fail_with`."""
+        if not self.fail_with:
+            return
+        import importlib
+
+        module, function = self.fail_with.split(":")
+        row_id = args[0] if args else kwargs.get(self.id_argument)
+        if row_id is not None:
+            getattr(importlib.import_module(module), function)(**{self.id_argument: row_id, "reason": reason})
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         if isinstance(exc, SoftTimeLimitExceeded):

@@ -111,6 +111,7 @@ class McpServer(models.Model):
     class Type(models.TextChoices):
         HTTP_TO_MCP = "http_to_mcp", "HTTP to MCP"
         DIRECT_PROXY = "direct_proxy", "Direct Proxy"
+        HOSTED_STDIO = "hosted_stdio", "Hosted stdio"
 
     class Transport(models.TextChoices):
         SSE = "sse", "SSE"
@@ -141,6 +142,11 @@ class McpServer(models.Model):
     consumer_auth_source = models.CharField(max_length=8, choices=CredentialSource.choices,
                                             default=CredentialSource.BEARER)
     consumer_auth_name = models.CharField(max_length=200, blank=True)  # header or query parameter name
+    # Hosted stdio: the catalogue entry it runs, and the values of the entry's variables as a JSON object
+    # (encrypted at rest as a whole, so secrets and plain values alike never sit in the table in the clear).
+    hosted_entry = models.ForeignKey("HostedStdioEntry", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="mcp_servers")
+    hosted_variables = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -521,3 +527,64 @@ class ImportJob(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["status", "created_at"], name="import_job_status")]
+
+
+# ---------------------------------------------------------------- hosted stdio servers
+
+class HostedStdioEntry(models.Model):
+    """A stdio MCP server staff allow tenants to run: a pinned package, how to start it, what it needs, its limits.
+
+    Installation-wide (no team): staff write it, every team may pick an installed entry for a Hosted stdio server.
+    """
+
+    class Runtime(models.TextChoices):
+        NPM = "npm", "npm"
+        PYPI = "pypi", "PyPI"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        INSTALLING = "installing", "Installing"
+        INSTALLED = "installed", "Installed"
+        FAILED = "failed", "Failed"
+
+    slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.NPM)
+    package = models.CharField(max_length=214)
+    version = models.CharField(max_length=64)
+    # The program, a name among the package's installed executables, and its arguments: never a shell line.
+    command = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    # [{name, description, secret, required, default}]
+    variables = models.JSONField(default=list, blank=True)
+    shareable = models.BooleanField(default=False, help_text="One pool of processes serves many client sessions.")
+    allow_install_scripts = models.BooleanField(default=False)
+    max_processes = models.PositiveIntegerField(default=10)
+    memory_mb = models.PositiveIntegerField(default=1024)
+    cpu_seconds = models.PositiveIntegerField(default=300)
+    open_files = models.PositiveIntegerField(default=256)
+    startup_timeout_seconds = models.PositiveIntegerField(default=30)
+    idle_timeout_seconds = models.PositiveIntegerField(default=600)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    installed_at = models.DateTimeField(null=True, blank=True)
+    # What the last successful install put in the cache (runtime, package, version): a change needs a reinstall.
+    installed_spec = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def spec(self) -> str:
+        return f"{self.runtime}:{self.package}@{self.version}"
+
+    @property
+    def ready(self) -> bool:
+        return self.state == self.State.INSTALLED and self.installed_spec == self.spec

@@ -62,6 +62,11 @@ async def _fetch(config) -> dict:
     """fetch_catalog, closing the HTTP client it opened when it ran on a loop of its own (not the server's)."""
     had_client = id(asyncio.get_running_loop()) in backends._sessions
     try:
+        if config.type == McpServer.Type.HOSTED_STDIO:
+            from gateway.executors.hosted_stdio import HostedStdioExecutor
+
+            # A child of its own, stopped once listed; refused like a session would be (limits, crash loop).
+            return await fetch_catalog(config, HostedStdioExecutor())
         return await fetch_catalog(config)
     finally:
         if not had_client:
@@ -71,8 +76,8 @@ async def _fetch(config) -> dict:
 def proxy_catalog(*, mcp_server: McpServer, fresh: bool = False) -> Catalog:
     """The backend's catalogue, from the cache unless `fresh` or the server's configuration changed since."""
     server = mcp_server
-    if server.server_type != McpServer.Type.DIRECT_PROXY:
-        return Catalog(error="Only a Direct Proxy server lists its backend's tools.")
+    if server.server_type not in (McpServer.Type.DIRECT_PROXY, McpServer.Type.HOSTED_STDIO):
+        return Catalog(error="Only a Direct Proxy or Hosted stdio server lists its backend's tools.")
     key = catalog_cache_key(server.pk)
     stamp = server.updated_at.isoformat() if server.updated_at else ""
     cached = None if fresh else cache.get(key)

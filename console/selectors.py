@@ -9,8 +9,8 @@ from .crypto import mask
 
 from .errors import NotFound
 from .models import (
-    ApiToken, AuditEvent, BackendService, Consumer, ConsumerApiKey, ConsumerAuthorization, Instance, Invitation,
-    JwtCredential, McpServer, SecurityScheme, Team, TeamMembership, Tool,
+    ApiToken, AuditEvent, BackendService, Consumer, ConsumerApiKey, ConsumerAuthorization, HostedStdioEntry, Instance,
+    Invitation, JwtCredential, McpServer, SecurityScheme, Team, TeamMembership, Tool,
 )
 from .permissions import ROLE_RANK, role_of
 
@@ -360,3 +360,33 @@ def import_job_get(*, user, pk: int):
     if job is None:
         raise NotFound("No such import.")
     return job
+
+
+# ---------------------------------------------------------------- the catalogue of hosted stdio servers
+
+def is_staff(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and (user.is_staff or user.is_superuser))
+
+
+def hosted_entry_list(*, user) -> QuerySet[HostedStdioEntry]:
+    """Staff see the whole catalogue; everyone else the installed entries they may pick for a server."""
+    if is_staff(user):
+        return HostedStdioEntry.objects.all()
+    if not getattr(user, "is_authenticated", False):
+        return HostedStdioEntry.objects.none()
+    return HostedStdioEntry.objects.filter(state=HostedStdioEntry.State.INSTALLED)
+
+
+def hosted_entry_get(*, user, pk: int) -> HostedStdioEntry:
+    entry = hosted_entry_list(user=user).filter(pk=pk).first()
+    if entry is None:
+        raise NotFound("No such hosted stdio entry.")
+    return entry
+
+
+def hosted_entry_choice(*, pk: int) -> HostedStdioEntry:
+    """An entry a server may run (any team): installed ones only; the service says why another one is refused."""
+    entry = HostedStdioEntry.objects.filter(pk=pk).first()
+    if entry is None:
+        raise NotFound("No such hosted stdio entry.")
+    return entry

@@ -291,3 +291,20 @@ CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["openapi-import-sweep"] = {"task": "console.tasks.openapi_import_sweep", "schedule": 60.0}
 # Market: browsing is for signed-in users unless the operator opens it to anonymous visitors.
 MARKET_ANONYMOUS_BROWSING = env_bool("MARKET_ANONYMOUS_BROWSING", False)
+# Hosted stdio servers: where catalogue entries are installed, the Node used to run npm entries, and the caps no
+# entry's limits may exceed (HOSTED_MAX_PROCESSES also bounds the children of all entries in one gateway process).
+HOSTED_CACHE_DIR = Path(env("HOSTED_CACHE_DIR", str(DATA_DIR / "hosted")))
+HOSTED_NODE_DIR = env("HOSTED_NODE_DIR", "")  # a directory holding `node` (and `npm`); empty: the one on PATH
+HOSTED_INSTALL_TIMEOUT = env_int("HOSTED_INSTALL_TIMEOUT", 600)
+HOSTED_MAX_PROCESSES = env_int("HOSTED_MAX_PROCESSES", 50)
+HOSTED_MAX_MEMORY_MB = env_int("HOSTED_MAX_MEMORY_MB", 4096)
+HOSTED_MAX_CPU_SECONDS = env_int("HOSTED_MAX_CPU_SECONDS", 3600)
+HOSTED_MAX_OPEN_FILES = env_int("HOSTED_MAX_OPEN_FILES", 4096)
+HOSTED_MAX_STARTUP_SECONDS = env_int("HOSTED_MAX_STARTUP_SECONDS", 120)
+HOSTED_MAX_IDLE_SECONDS = env_int("HOSTED_MAX_IDLE_SECONDS", 86400)
+# A child that exits unasked this many times within the window is not started again until the window has passed.
+HOSTED_CRASH_LOOP_COUNT = env_int("HOSTED_CRASH_LOOP_COUNT", 5)
+HOSTED_CRASH_LOOP_SECONDS = env_int("HOSTED_CRASH_LOOP_SECONDS", 60)
+# A line a child writes on stdout (one JSON-RPC message) is at most this long; its stderr log keeps this many lines.
+HOSTED_MAX_LINE_BYTES = env_int("HOSTED_MAX_LINE_BYTES", GATEWAY_MAX_BACKEND_RESPONSE_BYTES)
+HOSTED_STDERR_LINES = env_int("HOSTED_STDERR_LINES", 200)

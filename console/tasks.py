@@ -1,4 +1,4 @@
-"""Celery tasks of the console: OpenAPI imports and the sweep that fails imports whose worker is gone."""
+"""Celery tasks of the console: OpenAPI imports, their sweep, and installs of hosted stdio entries."""
 from __future__ import annotations
 
 from celery import shared_task
@@ -16,13 +16,7 @@ class ImportTask(JobTask):
     """An import whose database writes fail is retried with backoff; one that gives up is failed with the reason."""
 
     abstract = True
-
-    def job_failed(self, *, task_id: str, args: tuple, kwargs: dict, reason: str) -> None:
-        from .services.imports import import_job_fail
-
-        job_id = args[0] if args else kwargs.get("job_id")
-        if job_id is not None:
-            import_job_fail(job_id=job_id, reason=reason)
+    fail_with = "console.services.imports:import_job_fail"
 
 
 @shared_task(bind=True, base=ImportTask, soft_time_limit=IMPORT_TIME_LIMIT - 30, time_limit=IMPORT_TIME_LIMIT)
@@ -61,3 +55,24 @@ def openapi_import_sweep() -> int:
     from .services.imports import import_job_sweep
 
     return import_job_sweep()
+
+
+class HostedInstallTask(JobTask):
+    """An install that gives up (out of time, out of retries) leaves its entry failed with the reason."""
+
+    abstract = True
+    fail_with = "console.services.hosted:hosted_entry_install_fail"
+    id_argument = "entry_id"
+
+
+HOSTED_INSTALL_TIME_LIMIT = int(getattr(settings, "HOSTED_INSTALL_TIMEOUT", 600)) + 60
+
+
+@shared_task(bind=True, base=HostedInstallTask, soft_time_limit=HOSTED_INSTALL_TIME_LIMIT - 30,
+             time_limit=HOSTED_INSTALL_TIME_LIMIT)
+def hosted_entry_install(self, entry_id: int) -> str:
+    """Install one catalogue entry's pinned package into the cache; running it again installs afresh."""
+    from .services.hosted import hosted_entry_install_run
+
+    entry = hosted_entry_install_run(entry_id=entry_id)
+    return entry.state if entry else "gone"

@@ -3,7 +3,8 @@ from django.urls import path
 
 from .views import governance  # noqa: E402
 from .views import (
-    api_docs, audit, auth, backend_services, consumers, imports, instances, invitations, mcp_servers, teams, tools,
+    api_docs, audit, auth, backend_services, consumers, hosted, imports, instances, invitations, mcp_servers, teams,
+    tools,
 )
 
 urlpatterns = [
@@ -81,6 +82,11 @@ urlpatterns = [
          name="mcp_server_debug_credential"),
 
     # Teams, members and invitations
+    path("console/hosted/", hosted.hosted_entry_list, name="hosted_entry_list"),
+    path("console/hosted/add/", hosted.hosted_entry_add, name="hosted_entry_add"),
+    path("console/hosted/<int:pk>/", hosted.hosted_entry, name="hosted_entry"),
+    path("console/hosted/<int:pk>/edit/", hosted.hosted_entry_edit, name="hosted_entry_edit"),
+    path("console/hosted/<int:pk>/install/", hosted.hosted_entry_install, name="hosted_entry_install"),
     path("console/teams/", teams.team_list, name="team_list"),
     path("console/teams/add/", teams.team_add, name="team_add"),
     path("console/teams/<int:pk>/", teams.team, name="team"),

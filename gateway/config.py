@@ -100,7 +100,8 @@ def _build_server(server_id: int, version: int) -> ServerConfig | None:
     from console.toolyaml import input_schema_from_args
 
     server = (
-        McpServer.objects.select_related("instance", "backend_service", "backend_service__circuit_breaker")
+        McpServer.objects.select_related("instance", "backend_service", "backend_service__circuit_breaker",
+                                         "hosted_entry")
         .prefetch_related("security_schemes", "tools")
         .filter(pk=server_id)
         .first()
@@ -166,7 +167,16 @@ def _build_server(server_id: int, version: int) -> ServerConfig | None:
         backend_security=_backend_security(server, schemes),
         governance=load_governance(server),
         circuit=_circuit(backend),
+        hosted=_hosted(server),
     )
+
+
+def _hosted(server):
+    if server.server_type != "hosted_stdio":
+        return None
+    from console.services.hosted import hosted_program
+
+    return hosted_program(mcp_server=server)
 
 
 def _backend_security(server, schemes: dict[str, SchemeConfig]) -> UpstreamSecurity | None:

@@ -110,12 +110,41 @@ class ConsumerAuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HostedLimits:
+    """What one child process of a hosted stdio entry may use (already capped by the installation's settings)."""
+
+    max_processes: int
+    memory_mb: int
+    cpu_seconds: int
+    open_files: int
+    startup_timeout: float
+    idle_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class HostedConfig:
+    """A Hosted stdio server's program: the entry's installed executable, its arguments and the environment built
+    from the declared variables (secrets decrypted), or why it cannot start (`unavailable`)."""
+
+    entry_id: int
+    entry_slug: str
+    spec: str  # runtime:package@version
+    program: str  # absolute path inside the install cache
+    args: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str
+    shareable: bool
+    limits: HostedLimits
+    unavailable: str = ""  # not installed, a required variable missing …: the JSON-RPC error a client gets
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     id: int
     instance: str
     name: str
     description: str
-    type: str  # "http_to_mcp" | "direct_proxy"
+    type: str  # "http_to_mcp" | "direct_proxy" | "hosted_stdio"
     enabled: bool
     config: dict[str, Any]
     timeout: float
@@ -132,6 +161,7 @@ class ServerConfig:
     backend_security: UpstreamSecurity | None = None
     governance: Any = None  # gateway.governance.ServerGovernance: rate limits, what call records keep
     circuit: CircuitConfig | None = None  # circuit breaking of the backend service; None: off
+    hosted: HostedConfig | None = None  # Hosted stdio: the program the gateway runs for it
 
     @property
     def key(self) -> str:

@@ -25,4 +25,5 @@ urlpatterns = [
     path("", include("console.api.proxy")),
     path("", include("console.api.governance")),
     path("", include("console.api.faults")),
+    path("", include("console.api.hosted")),
 ]

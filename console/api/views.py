@@ -175,9 +175,18 @@ class McpServerOutput(serializers.Serializer):
     allow_tools = serializers.ListField(child=serializers.CharField(), allow_null=True,
                                         help_text="Direct Proxy: the backend tools published (null: all).")
     endpoints = serializers.SerializerMethodField()
+    hosted_entry = serializers.IntegerField(source="hosted_entry_id", allow_null=True,
+                                            help_text="Hosted stdio: the catalogue entry it runs.")
+    hosted_variables = serializers.SerializerMethodField(
+        help_text="Hosted stdio: plain variables in full, secrets only as {\"set\": true|false}.")
 
     def get_domains(self, obj) -> list[str]:
         return [d.host for d in obj.domains.all()]
+
+    def get_hosted_variables(self, obj) -> dict:
+        from ..services.hosted import hosted_variables_shown
+
+        return hosted_variables_shown(obj) if obj.server_type == McpServer.Type.HOSTED_STDIO else {}
 
     def get_endpoints(self, obj) -> dict[str, str]:
         base = f"/instances/{obj.instance.name}/mcp-servers/{obj.name}"
@@ -205,6 +214,9 @@ class McpServerInput(serializers.Serializer):
     enabled = serializers.BooleanField(required=False, default=True)
     allow_tools = serializers.ListField(child=serializers.CharField(max_length=128), allow_null=True, required=False,
                                         default=None, max_length=1000)
+    hosted_entry = serializers.IntegerField(required=False, allow_null=True, default=None)
+    hosted_variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096),
+                                             required=False, default=None, allow_null=True)
 
     def validate_config(self, value):
         if not isinstance(value, dict):
@@ -225,6 +237,16 @@ class McpServerUpdateInput(McpServerInput):
     enabled = serializers.BooleanField(required=False)
     allow_tools = serializers.ListField(child=serializers.CharField(max_length=128), allow_null=True, required=False,
                                         max_length=1000)
+    hosted_entry = serializers.IntegerField(required=False, allow_null=True)
+    hosted_variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096),
+                                             required=False)
+
+
+def _hosted_entry(data: dict) -> None:
+    """An entry id becomes the entry; a tenant picks among installed entries, and any other id is not found."""
+    if "hosted_entry" in data:
+        entry_id = data.pop("hosted_entry")
+        data["hosted_entry"] = selectors.hosted_entry_choice(pk=entry_id) if entry_id else None
 
 
 class McpServerListApi(APIView):
@@ -241,6 +263,7 @@ class McpServerListApi(APIView):
         instance = selectors.instance_get(user=request.user, pk=data.pop("instance"))
         backend_id = data.pop("backend_service", None)
         backend = selectors.service_get(user=request.user, pk=backend_id) if backend_id else None
+        _hosted_entry(data)
         server = services.mcp_server_create(actor=request.user, instance=instance, backend_service=backend, **data)
         return Response(McpServerOutput(selectors.mcp_server_get(user=request.user, pk=server.pk)).data,
                         status=status.HTTP_201_CREATED)
@@ -258,6 +281,7 @@ class McpServerDetailApi(APIView):
         if "backend_service" in data:
             backend_id = data.pop("backend_service")
             data["backend_service"] = selectors.service_get(user=request.user, pk=backend_id) if backend_id else None
+        _hosted_entry(data)
         services.mcp_server_update(actor=request.user, mcp_server=server, **data)
         return Response(McpServerOutput(selectors.mcp_server_get(user=request.user, pk=pk)).data)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import threading
 import zipfile
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -88,19 +87,10 @@ def import_job_create(*, actor, mcp_server: McpServer, files: list[tuple[str, by
 
 
 def enqueue(job_id: int) -> None:
-    """On a Celery worker when a broker is configured; otherwise the same task in a background thread."""
+    from ..jobs import job_enqueue
     from ..tasks import openapi_import
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        def run() -> None:
-            try:
-                openapi_import.apply(args=[job_id], throw=False)
-            finally:
-                connections.close_all()  # this thread's own connections: nothing else will close them
-
-        threading.Thread(target=run, name=f"openapi-import-{job_id}", daemon=True).start()
-    else:
-        openapi_import.delay(job_id)
+    job_enqueue(openapi_import, job_id, thread_name=f"openapi-import-{job_id}")
 
 
 # ---------------------------------------------------------------- run

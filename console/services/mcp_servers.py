@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from .. import hostnames
 from ..errors import DomainError
-from ..models import BackendService, Instance, McpDomain, McpServer
+from ..models import BackendService, HostedStdioEntry, Instance, McpDomain, McpServer
 from .common import audit, config_changed, full_clean, require_write
 
 HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -40,7 +40,7 @@ def normalize_domains(domains: list[str] | str | None) -> list[str]:
 
 
 _MODEL_FIELDS_EXCLUDED = ["instance", "backend_service", "config", "default_downstream_security",
-                          "default_upstream_security", "allow_tools"]
+                          "default_upstream_security", "allow_tools", "hosted_entry", "hosted_variables"]
 
 
 def _validate(server: McpServer, domains: list[str] | str | None) -> list[str]:
@@ -84,6 +84,13 @@ def _problems(server: McpServer, domains: list[str]) -> dict[str, list[str]]:
             errors["backend_transport"] = ["Choose SSE or Streamable HTTP."]
         if not server.backend_path:
             errors["backend_path"] = ["Give the backend's MCP path, e.g. /mcp or /test/sse."]
+    elif server.server_type == McpServer.Type.HOSTED_STDIO:
+        if server.hosted_entry is None:
+            errors["hosted_entry"] = ["Choose an entry of the catalogue of hosted stdio servers."]
+        elif server.hosted_entry.state != HostedStdioEntry.State.INSTALLED and not server.pk:
+            errors["hosted_entry"] = ["Choose an installed entry (this one is "
+                                      f"{server.hosted_entry.get_state_display().lower()})."]
+        server.backend_service, server.backend_transport, server.backend_path = None, "", ""
     else:
         if backend is not None and backend.protocol != BackendService.Protocol.HTTP:
             errors["backend_service"] = ["An HTTP-to-MCP server needs a backend service whose protocol is HTTP."]
@@ -137,7 +144,8 @@ def mcp_server_create(
     server_type: str = McpServer.Type.HTTP_TO_MCP, domains: list[str] | str | None = None,
     backend_service: BackendService | None = None, backend_transport: str = "", backend_path: str = "",
     config: dict[str, Any] | None = None, timeout_seconds: int | None = None, enabled: bool = True,
-    allow_tools: list[str] | None = None,
+    allow_tools: list[str] | None = None, hosted_entry: HostedStdioEntry | None = None,
+    hosted_variables: dict[str, str] | None = None,
 ) -> McpServer:
     require_write(actor=actor, team=instance.team)
     if timeout_seconds is None:
@@ -148,6 +156,8 @@ def mcp_server_create(
         backend_path=(backend_path or "").strip(), config=config or {}, timeout_seconds=timeout_seconds,
         enabled=enabled, allow_tools=_allow_list(allow_tools),
     )
+    if server_type == McpServer.Type.HOSTED_STDIO:
+        _set_hosted(server, hosted_entry, hosted_variables)
     hosts = _validate(server, domains)
     server.save()
     _set_domains(server, hosts)
@@ -157,6 +167,17 @@ def mcp_server_create(
 
 
 _UNSET: Any = object()
+
+
+def _set_hosted(server: McpServer, entry: HostedStdioEntry | None, values, *, keep: bool = False) -> None:
+    """The entry a Hosted stdio server runs and its variables (a secret not given again keeps its value)."""
+    import json
+
+    from .hosted import hosted_variables_clean, hosted_variables_of
+
+    current = hosted_variables_of(server) if keep else {}
+    server.hosted_entry = entry
+    server.hosted_variables = json.dumps(hosted_variables_clean(entry=entry, values=values, current=current))
 
 
 def _allow_list(names: list[str] | None) -> list[str] | None:
@@ -177,6 +198,7 @@ def mcp_server_update(
     domains: list[str] | str | None = None, backend_service: BackendService | None = _UNSET,
     backend_transport: str | None = None, backend_path: str | None = None, config: dict | None = None,
     timeout_seconds: int | None = None, enabled: bool | None = None, allow_tools: list[str] | None = _UNSET,
+    hosted_entry: HostedStdioEntry | None = _UNSET, hosted_variables: dict[str, str] | None = None,
 ) -> McpServer:
     server = mcp_server
     require_write(actor=actor, team=server.instance.team)
@@ -189,6 +211,10 @@ def mcp_server_update(
         server.backend_service = backend_service
     if allow_tools is not _UNSET:
         server.allow_tools = _allow_list(allow_tools)
+    if server.server_type == McpServer.Type.HOSTED_STDIO and (hosted_entry is not _UNSET or hosted_variables is not None):
+        entry = server.hosted_entry if hosted_entry is _UNSET else hosted_entry
+        _set_hosted(server, entry, hosted_variables if hosted_variables is not None else {},
+                    keep=entry is not None and entry.pk == server.hosted_entry_id)
     if domains is None:
         domains = list(server.domains.values_list("host", flat=True))
     hosts = _validate(server, domains)

@@ -17,6 +17,7 @@ from .common import (
     apply_domain_error, done, error_text, fetch, htmx_target, paginate, public_base_url, render_page, require, safe_next,
 )
 from .endpoints import client_configs, endpoints, no_dns_path, primary_endpoint, server_path
+from ..services.hosted import hosted_variables_of, hosted_variables_shown
 from .instances import instance_context
 
 PAGE_SIZE = 24
@@ -62,6 +63,7 @@ def mcp_server_add(request, pk: int):
     require(request, inst.team, MANAGE_CONFIG)
     backends = list(selectors.service_list(user=request.user, instance=inst))
     form = McpServerForm(request.POST or None, services=backends,
+                         hosted_entries=selectors.hosted_entry_list(user=request.user).filter(state="installed"),
                          initial={"server_type": request.GET.get("type") or McpServer.Type.HTTP_TO_MCP,
                                   "backend_transport": McpServer.Transport.STREAMABLE_HTTP})
     if request.method == "POST" and form.is_valid():
@@ -74,7 +76,9 @@ def mcp_server_add(request, pk: int):
                 server_type=data["server_type"], domains=data["domains"], backend_service=backend,
                 backend_transport=data["backend_transport"], backend_path=data["backend_path"], config=config,
                 timeout_seconds=data["timeout_seconds"], enabled=request.POST.get("publish", "1") == "1",
-                allow_tools=form.allow_list() if data["server_type"] == McpServer.Type.DIRECT_PROXY else None)
+                allow_tools=form.allow_list() if data["server_type"] == McpServer.Type.DIRECT_PROXY else None,
+                **({"hosted_entry": form.hosted(), "hosted_variables": data["hosted_variables"]}
+                   if data["server_type"] == McpServer.Type.HOSTED_STDIO else {}))
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -96,7 +100,14 @@ def mcp_server_edit(request, pk: int):
     inst = server.instance
     require(request, inst.team, MANAGE_CONFIG)
     backends = list(selectors.service_list(user=request.user, instance=inst))
-    form = McpServerForm(request.POST or None, services=backends, editing=True, initial={
+    hosted_values = hosted_variables_of(server) if server.server_type == McpServer.Type.HOSTED_STDIO else {}
+    secret = {v["name"] for v in (server.hosted_entry.variables if server.hosted_entry else []) if v.get("secret")}
+    form = McpServerForm(request.POST or None, services=backends, editing=True,
+                         hosted_entries=selectors.hosted_entry_list(user=request.user).filter(
+                             Q(state="installed") | Q(pk=server.hosted_entry_id)), initial={
+        "hosted_entry": server.hosted_entry_id,
+        # Plain values are shown to edit; secrets never leave the server.
+        "hosted_variables": "\n".join(f"{k}={v}" for k, v in hosted_values.items() if k not in secret),
         "name": server.name, "description": server.description,
         "domains": "\n".join(d.host for d in server.domains.all()), "backend_service": server.backend_service_id,
         "backend_transport": server.backend_transport, "backend_path": server.backend_path,
@@ -116,7 +127,9 @@ def mcp_server_edit(request, pk: int):
                 actor=request.user, mcp_server=server, name=data["name"], description=data["description"],
                 domains=data["domains"], backend_service=backend, backend_transport=data["backend_transport"],
                 backend_path=data["backend_path"], config=config, timeout_seconds=data["timeout_seconds"],
-                **({"allow_tools": form.allow_list()} if server.server_type == McpServer.Type.DIRECT_PROXY else {}))
+                **({"allow_tools": form.allow_list()} if server.server_type == McpServer.Type.DIRECT_PROXY else {}),
+                **({"hosted_entry": form.hosted(), "hosted_variables": data["hosted_variables"]}
+                   if server.server_type == McpServer.Type.HOSTED_STDIO else {}))
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -186,6 +199,13 @@ def mcp_server(request, pk: int):
         "endpoints": all_endpoints, "primary": primary, "client_configs": client_configs(server, primary),
         "backend_auth": selectors.backend_auth_get(mcp_server=server),
     })
+    if server.server_type == McpServer.Type.HOSTED_STDIO:
+        from ..api.hosted import hosted_status
+
+        context["hosted"] = hosted_status(server)
+        context["hosted_variables"] = hosted_variables_shown(server)
+        if htmx_target(request) == "hosted-status":
+            return render_page(request, "console/_hosted_status.html", context)
     return render_page(request, "console/mcp_server_detail.html", context)
 
 

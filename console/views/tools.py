@@ -37,7 +37,7 @@ def _decorate(tool):
 @login_required
 def tool_list(request, pk: int):
     server = fetch(selectors.mcp_server_get, user=request.user, pk=pk)
-    if server.server_type == McpServer.Type.DIRECT_PROXY:
+    if server.server_type in (McpServer.Type.DIRECT_PROXY, McpServer.Type.HOSTED_STDIO):
         return _proxy_tool_list(request, server)
     qs = selectors.tool_list(user=request.user, mcp_server=server).defer(
         "response_template", "error_response_template", "output_schema", "request_credential")

@@ -38,6 +38,8 @@ def executor_for(server: ServerConfig) -> Executor:
 
 
 from .direct_proxy import DirectProxyExecutor  # noqa: E402  (the executors import the interface above)
+from .hosted_stdio import HostedStdioExecutor  # noqa: E402
 from .http_to_mcp import HttpToMcpExecutor  # noqa: E402
 
-_EXECUTORS: dict[str, Executor] = {"http_to_mcp": HttpToMcpExecutor(), "direct_proxy": DirectProxyExecutor()}
+_EXECUTORS: dict[str, Executor] = {"http_to_mcp": HttpToMcpExecutor(), "direct_proxy": DirectProxyExecutor(),
+                                   "hosted_stdio": HostedStdioExecutor()}

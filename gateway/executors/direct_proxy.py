@@ -156,7 +156,7 @@ class _Shared:
     def __init__(self) -> None:
         self.record: dict[str, Any] | None = None
         self.result: dict[str, Any] = {}
-        self.link: up.SseLink | None = None
+        self.link: up.MessageLink | None = None
         self.lock = asyncio.Lock()
         self.emits: dict[Any, Any] = {}  # rewritten progress token -> (the request's emit, the client's token)
 
@@ -166,7 +166,7 @@ class DirectProxyExecutor:
 
     def __init__(self) -> None:
         # Process-local parts of backend sessions, by client session id: SSE links and Streamable listening streams.
-        self._links: dict[str, up.SseLink] = {}
+        self._links: dict[str, up.MessageLink] = {}
         self._listeners: dict[str, asyncio.Task] = {}
         self._shared: dict[tuple, _Shared] = {}
         self._watchers: set[asyncio.Task] = set()
@@ -209,7 +209,7 @@ class DirectProxyExecutor:
         `prefer_modern` (handshake-free clients, whose requests stand alone anyway) whenever it offers that revision,
         otherwise only when it refuses initialize. Its record says so ("ver" 2026-07-28) and every request then
         carries the revision's _meta; the backend answers each on its cheapest path, with nothing to keep."""
-        record: dict[str, Any] = {"t": backend_transport(server), "caps": capabilities,
+        record: dict[str, Any] = {"t": self.transport_of(server), "caps": capabilities,
                                   "info": client or {"name": p.SERVER_NAME, "version": p.SERVER_VERSION},
                                   "ver": p.LATEST_HANDSHAKE}
         target = up.target_of(server) if record["t"] == up.STREAMABLE else None
@@ -222,10 +222,8 @@ class DirectProxyExecutor:
                    "params": {"protocolVersion": p.LATEST_HANDSHAKE, "capabilities": capabilities,
                               "clientInfo": record["info"]}}
         initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        link = None
-        if record["t"] == up.SSE:
-            link = up.SseLink(server, on_message=self._publisher(sid, server))
-            await link.open()
+        link = await self._open_link(server, sid, record)
+        if link is not None:
             try:
                 response = await link.send(request)
             except BaseException:
@@ -253,7 +251,7 @@ class DirectProxyExecutor:
                 await link.close()
             error = (response or {}).get("error") if isinstance(response, dict) else None
             reason = error.get("message") if isinstance(error, dict) else "no result"
-            raise up.UpstreamError(f"The backend MCP server {up.backend_url(server)} refused initialize: {reason}")
+            raise up.UpstreamError(f"The {self.backend_name(server)} refused initialize: {reason}")
         if result.get("protocolVersion") in p.HANDSHAKE_VERSIONS:
             record["ver"] = result["protocolVersion"]
         if link is not None:
@@ -290,6 +288,23 @@ class DirectProxyExecutor:
             return None
         return modern, result
 
+    def transport_of(self, server: ServerConfig) -> str:
+        return backend_transport(server)
+
+    def backend_name(self, server: ServerConfig) -> str:
+        return f"backend MCP server {up.backend_url(server)}"
+
+    async def _open_link(self, server: ServerConfig, sid: str | None, record: dict[str, Any]) -> up.MessageLink | None:
+        """The link that carries the backend session both ways; None for Streamable HTTP (one POST per message)."""
+        if record["t"] != up.SSE:
+            return None
+        link = up.SseLink(server, on_message=self._publisher(sid, server))
+        await link.open()
+        return link
+
+    def _link_missing(self, record: dict[str, Any]) -> up.UpstreamError:
+        return up.SessionLost("The backend MCP server's stream is not open in this process")
+
     def _listen(self, server: ServerConfig, sid: str, record: dict[str, Any]) -> None:
         old = self._listeners.pop(sid, None)
         if old is not None:
@@ -302,7 +317,7 @@ class DirectProxyExecutor:
         self._listeners[sid] = task
         task.add_done_callback(lambda t: self._listeners.get(sid) is t and self._listeners.pop(sid, None))
 
-    def _watch(self, sid: str, link: up.SseLink) -> None:
+    def _watch(self, sid: str, link: up.MessageLink) -> None:
         """An SSE link outlives no client session: one that expired without a goodbye lets its link go too."""
 
         async def watch() -> None:
@@ -493,6 +508,10 @@ class DirectProxyExecutor:
         except up.SessionLost:
             if not recover or "id" not in message:
                 raise
+        return await self._recover(message, ctx, record, on_message)
+
+    async def _recover(self, message: Message, ctx: CallContext, record: dict, on_message) -> Message | None:
+        session = ctx.session
         # The backend forgot the session (restarted, expired), or its SSE stream is held by no process here.
         try:
             record, _ = await self._open(ctx.server, record.get("caps") or {}, record.get("info") or {}, session.id)
@@ -507,13 +526,13 @@ class DirectProxyExecutor:
         return await self._send(ctx.server, session.id, record, message, on_message)
 
     async def _send(self, server: ServerConfig, sid: str, record: dict, message: Message, on_message) -> Message | None:
-        if record.get("t") == up.SSE:
+        if record.get("t") != up.STREAMABLE:
             link = self._links.get(sid)
             if link is not None and link.open_:
                 return await link.send(message, emit=on_message)
             if record.get("owner") and record["owner"] != PROCESS:
                 return await self._forward(server, sid, message, on_message)
-            raise up.SessionLost("The backend MCP server's stream is not open in this process")
+            raise self._link_missing(record)
         if record.get("ver") == up.MODERN:
             if "method" not in message or "id" not in message:
                 return None  # a handshake-free backend takes no notifications and sends no requests to answer
@@ -600,13 +619,13 @@ _CATALOG_LISTS = (("tools/list", "tools"), ("resources/list", "resources"),
                   ("resources/templates/list", "resourceTemplates"), ("prompts/list", "prompts"))
 
 
-async def fetch_catalog(server: ServerConfig) -> dict[str, Any]:
+async def fetch_catalog(server: ServerConfig, executor: DirectProxyExecutor | None = None) -> dict[str, Any]:
     """The backend's tools, resources, resource templates and prompts, fetched on a backend session of its own.
 
     Answers {"info", "capabilities", "tools", "resources", "resourceTemplates", "prompts", "truncated"}; raises
     upstream.UpstreamError when the backend cannot be reached or refuses initialize.
     """
-    executor = DirectProxyExecutor()
+    executor = executor or DirectProxyExecutor()
     record, result = await executor._open(server, {}, {}, None)
     link = result.pop("_link", None)
     capabilities = result.get("capabilities") if isinstance(result.get("capabilities"), dict) else {}

@@ -463,19 +463,96 @@ async def delete(server: ServerConfig, record: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- SSE backends (2024-11-05)
 
-class SseLink:
-    """One open SSE stream to a backend: requests go by POST to the announced endpoint, answers come on the stream.
+class MessageLink:
+    """One open channel to a backend that carries every message of a backend session both ways (an SSE stream, a
+    child's stdin/stdout): requests wait for their response by id, the backend's own messages are routed.
 
-    It lives in the process that opened it; a session served elsewhere opens its own (see DirectProxyExecutor).
+    Subclasses open the channel, `_post` one message on it, and call `_deliver` for each message received and
+    `_fail_pending` when the channel ends.
     """
 
     def __init__(self, server: ServerConfig, *, on_message: OnMessage):
         self.server = server
         self.url = backend_url(server)
         self.on_message = on_message
-        self.endpoint = ""
         self.pending: dict[Any, asyncio.Future] = {}
         self.emits: dict[Any, OnMessage] = {}
+
+    @property
+    def open_(self) -> bool:
+        raise NotImplementedError
+
+    async def _post(self, message: Message) -> None:
+        raise NotImplementedError
+
+    def _timeout_of(self, message: Message) -> float:
+        return _timeout(self.server)
+
+    def _describe(self, exc: BaseException) -> str:
+        return describe(exc, self.url, self.server)
+
+    async def _deliver(self, received: Any) -> None:
+        if not isinstance(received, dict):
+            return
+        if "method" not in received:
+            future = self.pending.get(received.get("id"))
+            if future is not None and not future.done():
+                future.set_result(received)
+            return
+        await self._route(received)
+
+    def _fail_pending(self, reason: str) -> None:
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(UpstreamError(reason))
+
+    async def _route(self, message: Message) -> None:
+        # On one stream nothing says which request a message belongs to, except a progress token.
+        target = None
+        if message["method"] == "notifications/progress":
+            token = (message.get("params") or {}).get("progressToken")
+            target = self.emits.get(("progress", token))
+        elif "id" in message or message["method"] == "notifications/message":
+            target = next(reversed(self.emits.values()), None) if self.emits else None
+        await (target or self.on_message)(message)
+
+    async def send(self, message: Message, *, emit: OnMessage | None = None) -> Message | None:
+        """Send one message; for a request, wait for its response on the stream."""
+        if "method" not in message or "id" not in message:
+            try:
+                await self._post(message)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                raise UpstreamError(self._describe(exc)) from None
+            return None
+        msg_id = message["id"]
+        future = asyncio.get_running_loop().create_future()
+        self.pending[msg_id] = future
+        token = ((message.get("params") or {}).get("_meta") or {}).get("progressToken")
+        keys = [msg_id] + ([("progress", token)] if token is not None else [])
+        if emit is not None:
+            for key in keys:
+                self.emits[key] = emit
+        try:
+            async with asyncio.timeout(self._timeout_of(message)):
+                await self._post(message)
+                return await future
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise UpstreamError(self._describe(exc)) from None
+        finally:
+            self.pending.pop(msg_id, None)
+            for key in keys:
+                self.emits.pop(key, None)
+
+
+class SseLink(MessageLink):
+    """One open SSE stream to a backend: requests go by POST to the announced endpoint, answers come on the stream.
+
+    It lives in the process that opened it; a session served elsewhere opens its own (see DirectProxyExecutor).
+    """
+
+    def __init__(self, server: ServerConfig, *, on_message: OnMessage):
+        super().__init__(server, on_message=on_message)
+        self.endpoint = ""
         self._reader: asyncio.Task | None = None
         self._context = None
 
@@ -521,34 +598,13 @@ class SseLink:
             async for item in events:
                 if item is None or item[0] != "message":
                     continue
-                received = parse_message(item[1], self.url)
-                if not isinstance(received, dict):
-                    continue
-                if "method" not in received:
-                    future = self.pending.get(received.get("id"))
-                    if future is not None and not future.done():
-                        future.set_result(received)
-                    continue
-                await self._route(received)
+                await self._deliver(parse_message(item[1], self.url))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.info("SSE stream of %s ended: %s", self.server.key, describe(exc, self.url))
         finally:
-            for future in self.pending.values():
-                if not future.done():
-                    future.set_exception(UpstreamError(f"The backend MCP server {self.url} closed its stream "
-                                                       "without answering"))
-
-    async def _route(self, message: Message) -> None:
-        # On one stream nothing says which request a message belongs to, except a progress token.
-        target = None
-        if message["method"] == "notifications/progress":
-            token = (message.get("params") or {}).get("progressToken")
-            target = self.emits.get(("progress", token))
-        elif "id" in message or message["method"] == "notifications/message":
-            target = next(reversed(self.emits.values()), None) if self.emits else None
-        await (target or self.on_message)(message)
+            self._fail_pending(f"The backend MCP server {self.url} closed its stream without answering")
 
     async def _post(self, message: Message) -> None:
         headers, _ = _auth(self.server)
@@ -563,33 +619,6 @@ class SseLink:
             if response.status >= 300:
                 raise UpstreamError(f"The backend MCP server {self.url} answered HTTP {response.status}",
                                     response.status)
-
-    async def send(self, message: Message, *, emit: OnMessage | None = None) -> Message | None:
-        """Send one message; for a request, wait for its response on the stream."""
-        if "method" not in message or "id" not in message:
-            try:
-                await self._post(message)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                raise UpstreamError(describe(exc, self.url, self.server)) from None
-            return None
-        msg_id = message["id"]
-        future = asyncio.get_running_loop().create_future()
-        self.pending[msg_id] = future
-        token = ((message.get("params") or {}).get("_meta") or {}).get("progressToken")
-        keys = [msg_id] + ([("progress", token)] if token is not None else [])
-        if emit is not None:
-            for key in keys:
-                self.emits[key] = emit
-        try:
-            async with asyncio.timeout(_timeout(self.server)):
-                await self._post(message)
-                return await future
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise UpstreamError(describe(exc, self.url, self.server)) from None
-        finally:
-            self.pending.pop(msg_id, None)
-            for key in keys:
-                self.emits.pop(key, None)
 
     async def close(self) -> None:
         if self._reader is not None:

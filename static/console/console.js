@@ -139,6 +139,9 @@
     form.querySelectorAll("[data-for-type]").forEach((el) => {
       el.hidden = el.dataset.forType !== type;
     });
+    form.querySelectorAll("[data-for-type-not]").forEach((el) => {
+      el.hidden = el.dataset.forTypeNot === type;
+    });
     // Offer only the services whose protocol fits the type.
     const wanted = type === "direct_proxy" ? "mcp" : "http";
     const select = form.querySelector("select[name=backend_service]");

@@ -596,6 +596,61 @@ ENTRIES.update({
 })
 
 
+# ---- the catalogue of hosted stdio servers: installation-wide, staff write it, no team role does
+def hosted_entry():
+    from console.models import HostedStdioEntry
+
+    entry, _ = HostedStdioEntry.objects.get_or_create(slug="matrix-entry", defaults=dict(
+        title="Matrix", package="matrix-server", version="1.0.0", command="matrix-server", state="installed",
+        installed_spec="npm:matrix-server@1.0.0"))
+    return entry
+
+
+def hosted_entry_pk(w, s):
+    return {"pk": hosted_entry().pk}
+
+
+def hosted_entry_row(w, s):
+    from console.models import HostedStdioEntry
+
+    return HostedStdioEntry.objects.filter(slug="matrix-entry").values().first()
+
+
+def hosted_entries(w, s):
+    from console.models import HostedStdioEntry
+
+    return sorted(HostedStdioEntry.objects.values_list("slug", "state"))
+
+
+HOSTED_FORM = {"slug": "made-here", "title": "Made", "runtime": "npm", "package": "made-here", "version": "1.0.0",
+               "command": "made-here", "max_processes": 1, "memory_mb": 256, "cpu_seconds": 10, "open_files": 64,
+               "startup_timeout_seconds": 10, "idle_timeout_seconds": 60}
+STAFF_ONLY_PAGE = {role: 403 for role in ROLES}
+
+ENTRIES.update({
+    "hosted_entry_list": Entry(checks=[GET(other=False, overrides=STAFF_ONLY_PAGE)]),
+    "hosted_entry_add": Entry(checks=[GET(other=False, overrides=STAFF_ONLY_PAGE), POST(
+        "viewer", lambda w, s: HOSTED_FORM, other=False, overrides=STAFF_ONLY_PAGE, snapshot=hosted_entries)]),
+    "hosted_entry": Entry(hosted_entry_pk, [GET(other=False, overrides=STAFF_ONLY_PAGE)]),
+    "hosted_entry_edit": Entry(hosted_entry_pk, [GET(other=False, overrides=STAFF_ONLY_PAGE), POST(
+        "viewer", lambda w, s: {**HOSTED_FORM, "slug": "matrix-entry"}, other=False, overrides=STAFF_ONLY_PAGE,
+        snapshot=hosted_entry_row)]),
+    "hosted_entry_install": Entry(hosted_entry_pk, [POST("viewer", other=False, overrides=STAFF_ONLY_PAGE,
+                                                         snapshot=hosted_entry_row)]),
+    # Every signed-in user lists the installed entries (the choices of a Hosted stdio server); only staff write.
+    "api_hosted_entry_list": Entry(checks=[GET(other=False), POST("viewer", lambda w, s: HOSTED_FORM, other=False,
+                                                                  overrides=NOT_STAFF_API, snapshot=hosted_entries)]),
+    "api_hosted_entry": Entry(hosted_entry_pk, [
+        GET(other=False),
+        PATCH("viewer", lambda w, s: {"memory_mb": 128}, other=False, overrides=NOT_STAFF_API,
+              snapshot=hosted_entry_row),
+        DELETE("viewer", other=False, overrides=NOT_STAFF_API, snapshot=hosted_entry_row)]),
+    "api_hosted_entry_install": Entry(hosted_entry_pk, [POST("viewer", other=False, overrides=NOT_STAFF_API,
+                                                             snapshot=hosted_entry_row)]),
+    "api_hosted_processes": Entry(server_pk, [GET()]),
+})
+
+
 # ---------------------------------------------------------------- the URL conf
 
 def url_names(patterns=None, prefix: str = "") -> dict[str, str]:

@@ -1,0 +1,90 @@
+"""Hosted stdio executor: the Direct Proxy relay in front of a child process the gateway runs from the catalogue.
+
+What differs from a Direct Proxy (everything else — id mapping, requests the server sends, allow-lists, list_changed,
+records, limits — is the relay's):
+- The backend session is a child process (gateway/hosted/children.py) started on initialize, one per client session;
+  a shareable entry's sessions share one child per server and consumer, their request ids rewritten so they never
+  see each other's messages (the relay's handshake-free path). A child is never started on any other request.
+- A child that exits — crashed, killed, out of CPU time, idle past its timeout — ends its client's session: pending
+  requests get an error at once, the next request a 404, and the client initializes again (a new child). Nothing
+  reopens a child behind the client's back: the old one's state is gone.
+- The child lives in the gateway process that handled initialize. A request of that session reaching another process
+  is handed to that one over the shared state's pub/sub, as a Direct Proxy's SSE stream is (direct_proxy.py); when
+  that process is gone, so is the child, and the session ends.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import protocol as p
+from ..hosted.children import registry
+from ..jsonrpc import Message, RpcError
+from ..lifecycle import CallContext
+from ..readmodel import ServerConfig
+from ..sessions import session_end
+from . import Initialized
+from . import upstream as up
+from .direct_proxy import DirectProxyExecutor
+
+STDIO = "stdio"
+
+
+class HostedStdioExecutor(DirectProxyExecutor):
+    def transport_of(self, server: ServerConfig) -> str:
+        return STDIO
+
+    def backend_name(self, server: ServerConfig) -> str:
+        return f"hosted stdio server {server.hosted.entry_slug if server.hosted else server.name}"
+
+    async def _open_link(self, server: ServerConfig, sid: str | None, record: dict[str, Any]) -> up.MessageLink:
+        return await registry.start(server, session_id=sid, on_message=self._publisher(sid, server))
+
+    def _link_missing(self, record: dict[str, Any]) -> up.UpstreamError:
+        return up.SessionLost("The session's hosted process has stopped")
+
+    async def initialize(self, message: Message, ctx: CallContext) -> Initialized:
+        hosted = ctx.server.hosted
+        if hosted is None or hosted.unavailable:
+            raise RpcError(p.INTERNAL_ERROR, hosted.unavailable if hosted else "Not a Hosted stdio server.")
+        if not hosted.shareable:
+            return await super().initialize(message, ctx)
+        # One child for the sessions of this server and consumer: the session keeps no backend session of its own.
+        stateless = CallContext(server=ctx.server, version=ctx.version, consumer=ctx.consumer, stateless=True)
+        try:
+            shared = await self._shared_for(stateless)
+        except up.UpstreamError as exc:
+            raise RpcError(p.INTERNAL_ERROR, exc.message) from None
+        from ..jsonrpc import params_of, result_response
+        from ..lifecycle import client_of, server_info
+
+        result = shared.result
+        answer = {"protocolVersion": p.negotiate(params_of(message).get("protocolVersion")),
+                  "capabilities": result.get("capabilities") if isinstance(result.get("capabilities"), dict) else {},
+                  "serverInfo": result.get("serverInfo") or server_info(ctx.server)}
+        if isinstance(result.get("instructions"), str):
+            answer["instructions"] = result["instructions"]
+        return Initialized(result_response(message["id"], answer), answer["protocolVersion"], client_of(message),
+                           {"t": STDIO, "shared": True})
+
+    async def handle(self, message: Message, ctx: CallContext) -> Message | None:
+        hosted = ctx.server.hosted
+        if hosted is not None and hosted.unavailable and "id" in message and message.get("method") not in (None, "ping"):
+            raise RpcError(p.INTERNAL_ERROR, hosted.unavailable)
+        return await super().handle(message, ctx)
+
+    async def _session_send(self, message: Message, ctx: CallContext, *, recover: bool = True) -> Message | None:
+        record = ctx.session.upstream if ctx.session is not None else None
+        if record and record.get("shared"):
+            if "method" not in message or "id" not in message:
+                return None  # the shared child's own requests are not routed to one client; nothing to forward
+            return await self._stateless(message, ctx)
+        return await super()._session_send(message, ctx, recover=recover)
+
+    async def _recover(self, message: Message, ctx: CallContext, record: dict, on_message) -> Message | None:
+        # The child is gone, and with it the session's state: end the session so the client starts afresh.
+        await session_end(ctx.session.id)
+        await self._let_go(ctx.session.id)
+        raise up.UpstreamError("The session's hosted process has stopped; the session has ended: initialize again.")
+
+    async def session_closed(self, session: Any, server: ServerConfig) -> None:
+        await self._let_go(session.id)
