@@ -3,13 +3,13 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot
 
-from .views import ConsentView
+from .views import ConsentView, TokenEndpoint
 
 app_name = "oauth2_provider"
 
 urlpatterns = [
     path("authorize/", ConsentView.as_view(), name="authorize"),
-    path("token/", dot.TokenView.as_view(), name="token"),
+    path("token/", TokenEndpoint.as_view(), name="token"),
     path("revoke/", dot.RevokeTokenView.as_view(), name="revoke-token"),
     path("register/", csrf_exempt(dot.DynamicClientRegistrationView.as_view()), name="dcr-register"),
     path("register/<str:client_id>/", dot.DynamicClientRegistrationManagementView.as_view(),

@@ -6,7 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
-from oauth2_provider.views import AuthorizationView, OAuthServerMetadataView
+from oauth2_provider.views import AuthorizationView, OAuthServerMetadataView, TokenView
 
 from .. import selectors, services
 from ..errors import DomainError, NotFound
@@ -149,3 +149,14 @@ class AuthorizationServerMetadataView(OAuthServerMetadataView):
         answer = JsonResponse(data)
         answer["Access-Control-Allow-Origin"] = "*"
         return answer
+
+
+class TokenEndpoint(TokenView):
+    """The library's token endpoint; an error raised while the token is stored (a resource the grant does not
+    cover) comes back without a media type, so every answer is labelled JSON and never cached (RFC 6749 §5.1)."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        response["Content-Type"] = "application/json"
+        response["Cache-Control"] = "no-store"
+        return response
