@@ -298,6 +298,8 @@ MARKET_ANONYMOUS_BROWSING = env_bool("MARKET_ANONYMOUS_BROWSING", False)
 # revocation, RFC 8414 metadata, DCR, client ID metadata documents, RFC 8707 resource on grants and tokens);
 # console/oauth binds it to MCP servers, consumers and the egress policy.
 OAUTH_ACCESS_TOKEN_SECONDS = env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600)
+# Dynamic client registrations accepted per client address per hour (open registration creates a row each).
+OAUTH_DCR_PER_ADDRESS_PER_HOUR = env_int("OAUTH_DCR_PER_ADDRESS_PER_HOUR", 100)
 # Extra CA bundle trusted when fetching client ID metadata documents (a private CA); empty: the system's.
 OAUTH_CIMD_CA_BUNDLE = env("OAUTH_CIMD_CA_BUNDLE")
 OAUTH2_PROVIDER = {

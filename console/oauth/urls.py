@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot
 
-from .views import ConsentView, TokenEndpoint
+from .views import ConsentView, RegistrationEndpoint, TokenEndpoint
 
 app_name = "oauth2_provider"
 
@@ -11,7 +11,7 @@ urlpatterns = [
     path("authorize/", ConsentView.as_view(), name="authorize"),
     path("token/", TokenEndpoint.as_view(), name="token"),
     path("revoke/", dot.RevokeTokenView.as_view(), name="revoke-token"),
-    path("register/", csrf_exempt(dot.DynamicClientRegistrationView.as_view()), name="dcr-register"),
+    path("register/", csrf_exempt(RegistrationEndpoint.as_view()), name="dcr-register"),
     path("register/<str:client_id>/", dot.DynamicClientRegistrationManagementView.as_view(),
          name="dcr-register-management"),
 ]

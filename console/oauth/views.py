@@ -6,7 +6,9 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
-from oauth2_provider.views import AuthorizationView, OAuthServerMetadataView, TokenView
+from oauth2_provider.views import (
+    AuthorizationView, DynamicClientRegistrationView, OAuthServerMetadataView, TokenView,
+)
 
 from .. import selectors, services
 from ..errors import DomainError, NotFound
@@ -114,6 +116,8 @@ def protected_resource_metadata(request, resource_path: str = ""):
     """RFC 9728 metadata of one MCP endpoint, at the well-known URI with the endpoint's path inserted (§3.1)."""
     path = "/" + resource_path
     base = endpoint_base(path)
+    if base is not None and path.rstrip("/") not in {base, base + "/mcp", base + "/sse", base + "/message"}:
+        base = None  # only the endpoint's own paths, not whatever follows its prefix
     server = server_for_path(host=request.get_host().rsplit(":", 1)[0] if not request.get_host().startswith("[")
                              else request.get_host()[1:].split("]", 1)[0], path=path) if base else None
     if server is None:
@@ -160,3 +164,48 @@ class TokenEndpoint(TokenView):
         response["Content-Type"] = "application/json"
         response["Cache-Control"] = "no-store"
         return response
+
+
+MAX_REGISTRATION_BYTES = 64 * 1024
+
+
+class RegistrationEndpoint(DynamicClientRegistrationView):
+    """RFC 7591 registration as the library does it, behind the limits every body here has: a registration is a
+    few hundred bytes, so a large or deeply nested one is refused before the library's parser sees it."""
+
+    def post(self, request, *args, **kwargs):
+        from gateway.boundedjson import loads
+
+        body = request.body
+        problem = None
+        if len(body) > MAX_REGISTRATION_BYTES:
+            problem = f"The registration is larger than {MAX_REGISTRATION_BYTES // 1024} KB."
+        else:
+            try:
+                loads(body, max_depth=8, max_values=2000)
+            except ValueError as exc:  # a syntax error, or JSON beyond a limit (JsonLimitError)
+                problem = f"The registration is not acceptable JSON: {exc}."
+        if problem is not None:
+            return JsonResponse({"error": "invalid_client_metadata", "error_description": problem}, status=400)
+        if not _registration_allowed(request):
+            response = JsonResponse({"error": "temporarily_unavailable", "error_description":
+                                     "Too many registrations from this address; try again later."}, status=429)
+            response["Retry-After"] = "3600"
+            return response
+        return super().post(request, *args, **kwargs)
+
+
+def _registration_allowed(request) -> bool:
+    """Open registration creates a row per call: each client address gets OAUTH_DCR_PER_ADDRESS_PER_HOUR of them
+    (counted in the cache, so across processes with Redis)."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    key = "oauth-dcr:" + (request.META.get("REMOTE_ADDR") or "unknown")
+    cache.add(key, 0, timeout=3600)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        count = 1
+    return count <= settings.OAUTH_DCR_PER_ADDRESS_PER_HOUR
