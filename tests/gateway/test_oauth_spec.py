@@ -8,6 +8,8 @@ on a loopback address. No MCP conformance-suite scenario covers a server's autho
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -404,3 +406,26 @@ def test_tokens_are_stored_only_as_digests(signed_in):
     row = AccessToken.objects.get(mcp_grant__client_name="Spec Client")
     assert row.token == ""
     assert row.token_checksum == hashlib.sha256(issued["access_token"].encode()).hexdigest()
+
+
+def test_signing_up_on_the_way_comes_back_to_the_consent_page(world, settings):
+    """The person may sign up (when sign-up is on) and lands on the consent page again; a new account is in no
+    team yet, so the page says whose server it is and offers only Deny."""
+    settings.SIGNUP_ENABLED = True
+    http = Client()
+    client_id = register(http)
+    _, challenge = pkce_pair()
+    authorize = "/oauth/authorize/?" + urlencode(query(client_id, challenge=challenge))
+    login = http.get(authorize)
+    assert login.status_code == 302
+    login_page = http.get(login["Location"])
+    signup_link = re.search(r'href="(/signup/\?next=[^"]+)"', login_page.content.decode()).group(1)
+    form = http.get(html.unescape(signup_link))
+    fields = hidden_fields(form.content.decode())
+    done = http.post("/signup/", {**fields, "username": "newcomer", "email": "n@example.test",
+                                  "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1"})
+    assert done.status_code == 302
+    assert done["Location"] == authorize
+    page = http.get(done["Location"])
+    assert b"You are not a member of team Team A" in page.content
+    assert b"consent-allow" not in page.content
