@@ -208,3 +208,48 @@ async def test_an_expired_token_is_refused(world, settings, fresh_token_endpoint
     refused = await initialize(world, tokens["access_token"])
     assert refused.status == 401
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+
+async def test_a_disabled_consumers_tokens_are_refused_like_its_keys(world):
+    tokens = await sync_to_async(sign_in)(world, consumer=str(world.consumers["alice"].pk))
+    assert (await initialize(world, tokens["access_token"])).status == 200
+    await sync_to_async(cs.consumer_set_enabled)(world.consumers["alice"], False)
+    refused = await initialize(world, tokens["access_token"])
+    assert refused.status == 401
+    assert "The credential's consumer is disabled or unknown." in refused.json()["error"]["message"]
+
+
+def _member(world: World):
+    from django.contrib.auth import get_user_model
+
+    member = get_user_model().objects.create_user("member-1", password="pw-123456")
+    services.team_member_add(team=world.team, user=member, role="member")
+    return member
+
+
+async def test_a_member_may_approve_as_an_authorized_consumer_but_not_create_one(world):
+    member = await sync_to_async(_member)(world)
+    member_world = World(**{**world.__dict__, "owner": member})
+    page_refused = await sync_to_async(_consent_status)(member_world, "new")
+    assert page_refused == 403
+    tokens = await sync_to_async(sign_in)(member_world, consumer=str(world.consumers["bob"].pk))
+    assert (await initialize(world, tokens["access_token"])).status == 200
+    carol = await sync_to_async(_consent_status)(member_world, str(world.consumers["carol"].pk))
+    assert carol == 400  # of the team, but not authorized on the server
+
+
+def _consent_status(world: World, consumer: str) -> int:
+    from urllib.parse import urlencode
+
+    http = Client()
+    client_id = http.post("/oauth/register/", data={"client_name": "M", "redirect_uris": [REDIRECT],
+                                                    "token_endpoint_auth_method": "none"},
+                          content_type="application/json").json()["client_id"]
+    http.force_login(world.owner)
+    _, challenge = pkce_pair()
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "state": "s",
+             "code_challenge": challenge, "code_challenge_method": "S256", "resource": resource_of(BASE),
+             "scope": "mcp:inst/guarded"}
+    page = http.get("/oauth/authorize/", query)
+    return http.post("/oauth/authorize/?" + urlencode(query), {**hidden_fields(page.content.decode()),
+                                                               "consumer": consumer, "allow": "Authorize"}).status_code
