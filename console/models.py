@@ -99,6 +99,8 @@ class BackendService(models.Model):
 class ConsumerAuthMethod(models.TextChoices):
     API_KEY = "api_key", "API Key"
     JWT = "jwt", "JWT"
+    # MCP clients sign in through the console (console/oauth); API keys in the Authorization header still work.
+    OAUTH = "oauth", "OAuth sign-in"
 
 
 class CredentialSource(models.TextChoices):
@@ -311,6 +313,50 @@ class ConsumerAuthorization(models.Model):
     class Meta:
         ordering = ["consumer__name"]
         constraints = [models.UniqueConstraint(fields=["mcp_server", "consumer"], name="uniq_authorization")]
+
+
+class OAuthConsent(models.Model):
+    """A user's approval that an OAuth client acts as one consumer of the server's team on one MCP server."""
+
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="oauth_consents")
+    consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="oauth_consents")
+    application = models.ForeignKey("oauth2_provider.Application", on_delete=models.CASCADE,
+                                    related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mcp_server", "application", "user"],
+                                               name="uniq_oauth_consent")]
+
+
+class ConsumerOAuthToken(models.Model):
+    """An OAuth access token issued to a client acting as a consumer: listed on the consumer's page, revocable."""
+
+    access_token = models.OneToOneField("oauth2_provider.AccessToken", on_delete=models.CASCADE,
+                                        related_name="mcp_grant")
+    consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="oauth_tokens")
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="oauth_tokens")
+    client_name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+
+class TeamOAuthClient(models.Model):
+    """An OAuth client an operator registered for the team (a confidential web app, a fixed redirect URI)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="oauth_clients")
+    application = models.OneToOneField("oauth2_provider.Application", on_delete=models.CASCADE,
+                                       related_name="team_client")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
 
 
 class ApiToken(DigestedSecret, models.Model):

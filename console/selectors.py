@@ -390,3 +390,41 @@ def hosted_entry_choice(*, pk: int) -> HostedStdioEntry:
     if entry is None:
         raise NotFound("No such hosted stdio entry.")
     return entry
+
+# ---------------------------------------------------------------- OAuth sign-in
+
+def consumer_oauth_token_list(*, user, consumer: Consumer):
+    """The access tokens issued to OAuth clients acting as a consumer, newest first (live ones: revoked tokens are
+    deleted, expired ones kept until cleared)."""
+    from .models import ConsumerOAuthToken
+
+    return (ConsumerOAuthToken.objects.filter(consumer=consumer, consumer__team__in=team_list(user=user))
+            .select_related("access_token", "mcp_server__instance", "consumer__team"))
+
+
+def consumer_oauth_token_get(*, user, pk: int):
+    from .models import ConsumerOAuthToken
+
+    token = (ConsumerOAuthToken.objects.filter(pk=pk, consumer__team__in=team_list(user=user))
+             .select_related("access_token", "mcp_server__instance", "consumer__team").first())
+    if token is None:
+        raise NotFound("No such OAuth token.")
+    return token
+
+
+def oauth_client_list(*, user, team: Team | None = None):
+    """OAuth clients the team's operators registered (clients that register themselves belong to no team)."""
+    from .models import TeamOAuthClient
+
+    qs = TeamOAuthClient.objects.filter(team__in=team_list(user=user)).select_related("application", "team",
+                                                                                        "created_by")
+    if team is not None:
+        qs = qs.filter(team=team)
+    return qs
+
+
+def oauth_client_get(*, user, pk: int):
+    client = oauth_client_list(user=user).filter(pk=pk).first()
+    if client is None:
+        raise NotFound("No such OAuth client.")
+    return client

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "channels",
+    "oauth2_provider",
     "console",
     "gateway",
     "marketplace",
@@ -308,3 +309,50 @@ HOSTED_CRASH_LOOP_SECONDS = env_int("HOSTED_CRASH_LOOP_SECONDS", 60)
 # A line a child writes on stdout (one JSON-RPC message) is at most this long; its stderr log keeps this many lines.
 HOSTED_MAX_LINE_BYTES = env_int("HOSTED_MAX_LINE_BYTES", GATEWAY_MAX_BACKEND_RESPONSE_BYTES)
 HOSTED_STDERR_LINES = env_int("HOSTED_STDERR_LINES", 200)
+
+
+# --- OAuth sign-in for MCP clients (console/oauth/) --------------------------------------------------
+# django-oauth-toolkit is the authorization server (authorization code + PKCE, token endpoint, refresh rotation,
+# revocation, RFC 8414 metadata, DCR, client ID metadata documents, RFC 8707 resource on grants and tokens);
+# console/oauth binds it to MCP servers, consumers and the egress policy.
+OAUTH_ACCESS_TOKEN_SECONDS = env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600)
+# Dynamic client registrations accepted per client address per hour (open registration creates a row each).
+OAUTH_DCR_PER_ADDRESS_PER_HOUR = env_int("OAUTH_DCR_PER_ADDRESS_PER_HOUR", 100)
+# Extra CA bundle trusted when fetching client ID metadata documents (a private CA); empty: the system's.
+OAUTH_CIMD_CA_BUNDLE = env("OAUTH_CIMD_CA_BUNDLE")
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "console.oauth.validator.McpOAuth2Validator",
+    "SCOPES_BACKEND_CLASS": "console.oauth.scopes.McpServerScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "PKCE_REQUIRED": True,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # RFC 9700 gates: S256 only, no implicit or password grant, tokens stored as digests, iss on the redirect.
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # Native clients listen on a loopback port of their choosing (RFC 8252 §7.3).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "DCR_ENABLED": env_bool("OAUTH_DCR_ENABLED", True),
+    # MCP clients register before anyone signs in (RFC 7591 open registration); registration grants nothing.
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": env_bool("OAUTH_CIMD_ENABLED", True),
+    "CIMD_METADATA_FETCHER": "console.oauth.cimd.EgressMetadataFetcher",
+    "CIMD_FETCH_TIMEOUT_SECONDS": 5,
+    "CIMD_MAX_DOCUMENT_SIZE": 16 * 1024,
+}
+# The library's models are swappable settings that its own migrations name; the defaults are used.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_DEVICE_GRANT_MODEL = "oauth2_provider.DeviceGrant"

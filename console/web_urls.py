@@ -3,8 +3,8 @@ from django.urls import path
 
 from .views import governance  # noqa: E402
 from .views import (
-    api_docs, audit, auth, backend_services, consumers, hosted, imports, instances, invitations, mcp_servers, teams,
-    tools,
+    api_docs, audit, auth, backend_services, consumers, hosted, imports, instances, invitations, mcp_servers,
+    oauth_clients, teams, tools,
 )
 
 urlpatterns = [
@@ -66,6 +66,12 @@ urlpatterns = [
          name="consumer_api_key_add"),
     path("console/instances/<int:pk>/consumers/<int:consumer_id>/api-keys/<int:key_id>/delete/",
          consumers.consumer_api_key_delete, name="consumer_api_key_delete"),
+    path("console/instances/<int:pk>/consumers/<int:consumer_id>/oauth-tokens/<int:token_id>/delete/",
+         consumers.consumer_oauth_token_delete, name="consumer_oauth_token_delete"),
+    path("console/instances/<int:pk>/oauth-clients/", oauth_clients.oauth_client_list, name="oauth_client_list"),
+    path("console/instances/<int:pk>/oauth-clients/add/", oauth_clients.oauth_client_add, name="oauth_client_add"),
+    path("console/instances/<int:pk>/oauth-clients/<int:client_id>/delete/", oauth_clients.oauth_client_delete,
+         name="oauth_client_delete"),
     path("console/instances/<int:pk>/consumers/<int:consumer_id>/jwt/add/", consumers.jwt_credential_add,
          name="jwt_credential_add"),
     path("console/instances/<int:pk>/consumers/<int:consumer_id>/jwt/<int:credential_id>/delete/",

@@ -159,7 +159,7 @@ async def _authenticate(req: Request, server: ServerConfig) -> ServerConfig | No
     None. The credential leaves the request here, so nothing downstream can forward it."""
     credential = req.credential = consumer_auth.take_credential(req, server.consumer_auth)
     try:
-        req.consumer = await consumer_auth.identify(credential, server)
+        req.consumer = await consumer_auth.identify(credential, server, req=req)
         return server
     except consumer_auth.Refused as refused:
         first = refused
@@ -172,7 +172,7 @@ async def _authenticate(req: Request, server: ServerConfig) -> ServerConfig | No
             return newer  # authentication was turned off meanwhile
         if (auth.source, auth.name) == (was.source, was.name):
             try:
-                req.consumer = await consumer_auth.identify(credential, newer)
+                req.consumer = await consumer_auth.identify(credential, newer, req=req)
                 return newer
             except consumer_auth.Refused as refused:
                 first = refused

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from .consumer_auth import identities_of
+from .oauth_tokens import server_scope
 from .governance import load as load_governance
 from .readmodel import ApiKeyConfig, CircuitConfig, ConsumerAuthConfig, JwtCredentialConfig, SchemeConfig, \
     ServerConfig, ToolConfig, UpstreamSecurity
@@ -56,8 +57,11 @@ def _load_consumer_auth(server) -> ConsumerAuthConfig:
 
     name = server.consumer_auth_name.strip()
     source = server.consumer_auth_source if name else "bearer"  # a header or parameter needs its name
+    if server.consumer_auth_method == "oauth":
+        source = "bearer"  # OAuth tokens travel only in the Authorization header (OAuth 2.1 §5.2)
+    oauth_scope = server_scope(server.instance.name, server.name)
     auth = ConsumerAuthConfig(enabled=server.consumer_auth_enabled, method=server.consumer_auth_method,
-                              source=source, name=name)
+                              source=source, name=name, oauth_scope=oauth_scope)
     if not auth.enabled:
         return auth
     team_id = server.instance.team_id
@@ -85,7 +89,8 @@ def _load_consumer_auth(server) -> ConsumerAuthConfig:
     }
     return ConsumerAuthConfig(enabled=True, method=auth.method, source=auth.source, name=auth.name,
                               consumers=consumers, api_keys=api_keys, jwt_credentials=jwt_credentials,
-                              authorizations=authorizations, identities=identities_of(consumers, authorizations))
+                              authorizations=authorizations, identities=identities_of(consumers, authorizations),
+                              oauth_scope=oauth_scope)
 
 
 def _load_server(server_id: int, version: int) -> ServerConfig | None:

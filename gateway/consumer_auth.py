@@ -4,11 +4,16 @@ Runs after routing and the origin check and before the transport, on every reque
 has authentication on (the SSE stream, every POST to its message endpoint, every Streamable HTTP POST, GET and
 DELETE). The credential is taken out of the request as it is read, so nothing after the edge (header
 passthrough to a backend, templates, call records) can see it. An API key is looked up by its SHA-256 digest in
-the server's ConsumerAuthConfig; a JWT is verified by gateway.consumer_jwt. Answers:
+the server's ConsumerAuthConfig; a JWT is verified by gateway.consumer_jwt; an OAuth access token (method "oauth",
+OAuth sign-in, where API keys keep working) is found in gateway.oauth_tokens and must have been issued for this MCP
+server (RFC 8707 resource) with its scope. Answers:
 - no credential → 401 with `WWW-Authenticate: Bearer realm="<instance>/<server>"`;
 - an unknown, revoked, expired or otherwise refused credential → 401 with `error="invalid_token"` and a
   description (a disabled consumer's credentials are not in the read model at all);
-- a consumer of the team that the server has not authorized → 403.
+- a consumer of the team that the server has not authorized → 403;
+- on OAuth sign-in every 401 also names the protected-resource metadata and the scope (RFC 9728 §5.1), so an MCP
+  client can discover the authorization server and sign in; a token without the server's scope → 403 with
+  `error="insufficient_scope"`.
 Each carries a JSON-RPC error body that says how to send the credential. Used API keys are noted in memory and
 their `last_used_at` written in one UPDATE per flush interval, off the request path. A stream that stays open
 (the SSE stream, the Streamable HTTP GET stream) is checked again at each keepalive (`still_admitted`), so a
@@ -29,7 +34,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from . import protocol as p
+from . import routing
 from .consumer_jwt import JwtRejected, verify_consumer_jwt
+from .oauth_tokens import token_grant
 from .jsonrpc import dumps, error_response
 from .readmodel import ConsumerAuthConfig, ServerConfig
 from .state.outage import database_outage
@@ -108,6 +115,9 @@ def take_credential(req, auth: ConsumerAuthConfig) -> str:
 
 
 def how_to_send(auth: ConsumerAuthConfig) -> str:
+    if auth.method == "oauth":
+        return ("This MCP server requires OAuth sign-in: give your MCP client only the endpoint URL and it signs in "
+                "through the console (scripts may send an API key as Authorization: Bearer <key>).")
     what = "a JWT" if auth.method == "jwt" else "an API key"
     placeholder = "<token>" if auth.method == "jwt" else "<key>"
     if auth.source == "header":
@@ -125,8 +135,18 @@ def _quoted(text: str) -> bytes:
     return b'"' + clean.encode("ascii") + b'"'
 
 
-def _unauthenticated(server: ServerConfig, auth: ConsumerAuthConfig, problem: str | None) -> Refused:
+def resource_metadata_url(req, server: ServerConfig) -> str:
+    """Where this endpoint's protected-resource metadata is: the well-known URI with the endpoint's path inserted."""
+    endpoint = routing.match(req.path)
+    base = endpoint.base if endpoint is not None else f"/instances/{server.instance}/mcp-servers/{server.name}"
+    return f"{req.origin}/.well-known/oauth-protected-resource{base}"
+
+
+def _unauthenticated(server: ServerConfig, auth: ConsumerAuthConfig, problem: str | None, req=None) -> Refused:
     challenge = b"Bearer realm=" + _quoted(server.key)
+    if auth.method == "oauth" and req is not None:
+        challenge += (b", resource_metadata=" + _quoted(resource_metadata_url(req, server)) +
+                      b", scope=" + _quoted(auth.oauth_scope))
     message = how_to_send(auth)
     if problem is not None:
         challenge += b', error="invalid_token", error_description=' + _quoted(problem)
@@ -138,24 +158,31 @@ def _unauthenticated(server: ServerConfig, auth: ConsumerAuthConfig, problem: st
 
 async def authenticate(req, server: ServerConfig) -> ConsumerIdentity:
     """The consumer the request comes from, or Refused. Only called when the server's authentication is on."""
-    return await identify(take_credential(req, server.consumer_auth), server)
+    return await identify(take_credential(req, server.consumer_auth), server, req=req)
 
 
-async def identify(credential: str, server: ServerConfig) -> ConsumerIdentity:
+# API keys carry this prefix (console.models.ConsumerApiKey.PREFIX), so on OAuth sign-in a key is told from a token
+# without a lookup in both tables.
+API_KEY_PREFIX = "mck_"
+
+
+async def identify(credential: str, server: ServerConfig, *, req=None) -> ConsumerIdentity:
     """The consumer a credential taken from the request names on this server, or Refused."""
     auth = server.consumer_auth
     if not credential:
-        raise _unauthenticated(server, auth, None)
+        raise _unauthenticated(server, auth, None, req)
     if auth.method == "jwt":
         consumer_id = await _jwt_consumer(credential, server, auth)
+    elif auth.method == "oauth" and not credential.startswith(API_KEY_PREFIX):
+        consumer_id = await _oauth_consumer(credential, server, auth, req)
     else:
         key = auth.api_keys.get(_sha256(credential.encode("utf-8", "surrogateescape")).hexdigest())
         if key is None:
             raise _unauthenticated(server, auth, "The API key is not valid: it is unknown or was revoked, or its "
-                                                 "consumer is disabled.")
+                                                 "consumer is disabled.", req)
         if key.expires_at is not None and key.expires_at <= time.time():
             when = datetime.fromtimestamp(key.expires_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            raise _unauthenticated(server, auth, f"The API key expired at {when}.")
+            raise _unauthenticated(server, auth, f"The API key expired at {when}.", req)
         consumer_id = key.consumer_id
         note_key_used(key.id)
     identity = auth.identities.get(consumer_id)
@@ -163,7 +190,7 @@ async def identify(credential: str, server: ServerConfig) -> ConsumerIdentity:
         return identity
     name = auth.consumers.get(consumer_id)
     if name is None:
-        raise _unauthenticated(server, auth, "The credential's consumer is disabled or unknown.")
+        raise _unauthenticated(server, auth, "The credential's consumer is disabled or unknown.", req)
     raise Refused(403, f"Forbidden: consumer {name} is not authorized to use MCP server {server.key}; ask an "
                        "admin of the team to authorize it on the server's Consumer Authentication tab.",
                   code=p.FORBIDDEN)
@@ -182,10 +209,30 @@ async def still_admitted(req, server: ServerConfig | None) -> bool:
         return True
     # A credential names one consumer for good (the stream's), so admitting it again is the whole check.
     try:
-        await identify(req.credential, server)
+        await identify(req.credential, server, req=req)
     except Refused:
         return False
     return True
+
+
+async def _oauth_consumer(token: str, server: ServerConfig, auth: ConsumerAuthConfig, req) -> int:
+    grant = await token_grant(token)
+    if grant is None:
+        raise _unauthenticated(server, auth, "The access token is not valid: it is unknown, expired or was revoked.",
+                               req)
+    if grant.server_id != server.id:
+        # RFC 8707: a token minted for another MCP server is never accepted here (no token passthrough).
+        raise _unauthenticated(server, auth, "The access token was issued for another resource: "
+                                             f"{grant.resource}.", req)
+    if auth.oauth_scope not in grant.scopes:
+        challenge = b'Bearer error="insufficient_scope", scope=' + _quoted(auth.oauth_scope)
+        if req is not None:
+            challenge += b", resource_metadata=" + _quoted(resource_metadata_url(req, server))
+        challenge += b", error_description=" + _quoted(f"The access token lacks the scope {auth.oauth_scope}.")
+        raise Refused(403, f"Forbidden: the access token lacks the scope {auth.oauth_scope} this MCP server needs; "
+                           "sign in again to grant it.", code=p.FORBIDDEN,
+                      headers=[(b"www-authenticate", challenge)])
+    return grant.consumer_id
 
 
 async def _jwt_consumer(token: str, server: ServerConfig, auth: ConsumerAuthConfig) -> int:

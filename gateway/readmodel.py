@@ -96,7 +96,7 @@ class ConsumerAuthConfig:
     """A server's Consumer Authentication with everything needed to decide a request without a query."""
 
     enabled: bool
-    method: str  # "api_key" | "jwt"
+    method: str  # "api_key" | "jwt" | "oauth" (OAuth sign-in; API keys in the Authorization header still work)
     source: str  # "bearer" | "header" | "query"
     name: str = ""  # header or query parameter name (source header/query)
     consumers: dict[int, str] = field(default_factory=dict)  # enabled consumers of the server's team: id -> name
@@ -107,6 +107,7 @@ class ConsumerAuthConfig:
     # consumer id -> gateway.consumer_auth.ConsumerIdentity, for the enabled and authorized ones: built once per
     # config version so a request only looks one up
     identities: dict[int, Any] = field(default_factory=dict)
+    oauth_scope: str = ""  # OAuth sign-in: the scope a token needs for this server (gateway.oauth_tokens.server_scope)
 
 
 @dataclass(frozen=True, slots=True)

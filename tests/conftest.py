@@ -56,15 +56,17 @@ def api(demo_server, api_token):
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_sign_in_lockouts_from_earlier_runs():
-    """Sign-in failure counters live in Redis under CI: a rerun must not start locked out by the previous run."""
+    """Sign-in failure counters (and OAuth registrations per address) live in Redis under CI: a rerun must not start
+    locked out by the previous run."""
     url = os.environ.get("REDIS_URL", "")
     if url:
         import redis
 
         try:
             client = redis.Redis.from_url(url, socket_connect_timeout=2)
-            for key in client.scan_iter(match="*login-fail:*"):
-                client.delete(key)
+            for pattern in ("*login-fail:*", "*oauth-dcr:*"):
+                for key in client.scan_iter(match=pattern):
+                    client.delete(key)
         except redis.RedisError:
             pass  # the tests that need Redis say so themselves
     yield

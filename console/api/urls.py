@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("console.api.actions")),
     path("", include("console.api.teams")),
     path("", include("console.api.consumers")),
+    path("", include("console.api.oauth")),
     path("", include("console.api.proxy")),
     path("", include("console.api.governance")),
     path("", include("console.api.faults")),

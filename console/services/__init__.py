@@ -9,6 +9,9 @@ from .consumers import (
 from .governance import call_record_settings_set, rate_limit_create, rate_limit_delete, rate_limit_update
 from .instances import instance_create, instance_delete, instance_update
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update
+from .oauth import (
+    consumer_oauth_token_revoke, oauth_client_delete, oauth_client_register, oauth_consent_grant,
+)
 from .services import service_create, service_delete, service_update
 from .teams import (
     api_token_create, api_token_revoke, invitation_accept, invitation_accept_new_user, invitation_create, invitation_revoke,
@@ -20,6 +23,10 @@ from .tools import ToolsApplyResult, tool_delete, tool_set_enabled, tools_apply_
 from .users import user_signup
 
 __all__ = [
+    "consumer_oauth_token_revoke",
+    "oauth_client_delete",
+    "oauth_client_register",
+    "oauth_consent_grant",
     "BackendAuth",
     "ToolsApplyResult",
     "api_token_create",

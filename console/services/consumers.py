@@ -344,8 +344,11 @@ def mcp_server_set_consumer_auth(*, actor, mcp_server: McpServer, enabled: bool,
     if not isinstance(enabled, bool):
         errors["enabled"] = ["Give true or false."]
     if method not in ConsumerAuthMethod.values:
-        errors["method"] = ["Choose api_key or jwt."]
+        errors["method"] = ["Choose api_key, jwt or oauth."]
     source = source or CredentialSource.BEARER
+    if method == ConsumerAuthMethod.OAUTH and source != CredentialSource.BEARER:
+        # OAuth 2.1 §5.2 / MCP authorization: access tokens travel only in the Authorization header.
+        errors["source"] = ["OAuth sign-in reads tokens (and API keys) from Authorization: Bearer only."]
     if source not in CredentialSource.values:
         errors["source"] = ["Choose bearer (Authorization: Bearer), header or query."]
     if name is None:

@@ -27,8 +27,10 @@ logout = auth_views.LogoutView.as_view(next_page="login")
 def signup(request):
     if not settings.SIGNUP_ENABLED:
         raise Http404("Sign-up is not enabled on this gateway.")
+    # An MCP client's sign-in page (OAuth) sends people here with ?next= so they come back to the consent page.
+    next_url = safe_next(request, "")
     if request.user.is_authenticated:
-        return redirect("home")
+        return redirect(next_url or "home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -41,8 +43,9 @@ def signup(request):
             auth_login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
             request.session[SESSION_TEAM] = team.pk
             messages.success(request, f"Welcome, {user.get_username()}: your team {team.name} is ready.")
-            return redirect("instance_list")
-    return render(request, "console/signup.html", {"form": form}, status=400 if form.errors else 200)
+            return redirect(next_url or "instance_list")
+    return render(request, "console/signup.html", {"form": form, "next": next_url},
+                  status=400 if form.errors else 200)
 
 
 @login_required

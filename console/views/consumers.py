@@ -90,6 +90,7 @@ def consumer(request, pk: int, consumer_id: int):
         credential.secret_masked = mask(credential.secret)
     context = instance_context(request, instance, "consumers")
     context.update({"consumer": consumer, "api_keys": keys, "jwt_credentials": credentials,
+                    "oauth_tokens": selectors.consumer_oauth_token_list(user=request.user, consumer=consumer),
                     "authorizations": selectors.consumer_authorization_list(user=request.user, consumer=consumer)})
     context["rate_limits"] = selectors.rate_limit_list_of_consumer(user=request.user, consumer=consumer)
     return render_page(request, "console/consumer_detail.html", context)
@@ -182,6 +183,25 @@ def consumer_api_key_delete(request, pk: int, consumer_id: int, key_id: int):
                     "consequence": "Clients using it are refused within a second; streams it opened end at their next "
                                    "keepalive.",
                     "action": reverse("consumer_api_key_delete", args=[pk, consumer_id, key_id]),
+                    "cancel_url": _consumer_url(instance, consumer)})
+    return confirm_page(request, context, act)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def consumer_oauth_token_delete(request, pk: int, consumer_id: int, token_id: int):
+    instance, consumer, token = _consumer_child(request, pk, consumer_id, selectors.consumer_oauth_token_get,
+                                                token_id, "OAuth token")
+
+    def act():
+        services.consumer_oauth_token_revoke(actor=request.user, token=token)
+        return done(request, _consumer_url(instance, consumer), f"OAuth token of {token.client_name} revoked.")
+
+    context = instance_context(request, instance, "consumers")
+    context.update({"verb": "Revoke", "object_kind": "OAuth token", "object_name": token.client_name,
+                    "consequence": "The client is refused from its next request on every gateway process, and its "
+                                   "refresh token stops working: it must sign in again.",
+                    "action": reverse("consumer_oauth_token_delete", args=[pk, consumer_id, token_id]),
                     "cancel_url": _consumer_url(instance, consumer)})
     return confirm_page(request, context, act)
 

@@ -98,6 +98,14 @@ class SharedState(abc.ABC):
     async def close(self) -> None:
         return None
 
+    # Small values every process reads (OAuth token introspection, gateway/oauth_tokens.py); Redis only: the
+    # embedded profile keeps them in a process-wide table instead.
+    async def cache_get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    async def cache_set(self, key: str, value: bytes, ttl: int) -> None:
+        raise NotImplementedError
+
     # Rate limits (gateway.governance.limits): one atomic GCRA step on the bucket `key`.
     async def rate_take(self, key: str, interval: float, capacity: float):
         """Spend one request of the bucket: a gateway.governance.limits.Decision."""

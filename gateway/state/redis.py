@@ -269,6 +269,12 @@ class RedisState(SharedState):
     async def note(self, key: str, value: bytes, ttl: int) -> None:
         await _guarded(self._client.set(key, value, ex=ttl))
 
+    async def cache_get(self, key: str) -> bytes | None:
+        return await _guarded(self._client.get(key))
+
+    async def cache_set(self, key: str, value: bytes, ttl: int) -> None:
+        await _guarded(self._client.set(key, value, ex=ttl))
+
     async def ping(self) -> None:
         await _guarded(self._client.ping())
 

@@ -62,6 +62,14 @@ class Request:
         return None
 
     @property
+    def origin(self) -> str:
+        """scheme://host[:port] as the client addressed this gateway (the Host header as sent)."""
+        host = self.headers.get("host") or ""
+        if not host and self.scope.get("server"):
+            host = "%s:%s" % tuple(self.scope["server"][:2])
+        return f"{self.scope.get('scheme', 'http')}://{host}"
+
+    @property
     def host(self) -> str:
         host = self.headers.get("host") or ""
         if not host and self.scope.get("server"):

@@ -38,9 +38,14 @@ PUBLIC = {
     # 401 itself unless MARKET_ANONYMOUS_BROWSING opens it.
     "market_demo_weather", "market_demo_forecast", "market_demo_cat_image", "market_demo_cat_fact",
     "market_router_mcp", "registry_server_list", "registry_server_versions", "registry_server_version",
+    # OAuth sign-in's discovery documents (RFC 8414, RFC 9728): public by definition.
+    "oauth_server_metadata", "oauth_resource_metadata",
 }
 # Django's admin site is for staff (superusers), not for team roles.
 EXCLUDED_NAMESPACES = {"admin"}
+# The OAuth authorization server's endpoints authenticate clients and sign people in themselves (client ids, PKCE,
+# the sign-in page); what they allow is tested in tests/gateway/test_oauth_spec.py.
+EXCLUDED_NAMESPACES |= {"oauth2_provider"}
 
 TOOL_YAML = """\
 tools:
@@ -77,6 +82,23 @@ class Side:
     rate_limit: Any = None  # the server's policy for every consumer
     call: Any = None  # one call record of the server by the consumer
     import_job: Any = None  # a finished OpenAPI import into the server, not applied yet (ImportJob)
+    oauth_token: Any = None  # an access token issued to an OAuth client acting as the consumer (ConsumerOAuthToken)
+    oauth_client: Any = None  # a client the team pre-registered (TeamOAuthClient)
+
+
+def _oauth_token(server, consumer, application, user):
+    """A token as the authorization server stores one after a consent (the flow itself: tests/gateway/test_oauth_*)."""
+    from datetime import timedelta
+
+    from oauth2_provider.models import AccessToken
+
+    from console.models import ConsumerOAuthToken
+
+    access = AccessToken.objects.create(user=user, application=application, token="", expires=timezone.now() +
+                                        timedelta(hours=1), scope=f"mcp:{server.instance.name}/{server.name}",
+                                        token_checksum=f"{server.pk:064d}")
+    return ConsumerOAuthToken.objects.create(access_token=access, consumer=consumer, mcp_server=server,
+                                             client_name=application.name)
 
 
 def _side(prefix: str, users: dict[str, Any]) -> Side:
@@ -109,7 +131,10 @@ def _side(prefix: str, users: dict[str, Any]) -> Side:
     job = ImportJob.objects.create(mcp_server=server, source_kind="text", source_name="pasted text",
                                    source=_pack([("pasted.json", IMPORT_SPEC.encode())]))
     import_job_run(job_id=job.pk)  # the task's own call, here in the foreground
-    return Side(team=team, owner=owner, extra=extra, instance=instance, service=service, spare=spare, server=server,
+    oauth_client, _ = services.oauth_client_register(actor=None, team=team, name=f"{prefix} portal",
+                                                     redirect_uris=["https://portal.example.test/cb"])
+    oauth_token = _oauth_token(server, consumer, oauth_client.application, owner)
+    return Side(oauth_token=oauth_token, oauth_client=oauth_client, team=team, owner=owner, extra=extra, instance=instance, service=service, spare=spare, server=server,
                 tool=server.tools.get(), invitation=invitation, consumer=consumer, api_key=api_key,
                 jwt_credential=jwt_credential, rate_limit=rate_limit, call=call,
                 import_job=ImportJob.objects.get(pk=job.pk))
@@ -264,6 +289,18 @@ API_KEY_ROW = row(ConsumerApiKey, lambda s: s.api_key.pk)
 JWT_ROW = row(JwtCredential, lambda s: s.jwt_credential.pk)
 
 
+def OAUTH_TOKEN_ROW(w, s):
+    from console.models import ConsumerOAuthToken
+
+    return ConsumerOAuthToken.objects.filter(pk=s.oauth_token.pk).values().first()
+
+
+def OAUTH_CLIENT_ROW(w, s):
+    from console.models import TeamOAuthClient
+
+    return TeamOAuthClient.objects.filter(pk=s.oauth_client.pk).values().first()
+
+
 def authorization_row(w, s):
     return ConsumerAuthorization.objects.filter(mcp_server=s.server, consumer=s.consumer).values().first()
 
@@ -319,6 +356,19 @@ ENTRIES: dict[str, Entry] = {
     "consumer_delete": Entry(consumer_args, [GET("admin"), POST("admin", snapshot=CONSUMER_ROW)]),
     "consumer_api_key_add": Entry(consumer_args, [GET("admin"), POST("admin", lambda w, s: {"name": "made-here"})]),
     "consumer_api_key_delete": Entry(api_key_args, [GET("admin"), POST("admin", snapshot=API_KEY_ROW)]),
+    "consumer_oauth_token_delete": Entry(lambda w, s: {**consumer_args(w, s), "token_id": s.oauth_token.pk},
+                                         [GET("admin"), POST("admin", snapshot=OAUTH_TOKEN_ROW)]),
+    "oauth_client_list": Entry(instance_pk, [GET()]),
+    "oauth_client_add": Entry(instance_pk, [GET("admin"), POST("admin", lambda w, s: {
+        "name": "made-here", "redirect_uris": "https://made.example.test/cb"})]),
+    "oauth_client_delete": Entry(lambda w, s: {"pk": s.instance.pk, "client_id": s.oauth_client.pk},
+                                 [GET("admin"), POST("admin", snapshot=OAUTH_CLIENT_ROW)]),
+    "api_consumer_oauth_token_list": Entry(consumer_pk, [GET()]),
+    "api_oauth_token": Entry(lambda w, s: {"pk": s.oauth_token.pk}, [DELETE("admin", snapshot=OAUTH_TOKEN_ROW)]),
+    "api_oauth_client_list": Entry(checks=[GET(other=False), POST("admin", lambda w, s: {
+        "team": s.team.pk, "name": "made-by-api", "redirect_uris": ["https://made.example.test/cb"]}, other=False)]),
+    "api_oauth_client": Entry(lambda w, s: {"pk": s.oauth_client.pk},
+                              [GET(), DELETE("admin", snapshot=OAUTH_CLIENT_ROW)]),
     "jwt_credential_add": Entry(consumer_args, [GET("admin"), POST("admin", lambda w, s: {
         "algorithm": "HS512", "secret": "t" * 64, "consumer_claim": "sub"})]),
     "jwt_credential_delete": Entry(jwt_args, [GET("admin"), POST("admin", snapshot=JWT_ROW)]),
@@ -683,7 +733,8 @@ def test_every_url_has_an_entry():
 
 PUBLIC_ARGS = {"demo_pet": {"pet_id": "1"}, "invitation_accept": {"secret": "mgi_no-such-link"},
                "registry_server_versions": {"name": "io.example/none"},
-               "registry_server_version": {"name": "io.example/none", "version": "latest"}}
+               "registry_server_version": {"name": "io.example/none", "version": "latest"},
+               "oauth_resource_metadata": {"resource_path": "mcp-servers/none"}}
 
 
 @pytest.mark.django_db
