@@ -1,5 +1,5 @@
-"""Two gateway processes on one Redis: a hosted session's child lives in the process that handled initialize, and a
-request of that session reaching the other process is relayed to that child."""
+"""Two gateway processes on one Redis: a hosted session's child lives in the process that handled initialize, and
+the session's requests reaching the other process are forwarded to it."""
 from __future__ import annotations
 
 import httpx
@@ -26,7 +26,7 @@ def pair(tmp_path_factory):
     server.stop()
 
 
-def test_a_session_served_by_another_process_reaches_its_child(pair):
+def test_a_session_opened_on_one_process_is_served_through_the_other(pair):
     token = pair.manage("create_api_token", "admin").stdout.strip()
     with httpx.Client(base_url=pair.url_of(0) + "/api/v1", headers={"Authorization": f"Bearer {token}"},
                       timeout=30) as api:
@@ -50,7 +50,10 @@ def test_a_session_served_by_another_process_reaches_its_child(pair):
         called = http.post(b, headers=headers, json={"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                                                      "params": {"name": "echo", "arguments": {"message": "b"}}}).json()
         assert called["result"]["content"][0]["text"] == "Echo: b"
-        # The session's own process serves it as well: one child, reached from either.
         echoed = http.post(a, headers=headers, json={"jsonrpc": "2.0", "id": 4, "method": "tools/call",
                                                      "params": {"name": "echo", "arguments": {"message": "a"}}})
         assert echoed.json()["result"]["content"][0]["text"] == "Echo: a"
+        # Ended from the other process: the owner's child stops once it sees the session gone.
+        assert http.delete(b, headers=headers).status_code in (200, 204)
+        gone = http.post(a, headers=headers, json={"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
+        assert gone.status_code == 404
