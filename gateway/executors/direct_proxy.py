@@ -318,7 +318,7 @@ class DirectProxyExecutor:
                     response = await self._session_send(message, ctx)
         except up.UpstreamError as exc:
             backend_answered(exc.status, time.perf_counter() - sent if exc.status is not None else None)
-            if method == "tools/call":
+            if method == "tools/call" and not isinstance(exc, up.SessionEnded):
                 return result_response(msg_id, {"content": [{"type": "text", "text": exc.message}], "isError": True})
             return error_response(msg_id, p.INTERNAL_ERROR, exc.message)
         if response is None:

@@ -142,7 +142,7 @@ class HostedStdioExecutor(DirectProxyExecutor):
 
             try:
                 answer = {"response": await link.send(message, emit=on_message)}
-            except up.SessionLost as exc:
+            except (up.SessionLost, up.SessionEnded) as exc:
                 answer = {"error": exc.message, "lost": True}
             except up.UpstreamError as exc:
                 answer = {"error": exc.message}
@@ -192,7 +192,7 @@ class HostedStdioExecutor(DirectProxyExecutor):
         # The child is gone, and with it the session's state: end the session so the client starts afresh.
         await session_end(ctx.session.id)
         await self._let_go(ctx.session.id)
-        raise up.UpstreamError("The session's hosted process has stopped; the session has ended: initialize again.")
+        raise up.SessionEnded("The session's hosted process has stopped; the session has ended: initialize again.")
 
     async def session_closed(self, session: Any, server: ServerConfig) -> None:
         await self._let_go(session.id)

@@ -207,7 +207,9 @@ class Child(up.MessageLink):
             crashed = not self.stopping or self.failed_start
             if not self.exit_reason:
                 self.exit_reason = self._describe_exit(code)
-            self._fail_pending(self.exit_reason + self._stderr_tail())
+            # A session's child takes the session with it; a shared child's callers may simply ask again.
+            self._fail_pending(self.exit_reason + self._stderr_tail(),
+                               up.SessionEnded if self.session_id is not None else up.UpstreamError)
             registry.exited(self, crashed=crashed, reason=self.exit_reason + self._stderr_tail())
             if (crashed or self.end_session) and self.session_id is not None:
                 await _end_session(self.session_id)
