@@ -305,3 +305,23 @@ async def test_a_handshake_free_2026_client_and_the_catalogue_tab(hosted):
     assert catalog["error"] == ""
     assert {"echo", "get-sum"} <= {tool["name"] for tool in catalog["tools"]}
     assert {"simple-prompt"} <= {prompt["name"] for prompt in catalog["prompts"]}
+
+
+async def test_a_pypi_entry_runs_from_a_venv_of_its_own(hosted):
+    api = hosted.api
+    created = api.post("/hosted-entries/", json={
+        "slug": "time", "title": "Time", "runtime": "pypi", "package": "mcp-server-time", "version": "2026.10.19",
+        "command": "mcp-server-time", "args": ["--local-timezone", "UTC"], "memory_mb": 1024})
+    assert created.status_code == 201, created.text
+    entry = wait_installed(api, created.json()["id"])
+    assert entry["state"] == "installed", entry["error"]
+    assert "pip install" in entry["log"] and "--only-binary=:all:" in entry["log"]
+    instance = api.get("/instances/").json()["results"][0]["id"]
+    server = api.post("/mcp-servers/", json={"instance": instance, "name": "time", "server_type": "hosted_stdio",
+                                             "hosted_entry": entry["id"]}).json()
+    async with streamable_http_client(hosted.url + server["endpoints"]["streamable_http"]) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert "get_current_time" in {tool.name for tool in (await session.list_tools()).tools}
+            now = await session.call_tool("get_current_time", {"timezone": "Europe/Oslo"})
+            assert "Europe/Oslo" in text_of(now)
