@@ -327,6 +327,12 @@ class Registry:
             self.crashes.setdefault(server_id, collections.deque(maxlen=100)).append(time.monotonic())
             log.info("%s (pid %s) ended: %s", child.url, child.pid, reason)
 
+    async def stop_all(self) -> None:
+        """Stop every child of this process (a drain before exit), each with its grace period, all at once."""
+        children = list(self.children.values())
+        await asyncio.gather(*(child.close(reason="The gateway process stopped") for child in children),
+                             return_exceptions=True)
+
     def status(self, server_id: int) -> dict[str, Any]:
         """What the server page shows: running children, the last exit, and whether a crash loop holds it back."""
         window = settings.HOSTED_CRASH_LOOP_SECONDS

@@ -325,3 +325,36 @@ async def test_a_pypi_entry_runs_from_a_venv_of_its_own(hosted):
             assert "get_current_time" in {tool.name for tool in (await session.list_tools()).tools}
             now = await session.call_tool("get_current_time", {"timezone": "Europe/Oslo"})
             assert "Europe/Oslo" in text_of(now)
+
+
+def test_sigterm_stops_the_children_with_the_gateway(tmp_path_factory):
+    tools = require_conformance_tools()
+    live = start_live(extra_env={"HOSTED_CACHE_DIR": str(tmp_path_factory.mktemp("hosted-drain")),
+                                 "HOSTED_NODE_DIR": str(tools.bin_dir), "GATEWAY_DRAIN_SECONDS": "2"})
+    try:
+        token = live.manage("create_api_token", "admin").stdout.strip()
+        live.api = httpx.Client(base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
+                                timeout=30)
+        live.entry = installed_entry(live, "everything")
+        server = make_server(live)
+        with httpx.Client(timeout=30, headers={"Accept": "application/json, text/event-stream"}) as http:
+            init = http.post(live.url + server["endpoints"]["streamable_http"], json={
+                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+            assert init.status_code == 200, init.text
+        pid = processes(live, server)["processes"][0]["pid"]
+        live.api.close()
+        live.procs[0].send_signal(signal.SIGTERM)
+        live.procs[0].wait(30)
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] == "Z"  # exited, waiting for its parent's reaping
+
+        wait_for(gone, 10)
+    finally:
+        live.stop()
