@@ -60,6 +60,7 @@ async def drive(url: str, *, concurrency: int, duration: float, warmup: float) -
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as http:
         sessions = [await _session(http, url) for _ in range(concurrency)]
         counts = {"calls": 0, "errors": 0}
+        first_error: list[str] = []
         latencies: list[float] = []
         measuring = False
 
@@ -73,6 +74,8 @@ async def drive(url: str, *, concurrency: int, duration: float, warmup: float) -
                 async with http.post(url, json=call, headers=headers) as response:
                     body = await response.read()
                     ok = response.status == 200 and "result" in _answer(body, response.content_type)
+                if not ok and not first_error:
+                    first_error.append(f"HTTP {response.status}: {body[:300].decode(errors='replace')}")
                 if measuring:
                     counts["calls" if ok else "errors"] += 1
                     latencies.append(time.perf_counter() - sent)
@@ -87,6 +90,7 @@ async def drive(url: str, *, concurrency: int, duration: float, warmup: float) -
                 pass
     latencies.sort()
     return {"calls_per_s": round(counts["calls"] / elapsed, 1), "errors": counts["errors"],
+            "first_error": first_error[0] if first_error else "",
             "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2) if latencies else None,
             "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None}
 
@@ -133,11 +137,13 @@ def measure(*, duration: float = 10, warmup: float = 5, concurrency: int = CONCU
         for label, url in (("direct", direct_url), ("hosted", hosted_url), ("direct-again", direct_url)):
             rows[label] = asyncio.run(drive(url, concurrency=concurrency, duration=duration, warmup=warmup))
             log(f"hosted: {label:12} c={concurrency} {rows[label]['calls_per_s']:8.1f} calls/s  "
-                f"p50 {rows[label]['p50_ms']} ms  p99 {rows[label]['p99_ms']} ms  errors {rows[label]['errors']}")
+                f"p50 {rows[label]['p50_ms']} ms  p99 {rows[label]['p99_ms']} ms  errors {rows[label]['errors']} "
+                f"{rows[label]['first_error']}")
         baseline = (rows["direct"]["calls_per_s"] + rows["direct-again"]["calls_per_s"]) / 2
         ratio = rows["hosted"]["calls_per_s"] / baseline if baseline else 0.0
         result = {"scenario": "hosted", "concurrency": concurrency, "duration": duration, **rows,
-                  "ratio": round(ratio, 3), "target": TARGET_RATIO, "met": ratio >= TARGET_RATIO}
+                  "ratio": round(ratio, 3), "target": TARGET_RATIO,
+                  "met": ratio >= TARGET_RATIO and not any(row["errors"] for row in rows.values())}
         log(f"hosted: hosted / direct = {ratio:.2f}x (target ≥ {TARGET_RATIO}x): {'met' if result['met'] else 'MISSED'}")
         return result
     finally:

@@ -320,7 +320,8 @@ class HostedEntryForm(forms.Form):
     shareable = forms.BooleanField(required=False, label="Shareable: one pool of processes serves many sessions")
     allow_install_scripts = forms.BooleanField(required=False, label="Run the package's install scripts")
     max_processes = forms.IntegerField(min_value=1, initial=10)
-    memory_mb = forms.IntegerField(min_value=1, initial=1024, label="Memory (MB)")
+    memory_mb = forms.IntegerField(min_value=1, initial=2048, label="Memory (MB)",
+                                   help_text="Address space (RLIMIT_AS); Node reserves about 1 GB of it at start.")
     cpu_seconds = forms.IntegerField(min_value=1, initial=300, label="CPU time (s)")
     open_files = forms.IntegerField(min_value=1, initial=256)
     startup_timeout_seconds = forms.IntegerField(min_value=1, initial=30, label="Start-up timeout (s)")

@@ -607,7 +607,9 @@ class HostedStdioEntry(models.Model):
     shareable = models.BooleanField(default=False, help_text="One pool of processes serves many client sessions.")
     allow_install_scripts = models.BooleanField(default=False)
     max_processes = models.PositiveIntegerField(default=10)
-    memory_mb = models.PositiveIntegerField(default=1024)
+    # RLIMIT_AS: address space, not resident memory. Node reserves about 1 GB of it up front (server-everything under
+    # load: 1.1 GB of address space for 150 MB resident), so a Node entry needs well over 1 GB here.
+    memory_mb = models.PositiveIntegerField(default=2048)
     cpu_seconds = models.PositiveIntegerField(default=300)
     open_files = models.PositiveIntegerField(default=256)
     startup_timeout_seconds = models.PositiveIntegerField(default=30)

@@ -104,6 +104,10 @@ async def _drain_then_stop(reactor) -> None:
     else:
         log.warning("Drain timeout: stopping with %d gateway requests unfinished", drain.in_flight)
     drain.close_streams()
+    from .hosted.children import registry
+
+    # Hosted stdio children run in process groups of their own: nothing else would stop them with this process.
+    await registry.stop_all()
     # Let the streams' final chunks reach their clients before the reactor closes the connections.
     await asyncio.sleep(0.3)
     reactor.stop()

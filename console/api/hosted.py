@@ -61,7 +61,7 @@ class HostedEntryInput(serializers.Serializer):
     shareable = serializers.BooleanField(required=False, default=False)
     allow_install_scripts = serializers.BooleanField(required=False, default=False)
     max_processes = serializers.IntegerField(required=False, default=10)
-    memory_mb = serializers.IntegerField(required=False, default=1024)
+    memory_mb = serializers.IntegerField(required=False, default=2048)
     cpu_seconds = serializers.IntegerField(required=False, default=300)
     open_files = serializers.IntegerField(required=False, default=256)
     startup_timeout_seconds = serializers.IntegerField(required=False, default=30)

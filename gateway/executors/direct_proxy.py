@@ -369,7 +369,8 @@ class DirectProxyExecutor:
             await state.publish(reply, dumps({"response": response}))
         except up.UpstreamError as exc:
             if reply:
-                await state.publish(reply, dumps({"error": exc.message, "lost": isinstance(exc, up.SessionLost)}))
+                kind = "lost" if isinstance(exc, up.SessionLost) else "ended" if isinstance(exc, up.SessionEnded) else ""
+                await state.publish(reply, dumps({"error": exc.message, "kind": kind}))
         except RpcError as exc:
             if reply:
                 await state.publish(reply, dumps({"error": str(exc)}))
@@ -398,7 +399,8 @@ class DirectProxyExecutor:
                     if "emit" in answer:
                         await on_message(answer["emit"])
                     elif "error" in answer:
-                        error = up.SessionLost if answer.get("lost") else up.UpstreamError
+                        error = {"lost": up.SessionLost, "ended": up.SessionEnded}.get(answer.get("kind"),
+                                                                                     up.UpstreamError)
                         raise error(answer["error"])
                     else:
                         return answer.get("response")
@@ -466,7 +468,7 @@ class DirectProxyExecutor:
                     response = await self._session_send(message, ctx)
         except up.UpstreamError as exc:
             backend_answered(exc.status, time.perf_counter() - sent if exc.status is not None else None)
-            if method == "tools/call":
+            if method == "tools/call" and not isinstance(exc, up.SessionEnded):
                 return result_response(msg_id, {"content": [{"type": "text", "text": exc.message}], "isError": True})
             return error_response(msg_id, p.INTERNAL_ERROR, exc.message)
         if response is None:

@@ -71,6 +71,11 @@ class SessionLost(UpstreamError):
     """The backend no longer knows the session (404 on a request that carried its id)."""
 
 
+class SessionEnded(UpstreamError):
+    """The backend side of the session is gone for good and the client's session ends with it: every request,
+    tools/call included, gets a JSON-RPC error (not an isError result: no tool ran and failed)."""
+
+
 # ---------------------------------------------------------------- where and how
 
 def backend_url(server: ServerConfig) -> str:
@@ -501,10 +506,10 @@ class MessageLink:
             return
         await self._route(received)
 
-    def _fail_pending(self, reason: str) -> None:
+    def _fail_pending(self, reason: str, kind: type[UpstreamError] = UpstreamError) -> None:
         for future in self.pending.values():
             if not future.done():
-                future.set_exception(UpstreamError(reason))
+                future.set_exception(kind(reason))
 
     async def _route(self, message: Message) -> None:
         # On one stream nothing says which request a message belongs to, except a progress token.

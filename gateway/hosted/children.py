@@ -207,7 +207,9 @@ class Child(up.MessageLink):
             crashed = not self.stopping or self.failed_start
             if not self.exit_reason:
                 self.exit_reason = self._describe_exit(code)
-            self._fail_pending(self.exit_reason + self._stderr_tail())
+            # A session's child takes the session with it; a shared child's callers may simply ask again.
+            self._fail_pending(self.exit_reason + self._stderr_tail(),
+                               up.SessionEnded if self.session_id is not None else up.UpstreamError)
             registry.exited(self, crashed=crashed, reason=self.exit_reason + self._stderr_tail())
             if (crashed or self.end_session) and self.session_id is not None:
                 await _end_session(self.session_id)
@@ -324,6 +326,12 @@ class Registry:
         if crashed:
             self.crashes.setdefault(server_id, collections.deque(maxlen=100)).append(time.monotonic())
             log.info("%s (pid %s) ended: %s", child.url, child.pid, reason)
+
+    async def stop_all(self) -> None:
+        """Stop every child of this process (a drain before exit), each with its grace period, all at once."""
+        children = list(self.children.values())
+        await asyncio.gather(*(child.close(reason="The gateway process stopped") for child in children),
+                             return_exceptions=True)
 
     def status(self, server_id: int) -> dict[str, Any]:
         """What the server page shows: running children, the last exit, and whether a crash loop holds it back."""

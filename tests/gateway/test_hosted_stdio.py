@@ -153,8 +153,8 @@ async def test_two_sessions_two_processes_and_a_killed_child_fails_only_its_own_
             # The first client initialized first: its child is the older one.
             victim = sorted(running, key=lambda p: p["started_at"])[0]["pid"]
             os.kill(victim, signal.SIGKILL)
-            result = await call
-            assert result.is_error and "SIGKILL" in text_of(result)
+            with pytest.raises(MCPError, match="was ended by SIGKILL"):
+                await call
             # The other session and its child carry on.
             assert text_of(await second.call_tool("echo", {"message": "still here"})) == "Echo: still here"
             status = processes(hosted, server)
@@ -305,3 +305,56 @@ async def test_a_handshake_free_2026_client_and_the_catalogue_tab(hosted):
     assert catalog["error"] == ""
     assert {"echo", "get-sum"} <= {tool["name"] for tool in catalog["tools"]}
     assert {"simple-prompt"} <= {prompt["name"] for prompt in catalog["prompts"]}
+
+
+async def test_a_pypi_entry_runs_from_a_venv_of_its_own(hosted):
+    api = hosted.api
+    created = api.post("/hosted-entries/", json={
+        "slug": "time", "title": "Time", "runtime": "pypi", "package": "mcp-server-time", "version": "2026.10.19",
+        "command": "mcp-server-time", "args": ["--local-timezone", "UTC"], "memory_mb": 1024})
+    assert created.status_code == 201, created.text
+    entry = wait_installed(api, created.json()["id"])
+    assert entry["state"] == "installed", entry["error"]
+    assert "pip install" in entry["log"] and "--only-binary=:all:" in entry["log"]
+    instance = api.get("/instances/").json()["results"][0]["id"]
+    server = api.post("/mcp-servers/", json={"instance": instance, "name": "time", "server_type": "hosted_stdio",
+                                             "hosted_entry": entry["id"]}).json()
+    async with streamable_http_client(hosted.url + server["endpoints"]["streamable_http"]) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert "get_current_time" in {tool.name for tool in (await session.list_tools()).tools}
+            now = await session.call_tool("get_current_time", {"timezone": "Europe/Oslo"})
+            assert "Europe/Oslo" in text_of(now)
+
+
+def test_sigterm_stops_the_children_with_the_gateway(tmp_path_factory):
+    tools = require_conformance_tools()
+    live = start_live(extra_env={"HOSTED_CACHE_DIR": str(tmp_path_factory.mktemp("hosted-drain")),
+                                 "HOSTED_NODE_DIR": str(tools.bin_dir), "GATEWAY_DRAIN_SECONDS": "2"})
+    try:
+        token = live.manage("create_api_token", "admin").stdout.strip()
+        live.api = httpx.Client(base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
+                                timeout=30)
+        live.entry = installed_entry(live, "everything")
+        server = make_server(live)
+        with httpx.Client(timeout=30, headers={"Accept": "application/json, text/event-stream"}) as http:
+            init = http.post(live.url + server["endpoints"]["streamable_http"], json={
+                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+            assert init.status_code == 200, init.text
+        pid = processes(live, server)["processes"][0]["pid"]
+        live.api.close()
+        live.procs[0].send_signal(signal.SIGTERM)
+        live.procs[0].wait(30)
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] == "Z"  # exited, waiting for its parent's reaping
+
+        wait_for(gone, 10)
+    finally:
+        live.stop()
