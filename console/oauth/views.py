@@ -1,8 +1,11 @@
 """The authorization server's pages and documents: consent, protected-resource metadata (RFC 9728), AS metadata."""
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.http import HttpResponse, JsonResponse
+from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
@@ -120,9 +123,11 @@ class ConsentView(AuthorizationView):
                 services.oauth_consent_grant(actor=self.request.user, mcp_server=self.mcp_server,
                                              application=application, consumer=consumer,
                                              scope=form.cleaned_data.get("scope") or "")
-            except (DomainError, NotFound) as exc:
-                return _refuse(self.request, getattr(exc, "message", str(exc)), status=403 if isinstance(
-                    exc, NotFound) or getattr(exc, "code", "") in {"permission_denied", "not_found"} else 400)
+            except NotFound as exc:
+                return _refuse(self.request, str(exc), status=403)
+            except DomainError as exc:
+                denied = exc.code in {"permission_denied", "not_found"}
+                return _refuse(self.request, exc.message, status=403 if denied else 400)
         return super().form_valid(form)
 
 
@@ -132,8 +137,8 @@ def protected_resource_metadata(request, resource_path: str = ""):
     base = endpoint_base(path)
     if base is not None and path.rstrip("/") not in {base, base + "/mcp", base + "/sse", base + "/message"}:
         base = None  # only the endpoint's own paths, not whatever follows its prefix
-    server = server_for_path(host=request.get_host().rsplit(":", 1)[0] if not request.get_host().startswith("[")
-                             else request.get_host()[1:].split("]", 1)[0], path=path) if base else None
+    host, _ = split_domain_port(request.get_host())
+    server = server_for_path(host=host.strip("[]"), path=path) if base else None
     if server is None:
         response = JsonResponse({"error": "not_found", "error_description":
                                  f"No MCP server with OAuth sign-in at {path}."}, status=404)
@@ -158,8 +163,6 @@ class AuthorizationServerMetadataView(OAuthServerMetadataView):
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
-        import json
-
         data = json.loads(response.content)
         for key in ("introspection_endpoint", "introspection_endpoint_auth_methods_supported"):
             data.pop(key, None)
