@@ -61,3 +61,12 @@ def openapi_import_sweep() -> int:
     from .services.imports import import_job_sweep
 
     return import_job_sweep()
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def oauth_tokens_clear() -> int:
+    """Delete expired OAuth access tokens, revoked and expired refresh tokens and stale codes (the library's own
+    cleanup); each deleted access token also leaves the gateway's cache."""
+    from oauth2_provider.models import clear_expired
+
+    return clear_expired() or 0
