@@ -290,6 +290,7 @@ OPENAPI_IMPORT_TIME_LIMIT = env_int("OPENAPI_IMPORT_TIME_LIMIT", 600)
 OPENAPI_IMPORT_SELECT_THRESHOLD = env_int("OPENAPI_IMPORT_SELECT_THRESHOLD", 50)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["openapi-import-sweep"] = {"task": "console.tasks.openapi_import_sweep", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["oauth-tokens-clear"] = {"task": "console.tasks.oauth_tokens_clear", "schedule": 3600.0}
 # Market: browsing is for signed-in users unless the operator opens it to anonymous visitors.
 MARKET_ANONYMOUS_BROWSING = env_bool("MARKET_ANONYMOUS_BROWSING", False)
 # Hosted stdio servers: where catalogue entries are installed, the Node used to run npm entries, and the caps no

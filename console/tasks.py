@@ -76,3 +76,12 @@ def hosted_entry_install(self, entry_id: int) -> str:
 
     entry = hosted_entry_install_run(entry_id=entry_id)
     return entry.state if entry else "gone"
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def oauth_tokens_clear() -> int:
+    """Delete expired OAuth access tokens, revoked and expired refresh tokens and stale codes (the library's own
+    cleanup); each deleted access token also leaves the gateway's cache."""
+    from oauth2_provider.models import clear_expired
+
+    return clear_expired() or 0

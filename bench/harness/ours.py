@@ -20,10 +20,10 @@ SSE_PATH = PATH + "/sse"
 PROXY_NAME = "bench-proxy"
 PROXY_PATH = f"/mcp-servers/{PROXY_NAME}"
 # Consumer Authentication on vs off (scenario "auth"): the same tools on servers with authentication on.
-KEY_SERVER, JWT_SERVER = "bench-key", "bench-jwt"
+KEY_SERVER, JWT_SERVER, OAUTH_SERVER = "bench-key", "bench-jwt", "bench-oauth"
 AUTH_CONSUMER = "bench-client"
 JWT_ISSUER, JWT_AUDIENCE = "https://idp.bench.invalid", "mcp-bench"
-AUTH_VARIANTS = ("off", "api_key", "jwt-hs256", "jwt-rs256")
+AUTH_VARIANTS = ("off", "api_key", "jwt-hs256", "jwt-rs256", "oauth")
 # Variables of the developer's shell that would silently change the profile under test.
 _PROFILE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "PUBLIC_BASE_URL",
                  "MCP_ALLOWED_ORIGINS", "DEBUG", "DATA_DIR", "SECRET_KEY", "CREDENTIALS_KEY",
@@ -177,14 +177,53 @@ class Gateway:
         payload = {"sub": AUTH_CONSUMER, **claims, "iat": now, "exp": now + 24 * 3600}
         hs_token = jwt.encode(payload, secret, algorithm="HS256")
         rs_token = jwt.encode(payload, private, algorithm="RS256")
+        oauth_id = self._server(OAUTH_SERVER, "Benchmark: one GET to nginx, OAuth sign-in.")
+        api.call("PUT", f"/api/v1/mcp-servers/{oauth_id}/consumer-auth",
+                 {"enabled": True, "method": "oauth", "source": "bearer", "name": ""})
+        access_token = self._oauth_sign_in(f"/mcp-servers/{OAUTH_SERVER}")
         self.auth = {
             "off": (PATH, {}),
+            "oauth": (f"/mcp-servers/{OAUTH_SERVER}", {"Authorization": f"Bearer {access_token}"}),
             "api_key": (f"/mcp-servers/{KEY_SERVER}", {"Authorization": f"Bearer {key}"}),
             "jwt-hs256": (f"/mcp-servers/{JWT_SERVER}", {"Authorization": f"Bearer {hs_token}"}),
             "jwt-rs256": (f"/mcp-servers/{JWT_SERVER}", {"Authorization": f"Bearer {rs_token}"}),
         }
         log(f"[{self.profile}] consumer {AUTH_CONSUMER} (id {consumer['id']}) authorized on {KEY_SERVER} (API key) "
             f"and {JWT_SERVER} (JWT HS256 + RS256)")
+
+    def _oauth_sign_in(self, path: str) -> str:
+        """An access token for `path` the way an MCP client gets one: register (RFC 7591), sign in as admin on the
+        consent page and approve a new consumer, exchange the code with PKCE S256."""
+        import base64
+        import hashlib
+        import re
+        from urllib.parse import parse_qs, urlsplit
+
+        import httpx
+
+        base = f"http://127.0.0.1:{self.private_ports[0]}"
+        redirect = "http://127.0.0.1:9/callback"
+        with httpx.Client(base_url=base, timeout=30) as http:
+            client_id = http.post("/oauth/register/", json={
+                "client_name": "Bench Client", "redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"]}).raise_for_status().json()["client_id"]
+            page = http.get("/login/")
+            csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+            http.post("/login/", data={"csrfmiddlewaretoken": csrf, "username": "admin",
+                                       "password": self.env["ADMIN_PASSWORD"]}, headers={"Referer": base + "/login/"})
+            verifier = secrets.token_urlsafe(48)
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect, "state": "b",
+                     "code_challenge": challenge, "code_challenge_method": "S256", "resource": base + path}
+            consent = http.get("/oauth/authorize/", params=query, follow_redirects=True)
+            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', consent.text))
+            answer = http.post(str(consent.url), data={**fields, "consumer": "new", "allow": "Authorize"},
+                               headers={"Referer": str(consent.url)})
+            code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+            token = http.post("/oauth/token/", data={"grant_type": "authorization_code", "code": code,
+                                                     "client_id": client_id, "redirect_uri": redirect,
+                                                     "code_verifier": verifier, "resource": base + path})
+            return token.raise_for_status().json()["access_token"]
 
     def put_tools(self, text: str, *, port: int | None = None) -> dict:
         return self.api(port).call("PUT", f"/api/v1/mcp-servers/{self.server_id}/tools/yaml", text,

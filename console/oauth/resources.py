@@ -13,7 +13,7 @@ from ..models import ConsumerAuthMethod, Instance, McpDomain, McpServer
 MAX_RESOURCE_CHARS = 2000
 
 
-def _oauth_servers() -> QuerySet[McpServer]:
+def oauth_servers() -> QuerySet[McpServer]:
     return McpServer.objects.select_related("instance__team").filter(
         consumer_auth_enabled=True, consumer_auth_method=ConsumerAuthMethod.OAUTH)
 
@@ -27,7 +27,7 @@ def server_for_path(*, host: str, path: str, oauth_only: bool = True) -> McpServ
     endpoint = routing.match(path)
     if endpoint is None:
         return None
-    servers = _oauth_servers() if oauth_only else McpServer.objects.select_related("instance__team")
+    servers = oauth_servers() if oauth_only else McpServer.objects.select_related("instance__team")
     if endpoint.instance is not None:
         return servers.filter(instance__name=endpoint.instance, name=endpoint.name).first()
     host = host.lower()

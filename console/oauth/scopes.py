@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from oauth2_provider.scopes import BaseScopes
 
-from .resources import _oauth_servers, scope_of
+from .resources import oauth_servers, scope_of
 
 
 class McpServerScopes(BaseScopes):
     def get_all_scopes(self):
         return {scope_of(server): f"Use the MCP server {server.name} (instance {server.instance.name}) as a consumer "
                                   f"of team {server.instance.team.name}"
-                for server in _oauth_servers()}
+                for server in oauth_servers()}
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs):
         return list(self.get_all_scopes())

@@ -1,17 +1,18 @@
 """The authorization server's endpoints, under the library's URL namespace (its views reverse these names)."""
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
-from oauth2_provider import views as dot
 
-from .views import ConsentView, RegistrationEndpoint, TokenEndpoint
+from .views import (
+    ConsentView, RegistrationEndpoint, RegistrationManagementEndpoint, RevocationEndpoint, TokenEndpoint,
+)
 
 app_name = "oauth2_provider"
 
 urlpatterns = [
     path("authorize/", ConsentView.as_view(), name="authorize"),
     path("token/", TokenEndpoint.as_view(), name="token"),
-    path("revoke/", dot.RevokeTokenView.as_view(), name="revoke-token"),
+    path("revoke/", RevocationEndpoint.as_view(), name="revoke-token"),
     path("register/", csrf_exempt(RegistrationEndpoint.as_view()), name="dcr-register"),
-    path("register/<str:client_id>/", dot.DynamicClientRegistrationManagementView.as_view(),
+    path("register/<str:client_id>/", csrf_exempt(RegistrationManagementEndpoint.as_view()),
          name="dcr-register-management"),
 ]

@@ -1,6 +1,7 @@
 """django-oauth-toolkit's request validator, bound to MCP servers: one resource per token, issued to a consumer."""
 from __future__ import annotations
 
+from django.db import transaction
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.models import AccessToken
 from oauthlib.oauth2.rfc6749 import errors
@@ -43,6 +44,4 @@ class McpOAuth2Validator(OAuth2Validator):
                                           client_name=(request.client.name or request.client.client_id)[:255])
         grant = TokenGrant(consumer_id=consent.consumer_id, server_id=server.pk, resource=resources[0],
                            scopes=frozenset(token["scope"].split()), expires_at=access.expires.timestamp())
-        from django.db import transaction
-
         transaction.on_commit(lambda: token_cache_put(digest=digest, grant=grant))

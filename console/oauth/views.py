@@ -1,13 +1,17 @@
 """The authorization server's pages and documents: consent, protected-resource metadata (RFC 9728), AS metadata."""
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.http import HttpResponse, JsonResponse
+from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
 from oauth2_provider.views import (
-    AuthorizationView, DynamicClientRegistrationView, OAuthServerMetadataView, TokenView,
+    AuthorizationView, DynamicClientRegistrationManagementView, DynamicClientRegistrationView,
+    OAuthServerMetadataView, RevokeTokenView, TokenView,
 )
 
 from .. import selectors, services
@@ -24,6 +28,17 @@ class ConsentForm(AllowForm):
     consumer = forms.CharField(required=False, max_length=20)
 
 
+def _has_nul(request) -> bool:
+    """A parameter with U+0000 (PostgreSQL stores it in no text column): refused before anything looks it up."""
+    return any("\x00" in value for query in (request.GET, request.POST) for values in query.lists()
+               for value in values[1]) or any("\x00" in key for key in (*request.GET, *request.POST))
+
+
+def _nul_refused() -> JsonResponse:
+    return JsonResponse({"error": "invalid_request", "error_description": "A parameter contains a NUL character."},
+                        status=400)
+
+
 def _refuse(request, message: str, status: int = 400) -> HttpResponse:
     return render(request, "console/oauth_error.html", {"message": message}, status=status)
 
@@ -37,6 +52,8 @@ class ConsentView(AuthorizationView):
     form_class = ConsentForm
 
     def _mcp_checks(self, data) -> HttpResponse | None:
+        if _has_nul(self.request):
+            return _refuse(self.request, "A parameter contains a NUL character.")
         method = data.get("code_challenge_method")
         if not data.get("code_challenge"):
             return _refuse(self.request, "This client did not send a PKCE code challenge; sign-in needs PKCE with "
@@ -106,9 +123,11 @@ class ConsentView(AuthorizationView):
                 services.oauth_consent_grant(actor=self.request.user, mcp_server=self.mcp_server,
                                              application=application, consumer=consumer,
                                              scope=form.cleaned_data.get("scope") or "")
-            except (DomainError, NotFound) as exc:
-                return _refuse(self.request, getattr(exc, "message", str(exc)), status=403 if isinstance(
-                    exc, NotFound) or getattr(exc, "code", "") in {"permission_denied", "not_found"} else 400)
+            except NotFound as exc:
+                return _refuse(self.request, str(exc), status=403)
+            except DomainError as exc:
+                denied = exc.code in {"permission_denied", "not_found"}
+                return _refuse(self.request, exc.message, status=403 if denied else 400)
         return super().form_valid(form)
 
 
@@ -118,8 +137,8 @@ def protected_resource_metadata(request, resource_path: str = ""):
     base = endpoint_base(path)
     if base is not None and path.rstrip("/") not in {base, base + "/mcp", base + "/sse", base + "/message"}:
         base = None  # only the endpoint's own paths, not whatever follows its prefix
-    server = server_for_path(host=request.get_host().rsplit(":", 1)[0] if not request.get_host().startswith("[")
-                             else request.get_host()[1:].split("]", 1)[0], path=path) if base else None
+    host, _ = split_domain_port(request.get_host())
+    server = server_for_path(host=host.strip("[]"), path=path) if base else None
     if server is None:
         response = JsonResponse({"error": "not_found", "error_description":
                                  f"No MCP server with OAuth sign-in at {path}."}, status=404)
@@ -144,8 +163,6 @@ class AuthorizationServerMetadataView(OAuthServerMetadataView):
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
-        import json
-
         data = json.loads(response.content)
         for key in ("introspection_endpoint", "introspection_endpoint_auth_methods_supported"):
             data.pop(key, None)
@@ -160,6 +177,8 @@ class TokenEndpoint(TokenView):
     cover) comes back without a media type, so every answer is labelled JSON and never cached (RFC 6749 §5.1)."""
 
     def post(self, request, *args, **kwargs):
+        if _has_nul(request):
+            return _nul_refused()
         response = super().post(request, *args, **kwargs)
         response["Content-Type"] = "application/json"
         response["Cache-Control"] = "no-store"
@@ -182,7 +201,7 @@ class RegistrationEndpoint(DynamicClientRegistrationView):
             problem = f"The registration is larger than {MAX_REGISTRATION_BYTES // 1024} KB."
         else:
             try:
-                loads(body, max_depth=8, max_values=2000)
+                loads(body, max_depth=8, max_values=2000, forbid_nul=True)
             except ValueError as exc:  # a syntax error, or JSON beyond a limit (JsonLimitError)
                 problem = f"The registration is not acceptable JSON: {exc}."
         if problem is not None:
@@ -209,3 +228,27 @@ def _registration_allowed(request) -> bool:
         cache.set(key, 1, timeout=3600)
         count = 1
     return count <= settings.OAUTH_DCR_PER_ADDRESS_PER_HOUR
+
+
+class RevocationEndpoint(RevokeTokenView):
+    """RFC 7009 revocation as the library does it, with parameters held to what can be looked up."""
+
+    def post(self, request, *args, **kwargs):
+        if _has_nul(request):
+            return _nul_refused()
+        return super().post(request, *args, **kwargs)
+
+
+class RegistrationManagementEndpoint(DynamicClientRegistrationManagementView):
+    """RFC 7592 (read, update, delete a registration with its registration token), the library's, behind the same
+    limits as registration."""
+
+    def dispatch(self, request, *args, **kwargs):
+        client_id = kwargs.get("client_id", "")
+        if "\x00" in client_id or _has_nul(request):
+            return _nul_refused()
+        if len(client_id) > 255:  # longer than any client id the library stores
+            return JsonResponse({"error": "invalid_request", "error_description": "No such client."}, status=404)
+        if request.method in {"PUT", "POST"} and len(request.body) > MAX_REGISTRATION_BYTES:
+            return JsonResponse({"error": "invalid_client_metadata", "error_description": "Too large."}, status=400)
+        return super().dispatch(request, *args, **kwargs)

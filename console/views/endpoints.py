@@ -62,6 +62,8 @@ def credential_header(server: McpServer) -> tuple[str, str] | None:
     """The header a client sends its credential in when Consumer Authentication is on (None: none, or a query)."""
     if not server.consumer_auth_enabled or server.consumer_auth_source == "query":
         return None
+    if server.consumer_auth_method == "oauth":
+        return None  # the client signs in itself: only the URL goes into its configuration
     placeholder = credential_placeholder(server)
     if server.consumer_auth_source == "header":
         return server.consumer_auth_name, placeholder
@@ -125,7 +127,10 @@ def client_configs(server: McpServer, endpoint: Endpoint) -> list[dict[str, str]
         f"npx @modelcontextprotocol/inspector   # the web UI: choose Streamable HTTP and paste {url}{ui_hint}",
     ])
     secret_note = ""
-    if server.consumer_auth_enabled:
+    if server.consumer_auth_enabled and server.consumer_auth_method == "oauth":
+        secret_note = ("OAuth sign-in: the client opens the console's sign-in page in a browser the first time it "
+                       "connects; no key goes into this file.")
+    elif server.consumer_auth_enabled:
         secret_note = f"Replace {credential_placeholder(server)} with a consumer's key."
     return [
         {"id": "claude", "label": "Claude Desktop", "file": "claude_desktop_config.json",

@@ -177,7 +177,10 @@ def test_consumer_auth_get_put(world):
                                                         "name": "a b"}, format="json"))
     assert "name" in field_errors(api["adam"].put(url, {"enabled": True, "method": "api_key", "source": "header",
                                                         "name": "X" * 201}, format="json"))
-    assert "method" in field_errors(api["adam"].put(url, {"enabled": True, "method": "oauth"}, format="json"))
+    assert "method" in field_errors(api["adam"].put(url, {"enabled": True, "method": "saml"}, format="json"))
+    # OAuth sign-in reads tokens (and API keys) from Authorization: Bearer only
+    assert "source" in field_errors(api["adam"].put(url, {"enabled": True, "method": "oauth", "source": "header",
+                                                          "name": "X-Token"}, format="json"))
     assert "enabled" in field_errors(api["adam"].put(url, {"method": "api_key"}, format="json"))
     assert "source" in field_errors(api["adam"].put(url, {"enabled": True, "method": "api_key", "source": 3},
                                                     format="json"))

@@ -253,3 +253,55 @@ def _consent_status(world: World, consumer: str) -> int:
     page = http.get("/oauth/authorize/", query)
     return http.post("/oauth/authorize/?" + urlencode(query), {**hidden_fields(page.content.decode()),
                                                                "consumer": consumer, "allow": "Authorize"}).status_code
+
+
+async def test_expired_tokens_are_cleared_hourly_and_leave_the_cache(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken, RefreshToken
+
+    from console.tasks import oauth_tokens_clear
+
+    tokens = await sync_to_async(sign_in)(world)
+    # Unused for longer than the refresh token's lifetime (30 days after its access token expired).
+    await AccessToken.objects.all().aupdate(expires=timezone.now() - timedelta(days=31))
+    await sync_to_async(oauth_tokens_clear)()
+    assert await AccessToken.objects.acount() == 0
+    assert await RefreshToken.objects.acount() == 0
+    assert (await initialize(world, tokens["access_token"])).status == 401
+
+
+def _register_team_client(world: World) -> tuple[str, str]:
+    client, secret = services.oauth_client_register(actor=world.owner, team=world.team, name="Team Portal",
+                                                    redirect_uris=[REDIRECT], confidential=True)
+    return client.application.client_id, secret
+
+
+async def test_a_pre_registered_confidential_client_signs_in_with_its_secret(world):
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    client_id, secret = await sync_to_async(_register_team_client)(world)
+
+    def flow(client_secret: str | None):
+        http = Client()
+        http.force_login(world.owner)
+        verifier, challenge = pkce_pair()
+        query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "state": "s",
+                 "code_challenge": challenge, "code_challenge_method": "S256", "resource": resource_of(BASE),
+                 "scope": "mcp:inst/guarded"}
+        page = http.get("/oauth/authorize/", query)
+        assert b"Team Portal" in page.content
+        answer = http.post("/oauth/authorize/?" + urlencode(query), {**hidden_fields(page.content.decode()),
+                                                                     "consumer": "new", "allow": "Authorize"})
+        code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
+        data = {"grant_type": "authorization_code", "code": code, "client_id": client_id, "redirect_uri": REDIRECT,
+                "code_verifier": verifier, "resource": resource_of(BASE)}
+        if client_secret is not None:
+            data["client_secret"] = client_secret
+        return http.post("/oauth/token/", data)
+
+    assert (await sync_to_async(flow)(None)).status_code == 401  # a confidential client must authenticate
+    answer = await sync_to_async(flow)(secret)
+    assert answer.status_code == 200, answer.content
+    assert (await initialize(world, answer.json()["access_token"])).status == 200

@@ -20,6 +20,7 @@ REGISTRATIONS = [
     json.dumps({"redirect_uris": ["http://127.0.0.1:9/cb"], "client_name": "x" * 100_000}).encode(),
     json.dumps({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "private_key_jwt"}).encode(),
     b'{"a":' * 5000 + b"1" + b"}" * 5000,
+    json.dumps({"redirect_uris": ["http://127.0.0.1:9/cb"], "client_name": "nul\u0000"}).encode(),
 ]
 
 
@@ -46,6 +47,13 @@ def test_bad_token_requests_get_a_json_4xx(data):
     assert "error" in answer.json()
 
 
+@pytest.mark.parametrize("data", [{"token": "a\x00", "client_id": "x"}, {"token\x00": "a"}])
+def test_nul_in_a_revocation_gets_400(data):
+    answer = Client().post("/oauth/revoke/", data)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request"
+
+
 def test_bad_revocations_are_answered():
     # RFC 7009 §2.2: an unknown token is answered 200 (nothing to revoke); a request without a client is refused.
     assert Client().post("/oauth/revoke/", {"token": "nope", "client_id": "nobody"}).status_code == 401
@@ -59,7 +67,7 @@ def world(backend):
 
 @pytest.mark.parametrize("resource", ["not a url", "http://" + "a" * 3000 + ".test/x", "ftp://testserver" + BASE,
                                       "http://testserver" + BASE + "?x=1", "http://testserver/mcp-servers/%00",
-                                      "http://[::1/x"])
+                                      "http://[::1/x", "http://testserver" + BASE + "\x00"])
 def test_odd_resources_get_the_refusal_page(world, resource):
     http = Client()
     http.force_login(world.owner)
@@ -101,3 +109,10 @@ def test_registrations_per_address_are_bounded(settings):
                for _ in range(4)]
     assert answers == [201, 201, 201, 429]
     cache.clear()
+
+
+@pytest.mark.parametrize("path, status", [("/oauth/register/a%00b/", 400), ("/oauth/register/" + "x" * 300 + "/", 404),
+                                          ("/oauth/register/nobody/", 401)])
+def test_registration_management_of_odd_clients(path, status):
+    answer = Client().get(path, HTTP_AUTHORIZATION="Bearer nope")
+    assert answer.status_code == status, answer.content[:300]

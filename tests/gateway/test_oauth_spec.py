@@ -429,3 +429,12 @@ def test_signing_up_on_the_way_comes_back_to_the_consent_page(world, settings):
     page = http.get(done["Location"])
     assert b"You are not a member of team Team A" in page.content
     assert b"consent-allow" not in page.content
+
+
+def test_the_server_page_gives_clients_only_the_url(signed_in, world):
+    """Client setup for OAuth sign-in is just the URL: no header, no placeholder for a key."""
+    page = signed_in.get(f"/console/mcp/{world.server.pk}/")
+    text = html.unescape(page.content.decode())
+    assert '"guarded": {\n      "url": "http://testserver/mcp-servers/guarded"\n    }' in text
+    assert "&lt;YOUR_API_KEY&gt;" not in page.content.decode() and "<YOUR_API_KEY>" not in text
+    assert "OAuth sign-in: the client opens the console's sign-in page in a browser" in text
