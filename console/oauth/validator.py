@@ -1,6 +1,8 @@
 """django-oauth-toolkit's request validator, bound to MCP servers: one resource per token, issued to a consumer."""
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.models import AccessToken
@@ -10,6 +12,17 @@ from gateway.oauth_tokens import TokenGrant, token_cache_put, token_digest
 
 from ..models import ConsumerOAuthToken, OAuthConsent
 from .resources import scope_of, server_for_resource
+
+
+log = logging.getLogger(__name__)
+
+
+def _announce(digest: str, grant: TokenGrant) -> None:
+    try:
+        token_cache_put(digest=digest, grant=grant)
+    except Exception:
+        # Redis away: the token is issued all the same; the gateway finds it in the database on first use.
+        log.exception("Could not put an issued access token in the gateway cache")
 
 
 def _invalid_target(request, description: str):
@@ -44,4 +57,4 @@ class McpOAuth2Validator(OAuth2Validator):
                                           client_name=(request.client.name or request.client.client_id)[:255])
         grant = TokenGrant(consumer_id=consent.consumer_id, server_id=server.pk, resource=resources[0],
                            scopes=frozenset(token["scope"].split()), expires_at=access.expires.timestamp())
-        transaction.on_commit(lambda: token_cache_put(digest=digest, grant=grant))
+        transaction.on_commit(lambda: _announce(digest, grant))

@@ -3,7 +3,8 @@ server, one test each, written from the spec text; plus the refusals an authoriz
 
 Each test names the requirement it checks. The authorization server is driven through its real views (Django's test
 client), the MCP endpoint through the gateway's real ASGI app; client ID metadata documents come from an HTTPS host
-on a loopback address. No MCP conformance-suite scenario covers a server's authorization, so this matrix stands in.
+on a loopback address. The MCP conformance suite (0.1.16) has authorization scenarios for clients only (`auth/*`,
+run with `conformance client`); none of its server scenarios covers authorization, so this matrix stands in.
 """
 from __future__ import annotations
 
