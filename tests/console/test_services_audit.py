@@ -149,6 +149,46 @@ SCENARIOS.update({
         services.market_endpoint_remove(actor=w.owner, team=w.team, mcp_server=e.mcp_server, consumer=e.consumer)),
 })
 
+
+
+def _oauth_client(w):
+    from oauth2_provider.models import Application
+
+    return Application.objects.create(name="Inspector", client_type=Application.CLIENT_PUBLIC,
+                                      authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+                                      redirect_uris="http://127.0.0.1:6274/oauth/callback")
+
+
+def _oauth_token(w):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    from console.models import ConsumerOAuthToken
+
+    consent = services.oauth_consent_grant(actor=w.owner, mcp_server=w.server, application=_oauth_client(w),
+                                           consumer=None, scope="mcp:audited/srv")
+    access = AccessToken.objects.create(user=w.owner, application=consent.application, token="at-audit",
+                                        expires=timezone.now() + timedelta(hours=1), scope=consent.scope)
+    return ConsumerOAuthToken.objects.create(access_token=access, consumer=consent.consumer, mcp_server=w.server,
+                                             client_name="Inspector")
+
+
+# OAuth sign-in (console/services/oauth.py).
+SCENARIOS.update({
+    "oauth_consent_grant": lambda w: services.oauth_consent_grant(
+        actor=w.owner, mcp_server=w.server, application=_oauth_client(w), consumer=None, scope="mcp:audited/srv"),
+    "consumer_oauth_token_revoke": lambda w: services.consumer_oauth_token_revoke(actor=w.owner,
+                                                                                   token=_oauth_token(w)),
+    "oauth_client_register": lambda w: services.oauth_client_register(
+        actor=w.owner, team=w.team, name="Web app", redirect_uris=["https://app.example.com/callback"],
+        confidential=True),
+    "oauth_client_delete": lambda w: services.oauth_client_delete(
+        actor=w.owner, client=services.oauth_client_register(
+            actor=w.owner, team=w.team, name="Web app", redirect_uris=["https://app.example.com/callback"])[0]),
+})
+
 # Writes whose row has no team: tokens belong to a user, and a deleted team's row keeps its id in `detail`.
 USER_LEVEL = {"api_token_create", "api_token_revoke", "team_delete"}
 
