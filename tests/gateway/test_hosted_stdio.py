@@ -135,6 +135,9 @@ async def test_sse_client_gets_everything_from_the_child(hosted):
     async with sse_client(hosted.url + server["endpoints"]["sse"]) as (read, write):
         async with client.session(read, write) as session:
             await exercise(session, client)
+            assert len(processes(hosted, server)["processes"]) == 1
+    # The stream is gone: so is the session, and its child with it.
+    await asyncio.to_thread(wait_for, lambda: processes(hosted, server)["processes"] == [])
 
 
 async def test_two_sessions_two_processes_and_a_killed_child_fails_only_its_own_client(hosted):
