@@ -308,3 +308,6 @@ HOSTED_CRASH_LOOP_SECONDS = env_int("HOSTED_CRASH_LOOP_SECONDS", 60)
 # A line a child writes on stdout (one JSON-RPC message) is at most this long; its stderr log keeps this many lines.
 HOSTED_MAX_LINE_BYTES = env_int("HOSTED_MAX_LINE_BYTES", GATEWAY_MAX_BACKEND_RESPONSE_BYTES)
 HOSTED_STDERR_LINES = env_int("HOSTED_STDERR_LINES", 200)
+# An OS user (name or uid) children run as instead of the gateway's own: then they cannot signal the gateway, read
+# its files or its environment. Empty: the gateway's user. The cache must be readable (HOME writable) by it.
+HOSTED_USER = env("HOSTED_USER", "")

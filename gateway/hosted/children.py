@@ -43,6 +43,17 @@ def _limit(limits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
 
 
+def _run_as() -> dict[str, Any]:
+    """HOSTED_USER's uid and primary group, for the child; nothing when children run as the gateway's user."""
+    name = str(getattr(settings, "HOSTED_USER", "") or "")
+    if not name:
+        return {}
+    import pwd
+
+    entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def _rss_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -85,7 +96,7 @@ class Child(up.MessageLink):
                 hosted.program, *hosted.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=dict(hosted.env), cwd=hosted.cwd, close_fds=True,
                 start_new_session=True, limit=settings.HOSTED_MAX_LINE_BYTES,
-                preexec_fn=lambda: _limit(hosted.limits))
+                preexec_fn=lambda: _limit(hosted.limits), **_run_as())
         except OSError as exc:
             registry.exited(self, crashed=True, reason=f"The {self.url} could not be started: {exc.strerror or exc}")
             raise up.UpstreamError(f"The {self.url} could not be started: {exc.strerror or exc}") from None
