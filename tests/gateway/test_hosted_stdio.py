@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import time
@@ -361,3 +362,45 @@ def test_sigterm_stops_the_children_with_the_gateway(tmp_path_factory):
         wait_for(gone, 10)
     finally:
         live.stop()
+
+
+def test_a_2025_03_26_client_sends_a_batch_and_a_2024_11_05_client_uses_sse(hosted):
+    server = make_server(hosted)
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    accept = {"Accept": "application/json, text/event-stream"}
+    with httpx.Client(timeout=30, headers=accept) as http:
+        init = http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}})
+        assert init.json()["result"]["protocolVersion"] == "2025-03-26"
+        headers = {"Mcp-Session-Id": init.headers["mcp-session-id"]}
+        http.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        batch = http.post(url, headers=headers, json=[
+            {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": m}}}
+            for i, m in ((2, "first"), (3, "second"))])
+        answers = {a["id"]: a["result"]["content"][0]["text"] for a in batch.json()}
+        assert answers == {2: "Echo: first", 3: "Echo: second"}
+        http.delete(url, headers=headers)
+    # 2024-11-05: the stream names the endpoint; answers arrive on the stream.
+    with httpx.Client(timeout=30) as http:
+        with http.stream("GET", hosted.url + server["endpoints"]["sse"], headers={"Accept": "text/event-stream"}) as s:
+            lines = s.iter_lines()
+            assert next(lines) == "event: endpoint"
+            endpoint = hosted.url + next(lines)[len("data: "):]
+            assert http.post(endpoint, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2024-11-05", "capabilities": {},
+                "clientInfo": {"name": "old", "version": "1"}}}).status_code == 202
+
+            def until(msg_id: int) -> dict:
+                for line in lines:
+                    if line.startswith("data: "):
+                        message = json.loads(line[len("data: "):])
+                        if message.get("id") == msg_id:
+                            return message
+                raise AssertionError(f"the stream ended before the answer to {msg_id}")
+
+            # As the protocol asks, nothing but the initialized notification before initialize is answered.
+            assert until(1)["result"]["protocolVersion"] == "2024-11-05"
+            http.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            http.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                      "params": {"name": "echo", "arguments": {"message": "sse"}}})
+            assert until(2)["result"]["content"][0]["text"] == "Echo: sse"
