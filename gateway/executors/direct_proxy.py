@@ -388,9 +388,13 @@ class DirectProxyExecutor:
 
     # ------------------------------------------------------------ handshake-free clients (2026-07-28)
 
+    def _shared_key(self, ctx: CallContext) -> tuple:
+        """Which shared backend session serves a request: one per server (at this version) and consumer."""
+        return ctx.server.id, ctx.server.version, ctx.consumer.id if ctx.consumer is not None else None
+
     async def _shared_for(self, ctx: CallContext) -> _Shared:
         server = ctx.server
-        key = (server.id, server.version, ctx.consumer.id if ctx.consumer is not None else None)
+        key = self._shared_key(ctx)
         shared = self._shared.get(key)
         if shared is not None and shared.record is not None and (shared.link is None or shared.link.open_):
             return shared  # the common case: the backend session is open, no lock to take

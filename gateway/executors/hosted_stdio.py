@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
 import secrets
+import zlib
 from typing import Any
 
 from .. import protocol as p
@@ -156,8 +158,10 @@ class HostedStdioExecutor(DirectProxyExecutor):
             raise RpcError(p.INTERNAL_ERROR, hosted.unavailable if hosted else "Not a Hosted stdio server.")
         if not hosted.shareable:
             return await super().initialize(message, ctx)
-        # One child for the sessions of this server and consumer: the session keeps no backend session of its own.
-        stateless = CallContext(server=ctx.server, version=ctx.version, consumer=ctx.consumer, stateless=True)
+        # A pool of children for the sessions of this server and consumer: the session keeps no backend session of
+        # its own, and is served by the same child of the pool every time.
+        stateless = CallContext(server=ctx.server, version=ctx.version, consumer=ctx.consumer, stateless=True,
+                                session_id=ctx.session_id)
         try:
             shared = await self._shared_for(stateless)
         except up.UpstreamError as exc:
@@ -173,6 +177,19 @@ class HostedStdioExecutor(DirectProxyExecutor):
             answer["instructions"] = result["instructions"]
         return Initialized(result_response(message["id"], answer), answer["protocolVersion"], client_of(message),
                            {"t": STDIO, "shared": True})
+
+    _round = itertools.count()
+
+    def _shared_key(self, ctx: CallContext) -> tuple:
+        """A shareable entry's pool holds up to its max_processes children, started as sessions need them; a
+        session always reaches the same one, handshake-free requests take turns."""
+        key = super()._shared_key(ctx)
+        hosted = ctx.server.hosted
+        size = hosted.limits.max_processes if hosted is not None and hosted.shareable else 1
+        if size <= 1:
+            return key
+        slot = zlib.crc32(ctx.session_id.encode()) if ctx.session_id else next(self._round)
+        return (*key, slot % size)
 
     async def handle(self, message: Message, ctx: CallContext) -> Message | None:
         hosted = ctx.server.hosted

@@ -3,6 +3,7 @@ run as a child per session, with SDK clients on both transports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -242,7 +243,8 @@ async def test_the_entrys_process_limit_refuses_one_more_session(hosted):
 
 
 async def test_a_shareable_entry_serves_sessions_from_one_child_without_mixing_answers(hosted):
-    server = make_server(hosted, installed_entry(hosted, "everything-shared", shareable=True))
+    # A pool of one child: both sessions meet in it.
+    server = make_server(hosted, installed_entry(hosted, "everything-shared", shareable=True, max_processes=1))
     url = hosted.url + server["endpoints"]["streamable_http"]
     async with streamable_http_client(url) as (r1, w1), streamable_http_client(url) as (r2, w2):
         async with ClientSession(r1, w1) as first, ClientSession(r2, w2) as second:
@@ -404,3 +406,19 @@ def test_a_2025_03_26_client_sends_a_batch_and_a_2024_11_05_client_uses_sse(host
             http.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                                       "params": {"name": "echo", "arguments": {"message": "sse"}}})
             assert until(2)["result"]["content"][0]["text"] == "Echo: sse"
+
+
+async def test_a_shareable_entrys_pool_grows_to_its_process_limit_and_no_further(hosted):
+    server = make_server(hosted, installed_entry(hosted, "everything-pool", shareable=True, max_processes=2))
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = []
+        for _ in range(16):  # sessions spread by their id: with 16, both places are taken but 1 time in 32,768
+            read, write = await stack.enter_async_context(streamable_http_client(url))
+            session = await stack.enter_async_context(ClientSession(read, write))
+            await session.initialize()
+            sessions.append(session)
+        answers = await asyncio.gather(*(s.call_tool("echo", {"message": f"s{n}"}) for n, s in enumerate(sessions)))
+        assert [text_of(a) for a in answers] == [f"Echo: s{n}" for n in range(16)]
+        running = processes(hosted, server)["processes"]
+        assert len(running) == 2 and {p["session"] for p in running} == {"shared"}
