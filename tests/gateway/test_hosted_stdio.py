@@ -29,11 +29,13 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def hosted(tmp_path_factory):
-    """A gateway whose catalogue holds server-everything, installed into a cache of this test run."""
+    """A gateway whose catalogue holds server-everything, installed into a cache of this test run: by a Celery
+    worker of its own under the production profile (REDIS_URL), in-process in the embedded one."""
     tools = require_conformance_tools()  # the Node 22 the reference server needs (fails under CI=true)
     cache = tmp_path_factory.mktemp("hosted-cache")
     live = start_live(extra_env={"HOSTED_CACHE_DIR": str(cache), "HOSTED_NODE_DIR": str(tools.bin_dir),
                                  "HOSTED_CRASH_LOOP_COUNT": "3"})
+    worker = celery_worker(live, tmp_path_factory.mktemp("hosted-worker")) if os.environ.get("REDIS_URL") else None
     token = live.manage("create_api_token", "admin").stdout.strip()
     api = httpx.Client(base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     entry = create_entry(api, "everything", max_processes=4, idle_timeout_seconds=600)
@@ -43,6 +45,24 @@ def hosted(tmp_path_factory):
     yield live
     api.close()
     live.stop()
+    if worker is not None:
+        worker.terminate()
+        worker.wait(20)
+
+
+def celery_worker(live, logs):
+    """A Celery worker on the live server's database and broker: the install job runs where production runs it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ..live import ROOT
+
+    log = open(logs / "worker.log", "w")
+    return subprocess.Popen([str(Path(sys.executable).with_name("celery")), "-A", "console", "worker", "--pool", "solo",
+                             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                            cwd=ROOT, env={**live.env, "CELERY_TASK_ALWAYS_EAGER": "false"}, stdout=log,
+                            stderr=subprocess.STDOUT)
 
 
 def create_entry(api, slug: str, **extra) -> dict:
@@ -336,7 +356,8 @@ async def test_a_pypi_entry_runs_from_a_venv_of_its_own(hosted):
 def test_sigterm_stops_the_children_with_the_gateway(tmp_path_factory):
     tools = require_conformance_tools()
     live = start_live(extra_env={"HOSTED_CACHE_DIR": str(tmp_path_factory.mktemp("hosted-drain")),
-                                 "HOSTED_NODE_DIR": str(tools.bin_dir), "GATEWAY_DRAIN_SECONDS": "2"})
+                                 "HOSTED_NODE_DIR": str(tools.bin_dir), "GATEWAY_DRAIN_SECONDS": "2",
+                                 "CELERY_TASK_ALWAYS_EAGER": "1"})  # the install in-process: no worker here
     try:
         token = live.manage("create_api_token", "admin").stdout.strip()
         live.api = httpx.Client(base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
