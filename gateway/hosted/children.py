@@ -16,6 +16,7 @@ import logging
 import os
 import resource
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -90,16 +91,21 @@ class Child(up.MessageLink):
 
     async def open(self) -> None:
         hosted = self.hosted
-        os.makedirs(hosted.cwd, exist_ok=True)
+        try:
+            os.makedirs(hosted.cwd, exist_ok=True)
+            run_as = _run_as()
+        except (OSError, KeyError, ValueError) as exc:
+            raise HostedRefused(f"The {self.url} cannot be started here: {exc}") from None
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 hosted.program, *hosted.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=dict(hosted.env), cwd=hosted.cwd, close_fds=True,
                 start_new_session=True, limit=settings.HOSTED_MAX_LINE_BYTES,
-                preexec_fn=lambda: _limit(hosted.limits), **_run_as())
-        except OSError as exc:
-            registry.exited(self, crashed=True, reason=f"The {self.url} could not be started: {exc.strerror or exc}")
-            raise up.UpstreamError(f"The {self.url} could not be started: {exc.strerror or exc}") from None
+                preexec_fn=lambda: _limit(hosted.limits), **run_as)
+        except (OSError, subprocess.SubprocessError) as exc:
+            reason = f"The {self.url} could not be started: {getattr(exc, 'strerror', None) or exc}"
+            registry.exited(self, crashed=True, reason=reason)
+            raise up.UpstreamError(reason) from None
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read()), loop.create_task(self._read_stderr()),
                        loop.create_task(self._idle())]
@@ -326,7 +332,11 @@ class Registry:
         self.admit(server)
         child = Child(server, on_message=on_message, session_id=session_id)
         self.children[child.id] = child  # counted from now on, so concurrent starts cannot overshoot the limits
-        await child.open()
+        try:
+            await child.open()
+        except BaseException:
+            self.children.pop(child.id, None)  # a start that failed (or was cancelled) holds no place
+            raise
         return child
 
     def exited(self, child: Child, *, crashed: bool, reason: str) -> None:

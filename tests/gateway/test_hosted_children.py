@@ -164,3 +164,10 @@ async def test_children_run_as_hosted_user(settings):
             await child.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+async def test_an_unknown_hosted_user_is_a_clear_refusal_that_holds_no_place(program, tmp_path, settings):
+    settings.HOSTED_USER = "no-such-user-here"
+    with pytest.raises(HostedRefused, match="cannot be started here"):
+        await started(hosted_server(program, tmp_path, entry_id=21))
+    assert not [c for c in registry.children.values() if c.hosted.entry_id == 21]
