@@ -39,8 +39,18 @@ from .direct_proxy import DirectProxyExecutor
 log = logging.getLogger(__name__)
 
 STDIO = "stdio"
-# Which gateway process holds a session's child: the process id alone repeats across hosts and restarts.
-PROCESS_TOKEN = f"{os.getpid()}-{secrets.token_hex(6)}"
+_tokens: dict[int, str] = {}
+
+
+def process_token() -> str:
+    """Which gateway process holds a session's child: the process id alone repeats across hosts and restarts, and
+    a process forked after import must not inherit its parent's token."""
+    pid = os.getpid()
+    token = _tokens.get(pid)
+    if token is None:
+        token = _tokens[pid] = f"{pid}-{secrets.token_hex(6)}"
+    return token
+
 FORWARD_CHANNEL = "mcpgw:hosted:"
 REPLY_CHANNEL = "mcpgw:hosted-reply:"
 # A forwarded request waits this much longer than the server's timeout: the owner's own answer comes first.
@@ -55,7 +65,7 @@ class HostedStdioExecutor(DirectProxyExecutor):
         return f"hosted stdio server {server.hosted.entry_slug if server.hosted else server.name}"
 
     async def _open_link(self, server: ServerConfig, sid: str | None, record: dict[str, Any]) -> up.MessageLink:
-        record["owner"] = PROCESS_TOKEN
+        record["owner"] = process_token()
         if sid is not None:
             self._serve_forwarded()
         return await registry.start(server, session_id=sid, on_message=self._publisher(sid, server))
@@ -65,7 +75,7 @@ class HostedStdioExecutor(DirectProxyExecutor):
 
     async def _send(self, server: ServerConfig, sid: str, record: dict, message: Message, on_message) -> Message | None:
         owner = record.get("owner")
-        if owner is not None and owner != PROCESS_TOKEN and sid not in self._links:
+        if owner is not None and owner != process_token() and sid not in self._links:
             return await self._forward(owner, server, sid, message)
         return await super()._send(server, sid, record, message, on_message)
 
@@ -104,7 +114,7 @@ class HostedStdioExecutor(DirectProxyExecutor):
 
     async def _listen_forwarded(self) -> None:
         state = get_state()
-        subscription = await state.subscribe(FORWARD_CHANNEL + PROCESS_TOKEN)
+        subscription = await state.subscribe(FORWARD_CHANNEL + process_token())
         pending: set[asyncio.Task] = set()
         try:
             while True:
@@ -115,7 +125,7 @@ class HostedStdioExecutor(DirectProxyExecutor):
                     await asyncio.sleep(1.0)
                     with contextlib.suppress(Exception):
                         await subscription.close()
-                    subscription = await state.subscribe(FORWARD_CHANNEL + PROCESS_TOKEN)
+                    subscription = await state.subscribe(FORWARD_CHANNEL + process_token())
                     continue
                 if data is None:
                     continue
