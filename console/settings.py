@@ -294,6 +294,8 @@ MARKET_ANONYMOUS_BROWSING = env_bool("MARKET_ANONYMOUS_BROWSING", False)
 # Hosted stdio servers: where catalogue entries are installed, the Node used to run npm entries, and the caps no
 # entry's limits may exceed (HOSTED_MAX_PROCESSES also bounds the children of all entries in one gateway process).
 HOSTED_CACHE_DIR = Path(env("HOSTED_CACHE_DIR", str(DATA_DIR / "hosted")))
+if not HOSTED_CACHE_DIR.is_absolute():  # programs are started by absolute path, whatever the working directory
+    HOSTED_CACHE_DIR = BASE_DIR / HOSTED_CACHE_DIR
 HOSTED_NODE_DIR = env("HOSTED_NODE_DIR", "")  # a directory holding `node` (and `npm`); empty: the one on PATH
 HOSTED_INSTALL_TIMEOUT = env_int("HOSTED_INSTALL_TIMEOUT", 600)
 HOSTED_MAX_PROCESSES = env_int("HOSTED_MAX_PROCESSES", 50)
