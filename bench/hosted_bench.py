@@ -111,6 +111,7 @@ def measure(*, duration: float = 10, warmup: float = 5, concurrency: int = CONCU
     direct = subprocess.Popen([str(tools.bin_dir / "mcp-server-everything"), "streamableHttp"], env=env, cwd=scratch,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     live = start_live(extra_env={"HOSTED_CACHE_DIR": str(scratch / "cache"), "HOSTED_NODE_DIR": str(tools.bin_dir),
+                                 "CELERY_TASK_ALWAYS_EAGER": "1",  # the install in-process: no worker here
                                  "GATEWAY_CALL_RECORDS": os.environ.get("GATEWAY_CALL_RECORDS", "1")})
     try:
         token = live.manage("create_api_token", "admin").stdout.strip()

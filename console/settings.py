@@ -296,6 +296,8 @@ MARKET_ANONYMOUS_BROWSING = env_bool("MARKET_ANONYMOUS_BROWSING", False)
 # Hosted stdio servers: where catalogue entries are installed, the Node used to run npm entries, and the caps no
 # entry's limits may exceed (HOSTED_MAX_PROCESSES also bounds the children of all entries in one gateway process).
 HOSTED_CACHE_DIR = Path(env("HOSTED_CACHE_DIR", str(DATA_DIR / "hosted")))
+if not HOSTED_CACHE_DIR.is_absolute():  # programs are started by absolute path, whatever the working directory
+    HOSTED_CACHE_DIR = BASE_DIR / HOSTED_CACHE_DIR
 HOSTED_NODE_DIR = env("HOSTED_NODE_DIR", "")  # a directory holding `node` (and `npm`); empty: the one on PATH
 HOSTED_INSTALL_TIMEOUT = env_int("HOSTED_INSTALL_TIMEOUT", 600)
 HOSTED_MAX_PROCESSES = env_int("HOSTED_MAX_PROCESSES", 50)
@@ -357,3 +359,7 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_DEVICE_GRANT_MODEL = "oauth2_provider.DeviceGrant"
+
+# An OS user (name or uid) children run as instead of the gateway's own: then they cannot signal the gateway, read
+# its files or its environment. Empty: the gateway's user. The cache must be readable (HOME writable) by it.
+HOSTED_USER = env("HOSTED_USER", "")

@@ -249,6 +249,12 @@ def targets(results: dict) -> list[str]:
 
     out.extend(governance.targets(results.get("governance", [])))
     out.extend(proxy_targets(results))
+    hosted = results.get("hosted")
+    if hosted:
+        out.append(f"- Hosted stdio ≥ {hosted['target']}× the same server over Streamable HTTP directly: "
+                   f"**{'met' if hosted['met'] else 'NOT met'}** ({hosted['ratio']:.2f}×, "
+                   f"{hosted['hosted']['calls_per_s']:,.0f} vs {hosted['direct']['calls_per_s']:,.0f} / "
+                   f"{hosted['direct-again']['calls_per_s']:,.0f} calls/s, c={hosted['concurrency']}).")
     ours_errors = sum(r["errors"] for r in results["scenarios"] if r["target"] == "ours")
     out.append(f"- Zero errors (ours): **{'met' if ours_errors == 0 else 'NOT met'}** ({ours_errors} errors in "
                f"{sum(r['requests'] for r in results['scenarios'] if r['target'] == 'ours'):,} calls).")

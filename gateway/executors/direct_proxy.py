@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import time
 import uuid
 from typing import Any
@@ -47,8 +48,17 @@ log = logging.getLogger(__name__)
 ID_PREFIX = "mcpgw-"
 _STATELESS_META = (p.META_PROTOCOL_VERSION, p.META_CLIENT_CAPABILITIES, p.META_CLIENT_INFO)
 _counter = itertools.count(1)
-# This process among the gateway's: the owner of the SSE links it holds, named in the sessions they serve.
-PROCESS = uuid.uuid4().hex
+_process_tokens: dict[int, str] = {}
+
+
+def process_token() -> str:
+    """This process among the gateway's: the owner of the links it holds, named in the sessions they serve. Per
+    process id, so that a process forked after import never passes for its parent."""
+    pid = os.getpid()
+    token = _process_tokens.get(pid)
+    if token is None:
+        token = _process_tokens[pid] = f"{pid}-{uuid.uuid4().hex[:12]}"
+    return token
 
 
 def _link_channel(sid: str) -> str:
@@ -261,7 +271,7 @@ class DirectProxyExecutor:
                 self._links[sid] = link
                 if old is not None:
                     await old.close()
-                record["owner"] = PROCESS  # other processes hand this session's messages to this one
+                record["owner"] = process_token()  # other processes hand this session's messages to this one
                 await self._serve_others(server, sid, link)
                 self._watch(sid, link)
         else:
@@ -532,7 +542,7 @@ class DirectProxyExecutor:
             link = self._links.get(sid)
             if link is not None and link.open_:
                 return await link.send(message, emit=on_message)
-            if record.get("owner") and record["owner"] != PROCESS:
+            if record.get("owner") and record["owner"] != process_token():
                 return await self._forward(server, sid, message, on_message)
             raise self._link_missing(record)
         if record.get("ver") == up.MODERN:
@@ -544,9 +554,13 @@ class DirectProxyExecutor:
 
     # ------------------------------------------------------------ handshake-free clients (2026-07-28)
 
+    def _shared_key(self, ctx: CallContext) -> tuple:
+        """Which shared backend session serves a request: one per server (at this version) and consumer."""
+        return ctx.server.id, ctx.server.version, ctx.consumer.id if ctx.consumer is not None else None
+
     async def _shared_for(self, ctx: CallContext) -> _Shared:
         server = ctx.server
-        key = (server.id, server.version, ctx.consumer.id if ctx.consumer is not None else None)
+        key = self._shared_key(ctx)
         shared = self._shared.get(key)
         if shared is not None and shared.record is not None and (shared.link is None or shared.link.open_):
             return shared  # the common case: the backend session is open, no lock to take

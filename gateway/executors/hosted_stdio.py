@@ -8,12 +8,14 @@ records, limits — is the relay's):
 - A child that exits — crashed, killed, out of CPU time, idle past its timeout — ends its client's session: pending
   requests get an error at once, the next request a 404, and the client initializes again (a new child). Nothing
   reopens a child behind the client's back: the old one's state is gone.
-- The child lives in the gateway process that handled initialize. A request of that session reaching another process
-  is handed to that one over the shared state's pub/sub, as a Direct Proxy's SSE stream is (direct_proxy.py); when
-  that process is gone, so is the child, and the session ends.
+- The child lives in the gateway process that handled initialize. A message of that session reaching another process
+  is handed to the owner over the shared state's pub/sub, as a Direct Proxy's SSE stream is (direct_proxy.py), and
+  answered from there; an owner that is gone ends the session, one that does not answer in time is a clear error.
 """
 from __future__ import annotations
 
+import itertools
+import zlib
 from typing import Any
 
 from .. import protocol as p
@@ -48,8 +50,10 @@ class HostedStdioExecutor(DirectProxyExecutor):
             raise RpcError(p.INTERNAL_ERROR, hosted.unavailable if hosted else "Not a Hosted stdio server.")
         if not hosted.shareable:
             return await super().initialize(message, ctx)
-        # One child for the sessions of this server and consumer: the session keeps no backend session of its own.
-        stateless = CallContext(server=ctx.server, version=ctx.version, consumer=ctx.consumer, stateless=True)
+        # A pool of children for the sessions of this server and consumer: the session keeps no backend session of
+        # its own, and is served by the same child of the pool every time.
+        stateless = CallContext(server=ctx.server, version=ctx.version, consumer=ctx.consumer, stateless=True,
+                                session_id=ctx.session_id)
         try:
             shared = await self._shared_for(stateless)
         except up.UpstreamError as exc:
@@ -65,6 +69,19 @@ class HostedStdioExecutor(DirectProxyExecutor):
             answer["instructions"] = result["instructions"]
         return Initialized(result_response(message["id"], answer), answer["protocolVersion"], client_of(message),
                            {"t": STDIO, "shared": True})
+
+    _round = itertools.count()
+
+    def _shared_key(self, ctx: CallContext) -> tuple:
+        """A shareable entry's pool holds up to its max_processes children, started as sessions need them; a
+        session always reaches the same one, handshake-free requests take turns."""
+        key = super()._shared_key(ctx)
+        hosted = ctx.server.hosted
+        size = hosted.limits.max_processes if hosted is not None and hosted.shareable else 1
+        if size <= 1:
+            return key
+        slot = zlib.crc32(ctx.session_id.encode()) if ctx.session_id else next(self._round)
+        return (*key, slot % size)
 
     async def handle(self, message: Message, ctx: CallContext) -> Message | None:
         hosted = ctx.server.hosted
@@ -84,7 +101,7 @@ class HostedStdioExecutor(DirectProxyExecutor):
         # The child is gone, and with it the session's state: end the session so the client starts afresh.
         await session_end(ctx.session.id)
         await self._let_go(ctx.session.id)
-        raise up.UpstreamError("The session's hosted process has stopped; the session has ended: initialize again.")
+        raise up.SessionEnded("The session's hosted process has stopped; the session has ended: initialize again.")
 
     async def session_closed(self, session: Any, server: ServerConfig) -> None:
         await self._let_go(session.id)

@@ -16,6 +16,7 @@ import logging
 import os
 import resource
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -41,6 +42,17 @@ def _limit(limits) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+
+
+def _run_as() -> dict[str, Any]:
+    """HOSTED_USER's uid and primary group, for the child; nothing when children run as the gateway's user."""
+    name = str(getattr(settings, "HOSTED_USER", "") or "")
+    if not name:
+        return {}
+    import pwd
+
+    entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def _rss_kb(pid: int) -> int | None:
@@ -79,16 +91,21 @@ class Child(up.MessageLink):
 
     async def open(self) -> None:
         hosted = self.hosted
-        os.makedirs(hosted.cwd, exist_ok=True)
+        try:
+            os.makedirs(hosted.cwd, exist_ok=True)
+            run_as = _run_as()
+        except (OSError, KeyError, ValueError) as exc:
+            raise HostedRefused(f"The {self.url} cannot be started here: {exc}") from None
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 hosted.program, *hosted.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=dict(hosted.env), cwd=hosted.cwd, close_fds=True,
                 start_new_session=True, limit=settings.HOSTED_MAX_LINE_BYTES,
-                preexec_fn=lambda: _limit(hosted.limits))
-        except OSError as exc:
-            registry.exited(self, crashed=True, reason=f"The {self.url} could not be started: {exc.strerror or exc}")
-            raise up.UpstreamError(f"The {self.url} could not be started: {exc.strerror or exc}") from None
+                preexec_fn=lambda: _limit(hosted.limits), **run_as)
+        except (OSError, subprocess.SubprocessError) as exc:
+            reason = f"The {self.url} could not be started: {getattr(exc, 'strerror', None) or exc}"
+            registry.exited(self, crashed=True, reason=reason)
+            raise up.UpstreamError(reason) from None
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read()), loop.create_task(self._read_stderr()),
                        loop.create_task(self._idle())]
@@ -315,7 +332,11 @@ class Registry:
         self.admit(server)
         child = Child(server, on_message=on_message, session_id=session_id)
         self.children[child.id] = child  # counted from now on, so concurrent starts cannot overshoot the limits
-        await child.open()
+        try:
+            await child.open()
+        except BaseException:
+            self.children.pop(child.id, None)  # a start that failed (or was cancelled) holds no place
+            raise
         return child
 
     def exited(self, child: Child, *, crashed: bool, reason: str) -> None:

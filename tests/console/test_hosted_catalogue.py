@@ -151,23 +151,26 @@ def test_a_tenant_server_runs_an_installed_entry_and_its_secret_is_never_shown(t
     assert hosted.program.startswith(str(cache))
 
 
-def test_another_teams_hosted_server_is_not_found(tenant, cache):
+def tenant_server(tenant, entry) -> dict:
     api, instance = tenant
+    created = api.post("/api/v1/mcp-servers/", {"instance": instance.pk, "name": "h1", "server_type": "hosted_stdio",
+                                                "hosted_entry": entry.pk, "hosted_variables": {"API_TOKEN": "x"}},
+                       format="json")
+    assert created.status_code == 201, created.content
+    return created.json()
+
+
+def test_another_teams_hosted_server_is_not_found(tenant, cache):
     entry = installed()
-    server = api.post("/api/v1/mcp-servers/", {"instance": instance.pk, "name": "h1", "server_type": "hosted_stdio",
-                                               "hosted_entry": entry.pk, "hosted_variables": {"API_TOKEN": "x"}},
-                      format="json").json()
+    server = tenant_server(tenant, entry)
     other = get_user_model().objects.create_user("otto", password="pw-123456")
     services.team_create(name="Others", owner=other)
     assert client_for(other).get(f"/api/v1/mcp-servers/{server['id']}/processes/").status_code == 404
 
 
 def test_an_entry_that_is_not_installed_makes_the_server_say_so(tenant, cache):
-    api, instance = tenant
     entry = installed()
-    server = api.post("/api/v1/mcp-servers/", {"instance": instance.pk, "name": "h1", "server_type": "hosted_stdio",
-                                               "hosted_entry": entry.pk, "hosted_variables": {"API_TOKEN": "x"}},
-                      format="json").json()
+    server = tenant_server(tenant, entry)
     HostedStdioEntry.objects.filter(pk=entry.pk).update(state="failed", error="npm install exited with code 1")
     hosted = server_snapshot(server["id"]).hosted
     assert "is not installed (state: failed: npm install exited with code 1)" in hosted.unavailable

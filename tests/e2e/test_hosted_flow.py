@@ -20,7 +20,8 @@ def console_server(tmp_path_factory):
     """A live server of this module's own, whose catalogue installs into a scratch cache with the pinned Node."""
     tools = require_conformance_tools()
     server = start_live(extra_env={"HOSTED_CACHE_DIR": str(tmp_path_factory.mktemp("hosted-e2e")),
-                                   "HOSTED_NODE_DIR": str(tools.bin_dir)})
+                                   "HOSTED_NODE_DIR": str(tools.bin_dir),
+                                   "CELERY_TASK_ALWAYS_EAGER": "1"})  # the install in-process: no worker here
     yield server
     server.stop()
 

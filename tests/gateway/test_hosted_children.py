@@ -4,8 +4,12 @@ own (the outside world), started exactly as an installed entry's program would b
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +30,7 @@ PROGRAM = textwrap.dedent('''
             result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
                       "serverInfo": {"name": "fixture", "version": "1"}}
         elif args.get("do") == "env":
-            result = {"env": dict(os.environ)}
+            result = {"env": dict(os.environ), "uid": os.getuid()}
         elif args.get("do") == "long":
             sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {"x": "y" * 5000}}) + "\\n")
             sys.stdout.flush()
@@ -58,10 +62,10 @@ def program(tmp_path):
     return path
 
 
-def hosted_server(program, tmp_path, *, entry_id: int = 1, **limits) -> ServerConfig:
+def hosted_server(program, tmp_path, *, entry_id: int = 1, python: str = sys.executable, **limits) -> ServerConfig:
     values = {"max_processes": 5, "memory_mb": 512, "cpu_seconds": 30, "open_files": 64, "startup_timeout": 10,
               "idle_timeout": 60, **limits}
-    hosted = HostedConfig(entry_id=entry_id, entry_slug="fixture", spec="pypi:fixture@1.0", program=sys.executable,
+    hosted = HostedConfig(entry_id=entry_id, entry_slug="fixture", spec="pypi:fixture@1.0", program=python,
                           args=(str(program),), env={"TOKEN": "t0k", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
                           cwd=str(tmp_path), shareable=False, limits=HostedLimits(**values))
     return ServerConfig(id=next(_ids), instance="default", name="fixture", description="", type="hosted_stdio",
@@ -139,3 +143,31 @@ async def test_stderr_keeps_only_the_recent_lines(program, tmp_path, settings):
         assert list(child.stderr)[-1] == "line 999" and len(child.stderr) == 50
     finally:
         await child.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting a child as another user needs root")
+async def test_children_run_as_hosted_user(settings):
+    import pwd
+
+    settings.HOSTED_USER = "nobody"
+    home = Path(tempfile.mkdtemp(prefix="mcpgw-hosted-user-"))
+    home.chmod(0o755)  # the other user reads the program and works in its HOME
+    program = home / "fixture_server.py"
+    program.write_text(PROGRAM)
+    program.chmod(0o644)
+    try:
+        # The system's Python: this one lives where only its owner may look.
+        child = await started(hosted_server(program, home, python=shutil.which("python3", path="/usr/bin:/bin")))
+        try:
+            assert (await call(child, "env"))["result"]["uid"] == pwd.getpwnam("nobody").pw_uid
+        finally:
+            await child.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def test_an_unknown_hosted_user_is_a_clear_refusal_that_holds_no_place(program, tmp_path, settings):
+    settings.HOSTED_USER = "no-such-user-here"
+    with pytest.raises(HostedRefused, match="cannot be started here"):
+        await started(hosted_server(program, tmp_path, entry_id=21))
+    assert not [c for c in registry.children.values() if c.hosted.entry_id == 21]

@@ -3,7 +3,9 @@ run as a child per session, with SDK clients on both transports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import os
 import signal
 import time
@@ -27,11 +29,13 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def hosted(tmp_path_factory):
-    """A gateway whose catalogue holds server-everything, installed into a cache of this test run."""
+    """A gateway whose catalogue holds server-everything, installed into a cache of this test run: by a Celery
+    worker of its own under the production profile (REDIS_URL), in-process in the embedded one."""
     tools = require_conformance_tools()  # the Node 22 the reference server needs (fails under CI=true)
     cache = tmp_path_factory.mktemp("hosted-cache")
     live = start_live(extra_env={"HOSTED_CACHE_DIR": str(cache), "HOSTED_NODE_DIR": str(tools.bin_dir),
                                  "HOSTED_CRASH_LOOP_COUNT": "3"})
+    worker = celery_worker(live, tmp_path_factory.mktemp("hosted-worker")) if os.environ.get("REDIS_URL") else None
     token = live.manage("create_api_token", "admin").stdout.strip()
     api = httpx.Client(base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     entry = create_entry(api, "everything", max_processes=4, idle_timeout_seconds=600)
@@ -41,6 +45,24 @@ def hosted(tmp_path_factory):
     yield live
     api.close()
     live.stop()
+    if worker is not None:
+        worker.terminate()
+        worker.wait(20)
+
+
+def celery_worker(live, logs):
+    """A Celery worker on the live server's database and broker: the install job runs where production runs it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ..live import ROOT
+
+    log = open(logs / "worker.log", "w")
+    return subprocess.Popen([str(Path(sys.executable).with_name("celery")), "-A", "console", "worker", "--pool", "solo",
+                             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                            cwd=ROOT, env={**live.env, "CELERY_TASK_ALWAYS_EAGER": "false"}, stdout=log,
+                            stderr=subprocess.STDOUT)
 
 
 def create_entry(api, slug: str, **extra) -> dict:
@@ -135,6 +157,9 @@ async def test_sse_client_gets_everything_from_the_child(hosted):
     async with sse_client(hosted.url + server["endpoints"]["sse"]) as (read, write):
         async with client.session(read, write) as session:
             await exercise(session, client)
+            assert len(processes(hosted, server)["processes"]) == 1
+    # The stream is gone: so is the session, and its child with it.
+    await asyncio.to_thread(wait_for, lambda: processes(hosted, server)["processes"] == [])
 
 
 async def test_two_sessions_two_processes_and_a_killed_child_fails_only_its_own_client(hosted):
@@ -238,7 +263,8 @@ async def test_the_entrys_process_limit_refuses_one_more_session(hosted):
 
 
 async def test_a_shareable_entry_serves_sessions_from_one_child_without_mixing_answers(hosted):
-    server = make_server(hosted, installed_entry(hosted, "everything-shared", shareable=True))
+    # A pool of one child: both sessions meet in it.
+    server = make_server(hosted, installed_entry(hosted, "everything-shared", shareable=True, max_processes=1))
     url = hosted.url + server["endpoints"]["streamable_http"]
     async with streamable_http_client(url) as (r1, w1), streamable_http_client(url) as (r2, w2):
         async with ClientSession(r1, w1) as first, ClientSession(r2, w2) as second:
@@ -330,7 +356,8 @@ async def test_a_pypi_entry_runs_from_a_venv_of_its_own(hosted):
 def test_sigterm_stops_the_children_with_the_gateway(tmp_path_factory):
     tools = require_conformance_tools()
     live = start_live(extra_env={"HOSTED_CACHE_DIR": str(tmp_path_factory.mktemp("hosted-drain")),
-                                 "HOSTED_NODE_DIR": str(tools.bin_dir), "GATEWAY_DRAIN_SECONDS": "2"})
+                                 "HOSTED_NODE_DIR": str(tools.bin_dir), "GATEWAY_DRAIN_SECONDS": "2",
+                                 "CELERY_TASK_ALWAYS_EAGER": "1"})  # the install in-process: no worker here
     try:
         token = live.manage("create_api_token", "admin").stdout.strip()
         live.api = httpx.Client(base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
@@ -358,3 +385,61 @@ def test_sigterm_stops_the_children_with_the_gateway(tmp_path_factory):
         wait_for(gone, 10)
     finally:
         live.stop()
+
+
+def test_a_2025_03_26_client_sends_a_batch_and_a_2024_11_05_client_uses_sse(hosted):
+    server = make_server(hosted)
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    accept = {"Accept": "application/json, text/event-stream"}
+    with httpx.Client(timeout=30, headers=accept) as http:
+        init = http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}})
+        assert init.json()["result"]["protocolVersion"] == "2025-03-26"
+        headers = {"Mcp-Session-Id": init.headers["mcp-session-id"]}
+        http.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        batch = http.post(url, headers=headers, json=[
+            {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": m}}}
+            for i, m in ((2, "first"), (3, "second"))])
+        answers = {a["id"]: a["result"]["content"][0]["text"] for a in batch.json()}
+        assert answers == {2: "Echo: first", 3: "Echo: second"}
+        http.delete(url, headers=headers)
+    # 2024-11-05: the stream names the endpoint; answers arrive on the stream.
+    with httpx.Client(timeout=30) as http:
+        with http.stream("GET", hosted.url + server["endpoints"]["sse"], headers={"Accept": "text/event-stream"}) as s:
+            lines = s.iter_lines()
+            assert next(lines) == "event: endpoint"
+            endpoint = hosted.url + next(lines)[len("data: "):]
+            assert http.post(endpoint, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2024-11-05", "capabilities": {},
+                "clientInfo": {"name": "old", "version": "1"}}}).status_code == 202
+
+            def until(msg_id: int) -> dict:
+                for line in lines:
+                    if line.startswith("data: "):
+                        message = json.loads(line[len("data: "):])
+                        if message.get("id") == msg_id:
+                            return message
+                raise AssertionError(f"the stream ended before the answer to {msg_id}")
+
+            # As the protocol asks, nothing but the initialized notification before initialize is answered.
+            assert until(1)["result"]["protocolVersion"] == "2024-11-05"
+            http.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            http.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                      "params": {"name": "echo", "arguments": {"message": "sse"}}})
+            assert until(2)["result"]["content"][0]["text"] == "Echo: sse"
+
+
+async def test_a_shareable_entrys_pool_grows_to_its_process_limit_and_no_further(hosted):
+    server = make_server(hosted, installed_entry(hosted, "everything-pool", shareable=True, max_processes=2))
+    url = hosted.url + server["endpoints"]["streamable_http"]
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = []
+        for _ in range(16):  # sessions spread by their id: with 16, both places are taken but 1 time in 32,768
+            read, write = await stack.enter_async_context(streamable_http_client(url))
+            session = await stack.enter_async_context(ClientSession(read, write))
+            await session.initialize()
+            sessions.append(session)
+        answers = await asyncio.gather(*(s.call_tool("echo", {"message": f"s{n}"}) for n, s in enumerate(sessions)))
+        assert [text_of(a) for a in answers] == [f"Echo: s{n}" for n in range(16)]
+        running = processes(hosted, server)["processes"]
+        assert len(running) == 2 and {p["session"] for p in running} == {"shared"}
