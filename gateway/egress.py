@@ -1,8 +1,8 @@
 """The egress policy: which addresses the product may connect to on a tenant's behalf, enforced at connection time.
 
 Every outbound connection made for a tenant (tool calls, proxied MCP backends, reachability probes, OpenAPI URL
-imports, JWKS fetches) uses a client from this module: `aiohttp_connector()` for async code, `requests_session()`
-for synchronous code (Celery jobs). Both check each address after DNS resolution, right before the socket connects,
+imports, JWKS fetches) uses a client from this module: `aiohttp_connector()` for async code, `open_stream()` for the
+relay's own HTTP/1.1 client, `requests_session()` for synchronous code (Celery jobs). Both check each address after DNS resolution, right before the socket connects,
 so a host name that resolves to a forbidden address is refused, a second resolution cannot slip past the first
 check, and IP-literal URLs are checked too. A refused address is never connected to.
 
@@ -19,6 +19,7 @@ entry may match either form, an ALLOW entry must match the embedded address.
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import ipaddress
 import re
@@ -547,3 +548,34 @@ def requests_session() -> requests.Session:
 
 __all__ = ["Decision", "EgressRefused", "EgressRefusedError", "Policy", "aiohttp_connector", "default_denial",
            "egress_decision", "embedded_ipv4", "policy", "refusal_of", "requests_session", "screen"]
+
+
+# ---------------------------------------------------------------- asyncio streams (the relay's lean HTTP/1.1 client)
+
+
+async def open_stream(host: str, port: int, *, ssl: Any = None, limit: int = 2 ** 16
+                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to the first allowed address of `host`, as the aiohttp connector decides: host-name rules
+    before any DNS query, every resolved address screened, refused ones never connected to."""
+    loop = asyncio.get_running_loop()
+    bare = host.strip("[]")
+    if _is_ip(bare):
+        addresses = [bare]
+    else:
+        refused = policy().host_decision(bare)
+        if refused is not None:
+            raise EgressRefused(bare, [("", refused)])
+        infos = await loop.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    allowed, refusals = screen(bare, addresses)
+    if not allowed:
+        raise EgressRefused(bare, refusals)
+    failure: OSError | None = None
+    for address in allowed:
+        try:
+            return await asyncio.open_connection(address, port, ssl=ssl, limit=limit,
+                                                 server_hostname=bare if ssl else None)
+        except OSError as exc:
+            failure = exc
+    assert failure is not None
+    raise failure

@@ -7,6 +7,7 @@ time (user + system, getrusage) is the gateway's plus the in-process test client
 Per round of N calls, three variants: `proxied` (a stateless 2026-07-28 tools/call relayed to the backend),
 `discover` (server/discover on the same server: client, transport and dispatch, answered without the backend) and
 `straight` (one aiohttp POST of the tools/call to the backend, the least the relay's upstream leg can cost).
+Each variant's CPU time of the backend process is read from /proc beside it.
 `--profile` runs cProfile on CPU time over the proxied calls instead and keeps the stats in $PROXY_COST_PSTATS."""
 import asyncio, json, os, resource, socket, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -34,6 +35,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def process_cpu(pid: int) -> float:
+    """Another process's CPU seconds (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def setup(url):
@@ -105,16 +112,19 @@ async def main(profile: bool):
             for _ in range(100):
                 await fn()
         cpu = {name: [] for name in variants}
+        backend_cpu = {name: [] for name in variants}
         for _ in range(ROUNDS):
             for name, fn in variants.items():
-                before = resource.getrusage(resource.RUSAGE_SELF)
+                before, backend_before = resource.getrusage(resource.RUSAGE_SELF), process_cpu(backend.pid)
                 for _ in range(N):
                     await fn()
-                after = resource.getrusage(resource.RUSAGE_SELF)
+                after, backend_after = resource.getrusage(resource.RUSAGE_SELF), process_cpu(backend.pid)
                 cpu[name].append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / N * 1e3)
-        for name, xs in cpu.items():
-            print(f"{name:9} CPU ms/call: min {min(xs):.3f}  median {sorted(xs)[len(xs) // 2]:.3f}   rounds "
-                  + " ".join(f"{x:.3f}" for x in xs))
+                backend_cpu[name].append((backend_after - backend_before) / N * 1e3)
+        for label, table in (("gateway", cpu), ("backend", backend_cpu)):
+            for name, xs in table.items():
+                print(f"{label} {name:9} CPU ms/call: min {min(xs):.3f}  median {sorted(xs)[len(xs) // 2]:.3f}   "
+                      "rounds " + " ".join(f"{x:.3f}" for x in xs))
         gw = sorted(cpu["proxied"])[ROUNDS // 2] - sorted(cpu["discover"])[ROUNDS // 2] - sorted(cpu["straight"])[ROUNDS // 2]
         print(f"relay's own CPU beyond discover + straight (medians): {gw:.3f} ms/call")
         await session.close()

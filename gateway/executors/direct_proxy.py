@@ -4,7 +4,8 @@ Relaying rules (the gateway's decisions):
 - One backend session per client session, opened when the client initializes, with the client's capabilities and
   clientInfo; its record (backend transport, Mcp-Session-Id, negotiated revision) lives in the client's session in
   the shared state, so any gateway process can relay to a Streamable HTTP backend. An SSE backend's stream is held
-  by one process; another process serving the session opens its own backend session.
+  by the process that opened it (the record names it): another process hands that session's messages to it over
+  the shared state's pub/sub, and opens a backend session of its own only when no process holds the stream any more.
 - A backend that forgets the session (404) gets a new one, opened with what the client sent at initialize, and the
   message is sent again once; if no new one opens, the client's session ends too (404 next, the client initializes
   again). A backend that is merely unreachable leaves the session as it is.
@@ -26,6 +27,7 @@ import itertools
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 from .. import circuit
@@ -45,6 +47,16 @@ log = logging.getLogger(__name__)
 ID_PREFIX = "mcpgw-"
 _STATELESS_META = (p.META_PROTOCOL_VERSION, p.META_CLIENT_CAPABILITIES, p.META_CLIENT_INFO)
 _counter = itertools.count(1)
+# This process among the gateway's: the owner of the SSE links it holds, named in the sessions they serve.
+PROCESS = uuid.uuid4().hex
+
+
+def _link_channel(sid: str) -> str:
+    return f"mcpgw:link:{sid}"
+
+
+# HTTP statuses with which a backend refuses initialize as a handshake-free (2026-07-28) server would.
+_REFUSED_INITIALIZE = (400, 404, 405)
 # A client's capabilities are sent again when a backend session is reopened; a sane client's are small.
 MAX_CAPABILITIES_BYTES = 16 * 1024
 
@@ -53,6 +65,26 @@ def backend_transport(server: ServerConfig) -> str:
     if server.backend_transport in (up.SSE, up.STREAMABLE):
         return server.backend_transport
     return up.SSE if up.backend_url(server).rstrip("/").endswith("/sse") else up.STREAMABLE
+
+
+def modern_meta(record: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The _meta a handshake-free backend needs on every request: its revision and the client's capabilities and info
+    (the request's own when a handshake-free client sent them, else those recorded when the session opened)."""
+    meta = meta or {}
+    capabilities = meta.get(p.META_CLIENT_CAPABILITIES)
+    info = meta.get(p.META_CLIENT_INFO)
+    return {p.META_PROTOCOL_VERSION: up.MODERN,
+            p.META_CLIENT_CAPABILITIES: capabilities if isinstance(capabilities, dict) else record.get("caps") or {},
+            p.META_CLIENT_INFO: info if isinstance(info, dict) else record.get("info") or {}}
+
+
+def for_backend(message: Message, record: dict[str, Any]) -> Message:
+    """A request as the backend's revision wants it: unchanged for a session, with the revision's _meta otherwise."""
+    if record.get("ver") != up.MODERN:
+        return message
+    params = dict(message.get("params") or {})
+    params["_meta"] = {**(params.get("_meta") or {}), **modern_meta(record)}
+    return {**message, "params": params}
 
 
 def to_client(message: Message) -> Message:
@@ -169,12 +201,23 @@ class DirectProxyExecutor:
             answer["instructions"] = result["instructions"]
         return Initialized(result_response(message["id"], answer), version, client, record)
 
-    async def _open(self, server: ServerConfig, capabilities: dict, client: dict, sid: str | None,
-                    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Open a backend session; `sid` is the client session it serves (None: one shared by stateless requests)."""
+    async def _open(self, server: ServerConfig, capabilities: dict, client: dict, sid: str | None, *,
+                    prefer_modern: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Open a backend session; `sid` is the client session it serves (None: one shared by stateless requests).
+
+        A Streamable HTTP backend that speaks the handshake-free revision gets no session at all: with
+        `prefer_modern` (handshake-free clients, whose requests stand alone anyway) whenever it offers that revision,
+        otherwise only when it refuses initialize. Its record says so ("ver" 2026-07-28) and every request then
+        carries the revision's _meta; the backend answers each on its cheapest path, with nothing to keep."""
         record: dict[str, Any] = {"t": self.transport_of(server), "caps": capabilities,
                                   "info": client or {"name": p.SERVER_NAME, "version": p.SERVER_VERSION},
                                   "ver": p.LATEST_HANDSHAKE}
+        target = up.target_of(server) if record["t"] == up.STREAMABLE else None
+        if target is not None and (prefer_modern or target.handshake_free):
+            found = await self._discover(server, record)
+            if found is not None:
+                return found
+            target.handshake_free = False
         request = {"jsonrpc": "2.0", "id": ID_PREFIX + "initialize", "method": "initialize",
                    "params": {"protocolVersion": p.LATEST_HANDSHAKE, "capabilities": capabilities,
                               "clientInfo": record["info"]}}
@@ -187,10 +230,22 @@ class DirectProxyExecutor:
                 await link.close()
                 raise
         else:
-            response, headers = await up.post(server, record, request)
+            try:
+                response, headers = await up.post(server, record, request)
+            except up.UpstreamError as exc:
+                found = await self._discover(server, record) if exc.status in _REFUSED_INITIALIZE else None
+                if found is None:
+                    raise
+                target.handshake_free = True
+                return found
             if headers.get("mcp-session-id"):
                 record["sid"] = headers["mcp-session-id"]
         result = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(result, dict) and link is None and not prefer_modern:
+            found = await self._discover(server, record)  # initialize refused: perhaps a handshake-free backend
+            if found is not None:
+                target.handshake_free = True
+                return found
         if not isinstance(result, dict):
             if link is not None:
                 await link.close()
@@ -206,6 +261,8 @@ class DirectProxyExecutor:
                 self._links[sid] = link
                 if old is not None:
                     await old.close()
+                record["owner"] = PROCESS  # other processes hand this session's messages to this one
+                await self._serve_others(server, sid, link)
                 self._watch(sid, link)
         else:
             await up.post(server, record, initialized)
@@ -231,6 +288,22 @@ class DirectProxyExecutor:
 
     def _link_missing(self, record: dict[str, Any]) -> up.UpstreamError:
         return up.SessionLost("The backend MCP server's stream is not open in this process")
+
+    async def _discover(self, server: ServerConfig, record: dict[str, Any]) -> tuple[dict, dict] | None:
+        """server/discover in the handshake-free revision: (its record, the result) when the backend speaks it."""
+        modern = {k: v for k, v in record.items() if k != "sid"} | {"ver": up.MODERN}
+        request = {"jsonrpc": "2.0", "id": ID_PREFIX + "discover", "method": "server/discover",
+                   "params": {"_meta": modern_meta(modern)}}
+        try:
+            response, _ = await up.post(server, modern, request)
+        except up.UpstreamError as exc:
+            if exc.status is None:
+                raise  # unreachable, or not MCP at all: initialize would not fare better
+            return None
+        result = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(result, dict) or up.MODERN not in (result.get("supportedVersions") or ()):
+            return None
+        return modern, result
 
     def _listen(self, server: ServerConfig, sid: str, record: dict[str, Any]) -> None:
         old = self._listeners.pop(sid, None)
@@ -259,6 +332,81 @@ class DirectProxyExecutor:
         task = asyncio.ensure_future(watch())
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
+
+    async def _serve_others(self, server: ServerConfig, sid: str, link: up.MessageLink) -> None:
+        """Relay what other gateway processes receive for this session to the SSE link held here, and their
+        answers (with whatever the backend sends ahead of them) back on the reply channel each request names."""
+        subscription = await get_state().subscribe(_link_channel(sid))
+
+        async def serve() -> None:
+            try:
+                while link.open_ and self._links.get(sid) is link:
+                    raw = await subscription.get(timeout=up.LISTEN_CHECK_SECONDS)
+                    if raw is not None:
+                        task = asyncio.ensure_future(self._serve_one(server, link, json.loads(raw)))
+                        self._watchers.add(task)
+                        task.add_done_callback(self._watchers.discard)
+            finally:
+                await subscription.close()
+
+        task = asyncio.ensure_future(serve())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _serve_one(self, server: ServerConfig, link: up.MessageLink, forwarded: dict) -> None:
+        message, reply = forwarded.get("m"), forwarded.get("r")
+        state = get_state()
+
+        async def emit(received: Message) -> None:
+            catalog_watch(server, received)
+            await state.publish(reply, dumps({"emit": received}))
+
+        try:
+            if not reply:
+                await link.send(message)
+                return
+            response = await link.send(message, emit=emit)
+            await state.publish(reply, dumps({"response": response}))
+        except up.UpstreamError as exc:
+            if reply:
+                await state.publish(reply, dumps({"error": exc.message, "lost": isinstance(exc, up.SessionLost)}))
+        except RpcError as exc:
+            if reply:
+                await state.publish(reply, dumps({"error": str(exc)}))
+        except Exception as exc:  # the asking process must hear of it now, not at its timeout
+            log.exception("Relaying a forwarded message on %s failed", server.key)
+            if reply:
+                await state.publish(reply, dumps({"error": f"The gateway could not relay the message: {exc}"}))
+
+    async def _forward(self, server: ServerConfig, sid: str, message: Message, on_message) -> Message | None:
+        """Hand a message of this session to the process holding its SSE link; SessionLost when none does."""
+        state = get_state()
+        wants_answer = "id" in message and "method" in message
+        reply = f"mcpgw:link-reply:{uuid.uuid4().hex}" if wants_answer else None
+        subscription = await state.subscribe(reply) if reply else None
+        try:
+            if await state.publish(_link_channel(sid), dumps({"m": message, "r": reply})) == 0:
+                raise up.SessionLost("The gateway process holding the backend MCP server's stream is gone")
+            if subscription is None:
+                return None
+            async with asyncio.timeout(up.timeout_of(server) + 1):
+                while True:
+                    raw = await subscription.get()
+                    if raw is None:
+                        continue
+                    answer = json.loads(raw)
+                    if "emit" in answer:
+                        await on_message(answer["emit"])
+                    elif "error" in answer:
+                        error = up.SessionLost if answer.get("lost") else up.UpstreamError
+                        raise error(answer["error"])
+                    else:
+                        return answer.get("response")
+        except TimeoutError:
+            raise up.UpstreamError(f"The backend MCP server {up.backend_url(server)} did not answer in time") from None
+        finally:
+            if subscription is not None:
+                await subscription.close()
 
     def _publisher(self, sid: str | None, server: ServerConfig | None = None):
         channel = f"mcpgw:stream:{sid}" if sid else None
@@ -380,9 +528,15 @@ class DirectProxyExecutor:
     async def _send(self, server: ServerConfig, sid: str, record: dict, message: Message, on_message) -> Message | None:
         if record.get("t") != up.STREAMABLE:
             link = self._links.get(sid)
-            if link is None or not link.open_:
-                raise self._link_missing(record)
-            return await link.send(message, emit=on_message)
+            if link is not None and link.open_:
+                return await link.send(message, emit=on_message)
+            if record.get("owner") and record["owner"] != PROCESS:
+                return await self._forward(server, sid, message, on_message)
+            raise self._link_missing(record)
+        if record.get("ver") == up.MODERN:
+            if "method" not in message or "id" not in message:
+                return None  # a handshake-free backend takes no notifications and sends no requests to answer
+            message = for_backend(message, record)
         response, _ = await up.post(server, record, message, on_message=on_message)
         return response
 
@@ -407,7 +561,7 @@ class DirectProxyExecutor:
             shared = self._shared[key] = _Shared()
         async with shared.lock:
             if shared.record is None or (shared.link is not None and not shared.link.open_):
-                record, result = await self._open(server, {}, {}, None)
+                record, result = await self._open(server, {}, {}, None, prefer_modern=True)
                 shared.link = result.pop("_link", None)
                 shared.record, shared.result = record, result
         return shared
@@ -422,10 +576,13 @@ class DirectProxyExecutor:
                 instructions=result.get("instructions") if isinstance(result.get("instructions"), str) else ""))
         upstream_id = f"{ID_PREFIX}s{next(_counter)}"
         params = dict(message.get("params") or {})
-        meta = {k: v for k, v in (params.get("_meta") or {}).items() if k not in _STATELESS_META}
+        client_meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        meta = {k: v for k, v in client_meta.items() if k not in _STATELESS_META}
         token = meta.get("progressToken")
         if token is not None:
             meta["progressToken"] = upstream_id
+        if shared.record.get("ver") == up.MODERN:
+            meta.update(modern_meta(shared.record, client_meta))  # the client's own capabilities, as it sent them
         if meta:
             params["_meta"] = meta
         else:
@@ -491,7 +648,7 @@ async def fetch_catalog(server: ServerConfig, executor: DirectProxyExecutor | No
                 if link is not None:
                     response = await link.send(request)
                 else:
-                    response, _ = await up.post(server, record, request)
+                    response, _ = await up.post(server, record, for_backend(request, record))
                 listed = (response or {}).get("result") if isinstance(response, dict) else None
                 if not isinstance(listed, dict):
                     break

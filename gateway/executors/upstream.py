@@ -6,6 +6,7 @@ import base64
 import contextlib
 import errno
 import logging
+import socket
 from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
@@ -15,10 +16,11 @@ from yarl import URL
 
 from .. import boundedjson, egress
 from .. import protocol as p
-from ..backends import get_http_session
+from ..backends import USER_AGENT, get_http_session
 from ..jsonrpc import Message, dumps
 from ..readmodel import ServerConfig
 from ..state import get_state
+from . import http1
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,29 @@ ACCEPT_BOTH = "application/json, text/event-stream"
 RECONNECT_SECONDS = 1.0
 # How often a quiet listening stream looks whether its client session still exists.
 LISTEN_CHECK_SECONDS = 15.0
+# A backend's `retry:` is honoured within these bounds; an event id longer than this is not kept.
+MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 0.1, 30.0
+MAX_EVENT_ID = 512
+# A POST's event stream that breaks before its answer is resumed (GET with Last-Event-ID) at most this often.
+MAX_RESUMES = 3
+
+
+# A backend speaking the handshake-free revision: every request stands alone, routed on its headers and _meta.
+MODERN = p.V2026_07_28
+# The params member a handshake-free request names in Mcp-Name, by method.
+_NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def named_in(message: Message) -> str | None:
+    """The Mcp-Name of a handshake-free request: the tool, prompt or resource it names, when a header can carry it."""
+    member = _NAMED.get(message.get("method"))
+    if member is None:
+        return None
+    value = (message.get("params") or {}).get(member)
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable() or len(value) > 2048:
+        raise UpstreamError(f"The {member} of this {message.get('method')} cannot be carried in the Mcp-Name header "
+                            "a handshake-free backend requires (visible ASCII, at most 2048 characters)")
+    return value
 
 
 class UpstreamError(Exception):
@@ -86,28 +111,51 @@ def _auth(server: ServerConfig) -> tuple[dict[str, str], dict[str, str]]:
 class _Target:
     """Where and how one server's backend is called, worked out once per configuration of it."""
 
-    __slots__ = ("url", "text", "headers", "posts")
+    __slots__ = ("url", "text", "headers", "posts", "handshake_free")
 
     def __init__(self, server: ServerConfig):
         self.text = backend_url(server)
         headers, query = _auth(server)
         self.url = _with_query(self.text, query)
         self.headers = headers
-        # (backend session id, revision) -> the headers of a POST on it: built once, not per relayed message.
-        self.posts: dict[tuple, dict[str, str]] = {}
+        # (backend session id, revision) -> the head of a POST on it: built once, not per relayed message.
+        self.posts: dict[tuple, bytes] = {}
+        # The backend refused initialize and spoke 2026-07-28 instead: later sessions skip the refused handshake.
+        self.handshake_free = False
 
-    def post_headers(self, record: dict[str, Any]) -> dict[str, str]:
-        key = (record.get("sid"), record.get("ver"))
-        headers = self.posts.get(key)
-        if headers is None:
-            if len(self.posts) > 256:  # one entry per backend session: bounded like the targets themselves
+    def post_head(self, record: dict[str, Any], message: Message) -> bytes:
+        """The head of a POST on this backend session (http1.request_head), built once and kept."""
+        if record.get("ver") == MODERN:
+            # A handshake-free backend routes on Mcp-Method / Mcp-Name: one entry per method and name instead.
+            method = message.get("method")
+            name = named_in(message)
+            key = (None, MODERN, method, name)
+        else:
+            method = name = None
+            key = (record.get("sid"), record.get("ver"))
+        head = self.posts.get(key)
+        if head is None:
+            if len(self.posts) > 256:  # one entry per backend session or name: bounded like the targets themselves
                 self.posts.clear()
-            headers = self.posts[key] = {**_headers_for(self.headers, record, ACCEPT_BOTH),
-                                         "Content-Type": "application/json"}
-        return headers
+            headers = {"User-Agent": USER_AGENT, **_headers_for(self.headers, record, ACCEPT_BOTH),
+                       "Content-Type": "application/json"}
+            if isinstance(method, str):
+                headers["Mcp-Method"] = method
+            if name is not None:
+                headers["Mcp-Name"] = name
+            try:
+                head = http1.request_head("POST", self.url, headers)
+            except ValueError as exc:
+                raise UpstreamError(f"The request to the backend MCP server cannot be sent: {exc}") from None
+            self.posts[key] = head
+        return head
 
 
 _targets: dict[tuple, _Target] = {}
+
+
+def target_of(server: ServerConfig) -> _Target:
+    return _target(server)
 
 
 def _target(server: ServerConfig) -> _Target:
@@ -121,6 +169,11 @@ def _target(server: ServerConfig) -> _Target:
     return target
 
 
+def timeout_of(server: ServerConfig) -> float:
+    """The longest one exchange with the server's backend may take."""
+    return _timeout(server)
+
+
 def _timeout(server: ServerConfig) -> float:
     return server.timeout if server.timeout and server.timeout > 0 else 30.0
 
@@ -131,12 +184,6 @@ def _limits(server: ServerConfig) -> tuple[float, float]:
     total = _timeout(server)
     first_byte = float(settings.GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT or 0) or total
     return min(float(settings.GATEWAY_BACKEND_CONNECT_TIMEOUT), total), min(first_byte, total)
-
-
-def _exchange_timeout(server: ServerConfig) -> aiohttp.ClientTimeout:
-    # The total is an asyncio.timeout around the whole exchange (a wait for a pooled connection included).
-    connect, first_byte = _limits(server)
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=first_byte)
 
 
 def _limit() -> int:
@@ -153,9 +200,10 @@ def describe(exc: BaseException, url: str, server: ServerConfig | None = None) -
     refused = egress.refusal_of(exc)
     if refused is not None:
         return f"{refused.describe()} ({url})"
-    if server is not None and isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if server is not None and isinstance(exc, (aiohttp.ConnectionTimeoutError, http1.ConnectTimeout)):
         return f"Backend MCP server {url} did not accept a connection within {_limits(server)[0]:g} s"
-    if server is not None and isinstance(exc, aiohttp.SocketTimeoutError) and _limits(server)[1] < _timeout(server):
+    if server is not None and isinstance(exc, (aiohttp.SocketTimeoutError, http1.ReadTimeout)) and \
+            _limits(server)[1] < _timeout(server):
         return f"Backend MCP server {url} sent nothing for {_limits(server)[1]:g} s"
     if isinstance(exc, asyncio.TimeoutError):
         return f"Backend MCP server {url} did not answer in time"
@@ -165,6 +213,12 @@ def describe(exc: BaseException, url: str, server: ServerConfig | None = None) -
         if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
             return f"Backend MCP server {url} refused the connection"
         return f"Could not connect to backend MCP server {url}: {exc.strerror or exc.os_error}"
+    if isinstance(exc, socket.gaierror):
+        return f"Backend host {urlsplit(url).hostname} could not be resolved ({url})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"Backend MCP server {url} refused the connection"
+    if isinstance(exc, http1.ProtocolError):
+        return f"Backend MCP server {url} sent an answer that is not HTTP: {exc}"
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)) or \
             getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
         return f"Backend MCP server {url} closed the connection without answering"
@@ -182,14 +236,18 @@ def parse_message(data: bytes | str, url: str) -> Any:
         raise UpstreamError(f"The backend MCP server {url} sent a message that is not acceptable JSON: {exc}") from None
 
 
-async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = None
+async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = None, seen: dict | None = None
                       ) -> AsyncIterator[tuple[str, bytes] | None]:
-    """The (event, data) pairs of an event stream, within the response size limit; None each `idle` seconds of quiet."""
+    """The (event, data) pairs of an event stream, within the response size limit; None each `idle` seconds of quiet.
+
+    `seen` keeps the stream's last event id ("id") and reconnection delay ("retry", seconds) as they arrive, so that
+    the stream can be resumed with Last-Event-ID when it breaks."""
     limit = _limit()
     buffer = bytearray()
     data: list[bytes] = []
     size = 0
     event = ""
+    event_id: str | None = None
     while True:
         if idle is None:
             chunk = await response.content.readany()
@@ -209,10 +267,12 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
             line = bytes(buffer[:end]).rstrip(b"\r")
             del buffer[:end + 1]
             if not line:
+                if event_id is not None and seen is not None:
+                    seen["id"] = event_id  # a priming event (an id, empty data) counts: it is where resuming starts
                 payload = b"\n".join(data)
-                if payload.strip():  # a priming event (an id, empty data) carries no message
+                if payload.strip():  # a priming event carries no message
                     yield event or "message", payload
-                data, size, event = [], 0, ""
+                data, size, event, event_id = [], 0, "", None
                 continue
             if line.startswith(b":"):
                 continue
@@ -224,6 +284,10 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
                 data.append(value)
             elif name == b"event":
                 event = value.decode("utf-8", "replace")
+            elif name == b"id" and b"\x00" not in value and len(value) <= MAX_EVENT_ID:
+                event_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value.isdigit() and seen is not None:
+                seen["retry"] = min(max(int(value) / 1000, MIN_RETRY_SECONDS), MAX_RETRY_SECONDS)
         if len(buffer) + size > limit:
             raise UpstreamError(f"The backend MCP server {response.url.with_query(None)} sent an event larger than the gateway's "
                                 f"limit of {limit} bytes")
@@ -232,7 +296,7 @@ async def read_events(response: aiohttp.ClientResponse, *, idle: float | None = 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     limit = _limit()
     declared = response.content_length
-    if declared is not None and declared <= limit and not response.headers.get("Content-Encoding"):
+    if declared is not None and declared <= limit and not response.headers.get("content-encoding"):
         return await response.read()  # size known and within the limit: one read
     chunks: list[bytes] = []
     size = 0
@@ -270,25 +334,37 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     """
     target = _target(server)
     url = target.text
-    headers = target.post_headers(record)
+    head = target.post_head(record, message)
     wanted = message.get("id") if "method" in message else None
+    connect, first_byte = _limits(server)
     try:
         async with asyncio.timeout(_timeout(server)):
-            async with get_http_session().post(target.url, data=dumps(message), headers=headers,
-                                               allow_redirects=False, timeout=_exchange_timeout(server)) as response:
+            response = await http1.post(target.url, head, dumps(message), connect_timeout=connect,
+                                        read_timeout=first_byte)
+            try:
                 if response.status == 404 and record.get("sid"):
                     raise SessionLost(f"The backend MCP server {url} ended the session")
                 if response.status in (202, 204) or wanted is None and response.status < 300:
                     return None, response.headers
                 if response.content_type == "text/event-stream" and response.status < 300:
-                    async for item in read_events(response):
-                        if item is None or item[0] != "message":
-                            continue
-                        received = parse_message(item[1], url)
-                        if isinstance(received, dict) and "method" not in received and received.get("id") == wanted:
-                            return received, response.headers
-                        if on_message is not None and isinstance(received, dict):
-                            await on_message(received)
+                    seen: dict[str, Any] = {}
+                    try:
+                        answer = await _answer_on(read_events(response, seen=seen), wanted, url, on_message)
+                    except (aiohttp.ClientError, OSError, http1.ProtocolError, asyncio.IncompleteReadError) as exc:
+                        if not seen.get("id"):
+                            raise
+                        answer, broken = None, exc
+                    else:
+                        broken = None
+                    if answer is not None:
+                        return answer, response.headers
+                    if seen.get("id") and record.get("sid"):
+                        # 2025-11-25: a stream that ends before its answer is resumed by GET with Last-Event-ID.
+                        answer = await _resume(server, record, seen, wanted, on_message)
+                        if answer is not None:
+                            return answer, response.headers
+                    if broken is not None:
+                        raise broken
                     raise UpstreamError(f"The backend MCP server {url} closed its stream without answering")
                 body = await _read_body(response)
                 answer = parse_message(body, url) if body.strip() else None
@@ -300,8 +376,51 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
                                         + (f": {snippet}" if snippet else ""), response.status)
                 raise UpstreamError(f"The backend MCP server {url} answered something that is not a JSON-RPC "
                                     "response")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            finally:
+                response.release()
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, http1.ProtocolError) as exc:
         raise UpstreamError(describe(exc, url, server)) from None
+
+
+async def _answer_on(events: AsyncIterator, wanted: Any, url: str, on_message: OnMessage | None) -> Message | None:
+    """Read an event stream up to the response to `wanted`, handing everything before it to `on_message`."""
+    async for item in events:
+        if item is None or item[0] != "message":
+            continue
+        received = parse_message(item[1], url)
+        if isinstance(received, dict) and "method" not in received and received.get("id") == wanted:
+            return received
+        if on_message is not None and isinstance(received, dict):
+            await on_message(received)
+    return None
+
+
+async def _resume(server: ServerConfig, record: dict[str, Any], seen: dict, wanted: Any,
+                  on_message: OnMessage | None) -> Message | None:
+    """GET the broken stream again from its last event id until the answer arrives (within the caller's timeout)."""
+    url = backend_url(server)
+    _, query = _auth(server)
+    for _ in range(MAX_RESUMES):
+        await asyncio.sleep(seen.get("retry", 0))
+        headers = {**_headers(server, record, "text/event-stream"), "Last-Event-ID": seen["id"]}
+        last = seen["id"]
+        try:
+            async with get_http_session().get(_with_query(url, query), headers=headers, allow_redirects=False,
+                                              timeout=aiohttp.ClientTimeout(total=None,
+                                                                            sock_connect=_limits(server)[0],
+                                                                            sock_read=_limits(server)[1])) as response:
+                if response.status == 404:
+                    raise SessionLost(f"The backend MCP server {url} ended the session")
+                if response.status >= 300 or response.content_type != "text/event-stream":
+                    return None  # the backend cannot resume: the caller says the stream ended unanswered
+                answer = await _answer_on(read_events(response, seen=seen), wanted, url, on_message)
+                if answer is not None:
+                    return answer
+        except (aiohttp.ClientError, OSError):
+            pass
+        if seen.get("id") == last:
+            return None  # nothing new on that attempt: give up rather than loop
+    return None
 
 
 async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: OnMessage,
@@ -309,15 +428,18 @@ async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: On
     """Hold the backend's GET stream for one session, handing each message over, while `alive()` says so."""
     url = backend_url(server)
     _, query = _auth(server)
+    seen: dict[str, Any] = {}  # the stream's last event id and retry delay, kept across reconnections
     while await alive():
+        headers = _headers(server, record, "text/event-stream")
+        if seen.get("id"):
+            headers["Last-Event-ID"] = seen["id"]  # what was sent while the stream was down is replayed
         try:
-            async with get_http_session().get(_with_query(url, query), headers=_headers(server, record,
-                                                                                      "text/event-stream"),
+            async with get_http_session().get(_with_query(url, query), headers=headers,
                                               allow_redirects=False, timeout=aiohttp.ClientTimeout(
                                                   total=None, sock_connect=_limits(server)[0])) as response:
                 if response.status in (404, 405) or response.content_type != "text/event-stream":
                     return  # the backend offers no stream of its own (or forgot the session): nothing to hold
-                async for item in read_events(response, idle=LISTEN_CHECK_SECONDS):
+                async for item in read_events(response, idle=LISTEN_CHECK_SECONDS, seen=seen):
                     if item is None:
                         if not await alive():
                             return
@@ -330,7 +452,7 @@ async def listen(server: ServerConfig, record: dict[str, Any], *, on_message: On
             raise
         except Exception as exc:  # a broken stream is reopened; its reason is only worth a log line
             log.info("Listening stream of %s ended: %s", server.key, describe(exc, url))
-        await asyncio.sleep(RECONNECT_SECONDS)
+        await asyncio.sleep(seen.get("retry", RECONNECT_SECONDS))
 
 
 async def delete(server: ServerConfig, record: dict[str, Any]) -> None:

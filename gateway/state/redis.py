@@ -191,6 +191,8 @@ class _PubSubHub:
 
 
 class RedisState(SharedState):
+    shared = True  # several processes count into one bucket: busy rate-limit buckets are leased (governance.limits)
+
     def __init__(self, url: str, *, client_name: str = "mcpgw-gateway", max_connections: int = 128,
                  timeout: float = 2.0):
         # A blocking pool: past `max_connections` in-flight commands wait for a free connection instead of

