@@ -343,7 +343,7 @@ class DirectProxyExecutor:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    async def _serve_others(self, server: ServerConfig, sid: str, link: up.SseLink) -> None:
+    async def _serve_others(self, server: ServerConfig, sid: str, link: up.MessageLink) -> None:
         """Relay what other gateway processes receive for this session to the SSE link held here, and their
         answers (with whatever the backend sends ahead of them) back on the reply channel each request names."""
         subscription = await get_state().subscribe(_link_channel(sid))
@@ -363,7 +363,7 @@ class DirectProxyExecutor:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    async def _serve_one(self, server: ServerConfig, link: up.SseLink, forwarded: dict) -> None:
+    async def _serve_one(self, server: ServerConfig, link: up.MessageLink, forwarded: dict) -> None:
         message, reply = forwarded.get("m"), forwarded.get("r")
         state = get_state()
 

@@ -3,14 +3,14 @@
 What differs from a Direct Proxy (everything else — id mapping, requests the server sends, allow-lists, list_changed,
 records, limits — is the relay's):
 - The backend session is a child process (gateway/hosted/children.py) started on initialize, one per client session;
-  a shareable entry's sessions share one child per server and consumer, their request ids rewritten so they never
-  see each other's messages (the relay's handshake-free path). A child is never started on any other request.
+  a shareable entry's sessions share a pool of children per server and consumer, their request ids rewritten so
+  they never see each other's messages (the relay's handshake-free path). A child is never started on any other request.
 - A child that exits — crashed, killed, out of CPU time, idle past its timeout — ends its client's session: pending
   requests get an error at once, the next request a 404, and the client initializes again (a new child). Nothing
   reopens a child behind the client's back: the old one's state is gone.
 - The child lives in the gateway process that handled initialize. A message of that session reaching another process
-  is handed to the owner over the shared state's pub/sub, as a Direct Proxy's SSE stream is (direct_proxy.py), and
-  answered from there; an owner that is gone ends the session, one that does not answer in time is a clear error.
+  is handed to the owner over the shared state's pub/sub, as the relay does for SSE links; an owner that is gone
+  ends the session, one that does not answer in time is a clear error (never a hang).
 """
 from __future__ import annotations
 
