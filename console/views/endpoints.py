@@ -132,6 +132,12 @@ def client_configs(server: McpServer, endpoint: Endpoint) -> list[dict[str, str]
                        "connects; no key goes into this file.")
     elif server.consumer_auth_enabled:
         secret_note = f"Replace {credential_placeholder(server)} with a consumer's key."
+    bridge_note = secret_note
+    if server.consumer_auth_enabled and server.consumer_auth_method == "oauth":
+        # The bridge runs unattended, with no browser to sign in with: it sends a consumer's API key, which an
+        # OAuth server accepts beside the tokens it issues.
+        bridge_note = (f"The bridge does not sign in with OAuth: replace {credential_placeholder(server)} with an "
+                       "API key of a consumer authorized on this server.")
     return [
         {"id": "claude", "label": "Claude Desktop", "file": "claude_desktop_config.json",
          "note": " ".join(filter(None, ["Claude Desktop reaches remote servers through mcp-remote.", secret_note])),
@@ -142,5 +148,5 @@ def client_configs(server: McpServer, endpoint: Endpoint) -> list[dict[str, str]
          "text": json.dumps(vscode, indent=2)},
         {"id": "inspector", "label": "MCP Inspector", "file": "command line", "note": secret_note, "text": inspector},
         {"id": "stdio", "label": "Local stdio bridge", "file": "mcpServers of any client that launches stdio servers",
-         "note": secret_note, "install": BRIDGE_INSTALL, "text": json.dumps(bridge_config(server, endpoint), indent=2)},
+         "note": bridge_note, "install": BRIDGE_INSTALL, "text": json.dumps(bridge_config(server, endpoint), indent=2)},
     ]

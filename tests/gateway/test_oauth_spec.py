@@ -437,5 +437,10 @@ def test_the_server_page_gives_clients_only_the_url(signed_in, world):
     page = signed_in.get(f"/console/mcp/{world.server.pk}/")
     text = html.unescape(page.content.decode())
     assert '"guarded": {\n      "url": "http://testserver/mcp-servers/guarded"\n    }' in text
-    assert "&lt;YOUR_API_KEY&gt;" not in page.content.decode() and "<YOUR_API_KEY>" not in text
+    # The only key placeholder is the local stdio bridge's (the last configuration): it runs without a browser, so
+    # it sends an API key.
+    bridge = text.index("mcpServers of any client that launches stdio servers")
+    assert "<YOUR_API_KEY>" not in text[:bridge]
+    assert '"MCP_GATEWAY_KEY": "<YOUR_API_KEY>"' in text[bridge:]
+    assert "The bridge does not sign in with OAuth" in text[bridge:]
     assert "OAuth sign-in: the client opens the console's sign-in page in a browser" in text
