@@ -29,7 +29,21 @@ def call_petstore(base: str, pet_ids: list[int]) -> list[int]:
             "params": {"name": "getPet", "arguments": {"petId": pet}}}).status_code for i, pet in enumerate(pet_ids)]
 
 
-def test_overview_charts_render_with_data_and_a_limit_shows_on_the_calls_page(page, console_server):
+@pytest.fixture
+def petstore_limits_removed(console_server):
+    """The demo server is shared with other browser tests: the limits this test adds go again afterwards."""
+    yield
+    token = console_server.manage("create_api_token", "admin").stdout.strip()
+    with httpx.Client(base_url=console_server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
+                      timeout=30) as api:
+        server = next(s for s in api.get("/mcp-servers/").json()["results"] if s["name"] == "petstore")
+        policies = api.get(f"/mcp-servers/{server['id']}/rate-limits/").json()
+        for policy in policies.get("results", policies) if isinstance(policies, dict) else policies:
+            assert api.delete(f"/rate-limits/{policy['id']}/").status_code in (200, 204)
+
+
+def test_overview_charts_render_with_data_and_a_limit_shows_on_the_calls_page(page, console_server,
+                                                                              petstore_limits_removed):
     base = console_server.url
     assert call_petstore(base, [1, 2, 1, 99999]) == [200] * 4  # the last one: the backend's 404
     sign_in(page)

@@ -14,9 +14,14 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture
 def router_key(api) -> dict:
+    """A router key; the subscriptions its test adds go again afterwards (the demo server is shared)."""
+    before = {sub["id"] for sub in api.get("/market/subscriptions/").json()["results"]}
     issued = api.post("/market/router/key", json={})
     assert issued.status_code == 201, issued.text
-    return issued.json()
+    yield issued.json()
+    for sub in api.get("/market/subscriptions/").json()["results"]:
+        if sub["id"] not in before:
+            assert api.delete(f"/market/subscriptions/{sub['id']}/").status_code == 204
 
 
 def launch_block(router_key: dict) -> dict:
