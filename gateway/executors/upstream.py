@@ -171,17 +171,13 @@ def _target(server: ServerConfig) -> _Target:
 
 def timeout_of(server: ServerConfig) -> float:
     """The longest one exchange with the server's backend may take."""
-    return _timeout(server)
-
-
-def _timeout(server: ServerConfig) -> float:
     return server.timeout if server.timeout and server.timeout > 0 else 30.0
 
 
 def _limits(server: ServerConfig) -> tuple[float, float]:
     """(connect, first byte) seconds for one exchange with the backend: the gateway's settings, never longer than
     the server's own timeout, which bounds the whole exchange."""
-    total = _timeout(server)
+    total = timeout_of(server)
     first_byte = float(settings.GATEWAY_BACKEND_FIRST_BYTE_TIMEOUT or 0) or total
     return min(float(settings.GATEWAY_BACKEND_CONNECT_TIMEOUT), total), min(first_byte, total)
 
@@ -203,7 +199,7 @@ def describe(exc: BaseException, url: str, server: ServerConfig | None = None) -
     if server is not None and isinstance(exc, (aiohttp.ConnectionTimeoutError, http1.ConnectTimeout)):
         return f"Backend MCP server {url} did not accept a connection within {_limits(server)[0]:g} s"
     if server is not None and isinstance(exc, (aiohttp.SocketTimeoutError, http1.ReadTimeout)) and \
-            _limits(server)[1] < _timeout(server):
+            _limits(server)[1] < timeout_of(server):
         return f"Backend MCP server {url} sent nothing for {_limits(server)[1]:g} s"
     if isinstance(exc, asyncio.TimeoutError):
         return f"Backend MCP server {url} did not answer in time"
@@ -338,7 +334,7 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     wanted = message.get("id") if "method" in message else None
     connect, first_byte = _limits(server)
     try:
-        async with asyncio.timeout(_timeout(server)):
+        async with asyncio.timeout(timeout_of(server)):
             response = await http1.post(target.url, head, dumps(message), connect_timeout=connect,
                                         read_timeout=first_byte)
             try:
@@ -491,7 +487,7 @@ class MessageLink:
         raise NotImplementedError
 
     def _timeout_of(self, message: Message) -> float:
-        return _timeout(self.server)
+        return timeout_of(self.server)
 
     def _describe(self, exc: BaseException) -> str:
         return describe(exc, self.url, self.server)
@@ -565,7 +561,7 @@ class SseLink(MessageLink):
         headers, query = _auth(self.server)
         headers = {**headers, "Accept": "text/event-stream"}
         try:
-            async with asyncio.timeout(_timeout(self.server)):
+            async with asyncio.timeout(timeout_of(self.server)):
                 self._context = get_http_session().get(_with_query(self.url, query), headers=headers,
                                                        allow_redirects=False,
                                                        timeout=aiohttp.ClientTimeout(
@@ -616,7 +612,7 @@ class SseLink(MessageLink):
         headers = {**headers, "Content-Type": "application/json"}
         connect, first_byte = _limits(self.server)
         async with get_http_session().post(self.endpoint, data=dumps(message), headers=headers, allow_redirects=False,
-                                           timeout=aiohttp.ClientTimeout(total=_timeout(self.server),
+                                           timeout=aiohttp.ClientTimeout(total=timeout_of(self.server),
                                                                          sock_connect=connect,
                                                                          sock_read=first_byte)) as response:
             if response.status == 404:

@@ -121,7 +121,7 @@ def lease_size(policy: LimitPolicy) -> int:
 async def take(state, server_id: int, policy: LimitPolicy, consumer_id: int | None) -> Decision:
     interval = policy.interval
     key = bucket_key(server_id, policy, consumer_id)
-    if not getattr(state, "shared", False):
+    if not state.shared:
         return await state.rate_take(key, interval, interval * policy.burst)  # in-process: as cheap as a lease
     now = time.monotonic()
     lease = _leases.get(key)

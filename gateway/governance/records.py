@@ -180,23 +180,34 @@ def _write(batch: list[dict[str, Any]]) -> int:
 _statement: tuple[str, list[tuple[str, Any]]] | None = None
 
 
-def _insert(batch: list[dict[str, Any]]) -> None:
-    """One multi-row INSERT through the cursor: the ORM's bulk_create builds a model instance and compiles every
-    value per row, about five times the cost of the write itself at the rates the gateway serves."""
+def _statement_for(connection) -> tuple[str, list[tuple[str, Any]]]:
+    """The batch statement for this database (COPY on PostgreSQL, a multi-row INSERT otherwise) and its columns
+    with their defaults, worked out once."""
     global _statement
+    if _statement is None:
+        from console.models import CallRecord
+
+        fields = [f for f in CallRecord._meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        into = f"{quote(CallRecord._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        if connection.vendor == "postgresql":
+            sql = f"COPY {into} FROM STDIN"
+        else:
+            sql = f"INSERT INTO {into} VALUES ({', '.join(['%s'] * len(fields))})"
+        _statement = (sql, [(f.attname, f.get_default()) for f in fields])
+    return _statement
+
+
+def _insert(batch: list[dict[str, Any]]) -> None:
+    """One statement for the batch through the cursor: the ORM's bulk_create builds a model instance and compiles
+    every value per row, about five times the cost of the write itself at the rates the gateway serves."""
     from django.db import connection
 
     from console.models import CallRecord
 
     if not batch:
         return
-    if _statement is None:
-        fields = [f for f in CallRecord._meta.concrete_fields if not f.primary_key]
-        quote = connection.ops.quote_name
-        sql = (f"INSERT INTO {quote(CallRecord._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-               f"VALUES ({', '.join(['%s'] * len(fields))})")
-        _statement = (sql, [(f.attname, f.get_default()) for f in fields])
-    sql, columns = _statement
+    sql, columns = _statement_for(connection)
     adapt_time = connection.ops.adapt_datetimefield_value
     arguments_field = CallRecord._meta.get_field("arguments")
     rows = []
@@ -213,20 +224,12 @@ def _insert(batch: list[dict[str, Any]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY streams the rows in one statement: about half the CPU of executemany's per-row round of binding.
-            with cursor.cursor.copy(_copy_statement(connection)) as copy:
+            with cursor.cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
             # SQLite caps the parameters of one statement: executemany sends the rows without that limit.
             cursor.executemany(sql, rows)
-
-
-def _copy_statement(connection) -> str:
-    from console.models import CallRecord
-
-    fields = [f for f in CallRecord._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    return f"COPY {quote(CallRecord._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
 
 
 buffer = RecordBuffer()

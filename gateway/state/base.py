@@ -64,6 +64,9 @@ class QueueSubscription(Subscription):
 
 
 class SharedState(abc.ABC):
+    # True where several processes count into the same rate-limit buckets (busy ones are then leased).
+    shared = False
+
     # Sessions: a JSON-able dict per id, expiring after `ttl` seconds without use.
     @abc.abstractmethod
     async def session_put(self, sid: str, data: dict[str, Any], ttl: int) -> None: ...

@@ -191,7 +191,7 @@ class _PubSubHub:
 
 
 class RedisState(SharedState):
-    shared = True  # several processes count into one bucket: busy rate-limit buckets are leased (governance.limits)
+    shared = True
 
     def __init__(self, url: str, *, client_name: str = "mcpgw-gateway", max_connections: int = 128,
                  timeout: float = 2.0):
