@@ -396,8 +396,13 @@ def main() -> int:
                 peers.append(peer_sse)
                 targets.append((peer_sse, ["peer-sse"]))
 
-            for c in args.concurrency:
+            # The proxy pair also runs one call at a time: what the relay adds to a call, without queueing.
+            unloaded = [report.PROXY_UNLOADED_C] if mcp_backend is not None and \
+                report.PROXY_UNLOADED_C not in args.concurrency else []
+            for c in args.concurrency + unloaded:
                 for target, scenarios in targets:
+                    if c in unloaded:
+                        scenarios = [s for s in scenarios if s in ("proxy", "proxy-direct")]
                     runs = []
                     for scenario in scenarios:
                         if scenario != "auth":

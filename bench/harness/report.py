@@ -24,6 +24,10 @@ SCENARIOS = {
     "proxy-direct": "backend MCP server directly, stateless (2026-07-28)",
 }
 PROXY_RATIO, PROXY_ADDED_P50_MS = 0.8, 2.0  # issue 10: proxy vs direct throughput, added median latency
+# The added p50 is read one call at a time. Under a closed loop that keeps a server busy, p50 is about
+# concurrency ÷ throughput, so a loaded row's added p50 restates its throughput ratio (at c=256 anything
+# under 0.99× would add more than 2 ms); the throughput ratio is read on the loaded rows.
+PROXY_UNLOADED_C = 1
 PROFILES = {"embedded": "embedded (SQLite, in-process)", "production": "production (PostgreSQL + Redis)"}
 
 
@@ -185,8 +189,8 @@ def proxy_table(rows: list[dict]) -> str:
              "| added p50 | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for x in proxy_rows(rows):
         lines.append(f"| {x['profile']} | {x['processes']} | {x['concurrency']} | {_f(x['proxy_rps'])} "
-                     f"| {_f(x['direct_rps'])} | **{x['ratio']:.2f}×** | {_f(x['proxy_p50_ms'], 1)} ms "
-                     f"| {_f(x['direct_p50_ms'], 1)} ms | **{x['added_p50_ms']:+.1f} ms** | {x['errors']} |")
+                     f"| {_f(x['direct_rps'])} | **{x['ratio']:.2f}×** | {_f(x['proxy_p50_ms'], 2)} ms "
+                     f"| {_f(x['direct_p50_ms'], 2)} ms | **{x['added_p50_ms']:+.2f} ms** | {x['errors']} |")
     return "\n".join(lines)
 
 
@@ -194,18 +198,23 @@ def proxy_targets(results: dict) -> list[str]:
     rows = [x for x in proxy_rows(results["scenarios"]) if x["ratio"] is not None]
     if not rows:
         return []
-    ratio_ok = [x for x in rows if x["ratio"] >= PROXY_RATIO]
-    p50_ok = [x for x in rows if x["added_p50_ms"] <= PROXY_ADDED_P50_MS]
-    worst_ratio = min(rows, key=lambda x: x["ratio"])
-    worst_p50 = max(rows, key=lambda x: x["added_p50_ms"])
-    return [
-        f"- Direct Proxy throughput ≥ {PROXY_RATIO}× the backend's direct: **{'met' if len(ratio_ok) == len(rows) else 'NOT met'}** "
-        f"({len(ratio_ok)}/{len(rows)} rows; lowest {worst_ratio['ratio']:.2f}× — {worst_ratio['profile']}, "
-        f"c={worst_ratio['concurrency']}).",
-        f"- Direct Proxy adds ≤ {PROXY_ADDED_P50_MS:g} ms at p50: **{'met' if len(p50_ok) == len(rows) else 'NOT met'}** "
-        f"({len(p50_ok)}/{len(rows)} rows; most {worst_p50['added_p50_ms']:+.1f} ms — {worst_p50['profile']}, "
-        f"c={worst_p50['concurrency']}).",
-    ]
+    loaded = [x for x in rows if x["concurrency"] != PROXY_UNLOADED_C]
+    unloaded = [x for x in rows if x["concurrency"] == PROXY_UNLOADED_C]
+    out = []
+    if loaded:
+        ratio_ok = [x for x in loaded if x["ratio"] >= PROXY_RATIO]
+        worst_ratio = min(loaded, key=lambda x: x["ratio"])
+        out.append(f"- Direct Proxy throughput ≥ {PROXY_RATIO}× the backend's direct: "
+                   f"**{'met' if len(ratio_ok) == len(loaded) else 'NOT met'}** ({len(ratio_ok)}/{len(loaded)} loaded "
+                   f"rows; lowest {worst_ratio['ratio']:.2f}× — {worst_ratio['profile']}, c={worst_ratio['concurrency']}).")
+    if unloaded:
+        p50_ok = [x for x in unloaded if x["added_p50_ms"] <= PROXY_ADDED_P50_MS]
+        worst_p50 = max(unloaded, key=lambda x: x["added_p50_ms"])
+        out.append(f"- Direct Proxy adds ≤ {PROXY_ADDED_P50_MS:g} ms at p50 (one call at a time, c={PROXY_UNLOADED_C}): "
+                   f"**{'met' if len(p50_ok) == len(unloaded) else 'NOT met'}** ({len(p50_ok)}/{len(unloaded)} rows; "
+                   f"most {worst_p50['added_p50_ms']:+.2f} ms — {worst_p50['profile']}, "
+                   f"{_f(worst_p50['proxy_p50_ms'], 2)} vs {_f(worst_p50['direct_p50_ms'], 2)} ms).")
+    return out
 
 
 def detail_table(rows: list[dict]) -> str:
@@ -310,7 +319,9 @@ def markdown(results: dict) -> str:
         *(["## Direct Proxy vs the backend directly", "",
            "`tools/call` through a Direct Proxy server (stateless 2026-07-28 client, one backend session shared by "
            "the gateway) vs the same calls straight to the backend MCP server (the MCP SDK's server, stateless "
-           "JSON, on the load core), in the same run.", "", proxy_table(results["scenarios"]), ""]
+           "JSON, on the load core), in the same run. The c=1 rows send one call at a time: their added p50 is "
+           "what the relay adds to a call; in the loaded rows p50 is mostly queueing (about concurrency ÷ "
+           "throughput).", "", proxy_table(results["scenarios"]), ""]
           if proxy_rows(results["scenarios"]) else []),
         "## Every run",
         "",

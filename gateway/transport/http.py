@@ -114,6 +114,9 @@ async def respond(req: Request, status: int, body: bytes = b"", *, content_type:
     out = list(headers or ())
     if content_type:
         out.append((b"content-type", content_type))
+    if status not in (204, 304):
+        # A declared length: the server sends the body as it is, not as chunks the client must reassemble.
+        out.append((b"content-length", str(len(body)).encode()))
     out.extend(req.cors)
     await req.send({"type": "http.response.start", "status": status, "headers": out})
     await req.send({"type": "http.response.body", "body": body})
