@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
+import orjson
 from django.conf import settings
 
 from ..jsonrpc import Message, RpcError
@@ -167,8 +168,13 @@ def _outcome(result: dict | None, error: RpcError | None, probe: _Probe) -> tupl
 
 
 def _size_of(value: Any) -> int:
+    """Bytes of the value as compact UTF-8 JSON."""
     try:
-        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+        return len(orjson.dumps(value, default=str))
+    except TypeError:  # beyond orjson (a key that is not a string, an integer past 64 bits): the standard library
+        pass
+    try:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8", "replace"))
     except (TypeError, ValueError):
         return 0
 
