@@ -63,6 +63,8 @@ def parse_args() -> argparse.Namespace:
                                                         "HS256, JWT RS256 once (default 3; quick 2)")
     parser.add_argument("--idle-sse", type=int, default=1000, help="idle SSE sessions to hold (0: skip)")
     parser.add_argument("--idle-hold", type=float, default=5.0, help="seconds to hold them while sampling RSS")
+    parser.add_argument("--proxy-rounds", type=int, help="rounds of the proxy scenario: each runs the proxied and the "
+                                                          "direct calls back to back (default 3; quick 2)")
     parser.add_argument("--config-repeats", type=int, help="configuration changes to time (default 5; quick 3; 0: skip)")
     parser.add_argument("--profile", action="store_true",
                         help="also record a py-spy profile of one Daphne process under stateless load")
@@ -109,6 +111,7 @@ def parse_args() -> argparse.Namespace:
         args.scenarios, args.idle_sse, args.config_repeats = ["governance"], 0, 0
     args.governance_rounds = max(1, args.governance_rounds or (2 if quick else 3))
     args.auth_rounds = max(1, args.auth_rounds or (2 if quick else 3))
+    args.proxy_rounds = max(1, args.proxy_rounds or (2 if quick else 3))
     args.auth_transports = [t for t in (args.auth_transports or ("stateless" if quick else ",".join(AUTH_TRANSPORTS)))
                             .split(",") if t]
     unknown = (set(args.scenarios) - set(ALL_SCENARIOS) or set(args.profiles) - {"embedded", "production"}
@@ -211,6 +214,25 @@ def run_measured(args, **kw) -> dict:
     return max(attempts, key=lambda r: r["server_cpu_share"] - r["foreign_cpu_cores"])
 
 
+def proxy_rounds(args, gateways: dict, n: int, mcp_backend) -> list[tuple[object, list[tuple[str, int]]]]:
+    """The proxy pair as rounds: each round runs the gateway's proxied calls and the backend's direct ones back to
+    back, every other round in the other order, so a change in the machine's speed lowers both alike."""
+    if mcp_backend is None:
+        return []
+    out: list[tuple[object, list[tuple[str, int]]]] = []
+    for profile, gw in gateways.items():
+        if n > 1 and profile != "production" or not gw.procs:
+            continue
+        for r in range(args.proxy_rounds):
+            pair = [(gw, [("proxy", r)]), (mcp_backend, [("proxy-direct", r)])]
+            out += pair if r % 2 == 0 else pair[::-1]
+    return out
+
+
+def _as_runs(scenarios: list) -> list[tuple[str, int]]:
+    return [s if isinstance(s, tuple) else (s, 0) for s in scenarios]
+
+
 def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, peer_python: str,
             auth: str | None = None, round: int = 0, mcp_backend: McpBackend | None = None, pair: int = 0) -> dict:
     """One measured run; `auth` (a variant of AUTH_VARIANTS) drives that variant's server with its credential."""
@@ -253,7 +275,7 @@ def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, pe
     if auth is not None:
         row.update(group="auth", auth=auth, round=round)
     if scenario in ("proxy", "proxy-direct"):
-        row.update(group="proxy", pair=pair)
+        row.update(group="proxy", pair=pair, round=round)
     label = f"{scenario}/{auth}" if auth is not None else scenario
     log(f"  {row['target']:4} {row['profile']:10} x{processes} {label:9} c={concurrency:<4} "
         f"{row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f}  p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  "
@@ -381,10 +403,7 @@ def main() -> int:
                 if mcp_backend is not None and f"proxy-{profile}" not in configured:
                     gw.configure_proxy(mcp_backend.url, log)
                     configured.add(f"proxy-{profile}")
-                targets.append((gw, ours_scenarios + (["auth"] if "auth" in args.scenarios else [])
-                                + (["proxy"] if mcp_backend is not None else [])))
-            if mcp_backend is not None:
-                targets.append((mcp_backend, ["proxy-direct"]))
+                targets.append((gw, ours_scenarios + (["auth"] if "auth" in args.scenarios else [])))
             if "peer" in args.scenarios:
                 peer = Peer("http", workdir, backend_url, processes=n)
                 peer.start(cores=args.server_cores, log=log)
@@ -400,11 +419,14 @@ def main() -> int:
             unloaded = [report.PROXY_UNLOADED_C] if mcp_backend is not None and \
                 report.PROXY_UNLOADED_C not in args.concurrency else []
             for c in args.concurrency + unloaded:
-                for target, scenarios in targets:
-                    if c in unloaded:
-                        scenarios = [s for s in scenarios if s in ("proxy", "proxy-direct")]
+                for target, scenarios in targets + proxy_rounds(args, gateways, n, mcp_backend):
+                    if c in unloaded and not any(s in ("proxy", "proxy-direct") for s, _ in _as_runs(scenarios)):
+                        continue
                     runs = []
                     for scenario in scenarios:
+                        if isinstance(scenario, tuple):  # (scenario, round): a proxy round
+                            runs.append((scenario[0], None, scenario[1]))
+                            continue
                         if scenario != "auth":
                             runs.append((scenario, None, 0))
                             continue
