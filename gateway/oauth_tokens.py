@@ -1,9 +1,11 @@
 """OAuth access tokens at the gateway's edge: each token's introspection cached in shared state, so no query per call.
 
 The console puts an entry when it issues a token (console/oauth/validator.py) and deletes it when the token goes
-(revoked at the revocation endpoint or on the consumer's page, rotated away by a refresh, expired and cleared): with
-Redis every process reads the same entry, so a deletion is seen by all of them at their next request; in the
-embedded profile the entry lives in this process. An entry's TTL is the token's own lifetime. A token the cache
+(revoked at the revocation endpoint or on the consumer's page, rotated away by a refresh, expired and cleared). In
+the embedded profile the entry lives in this process. With Redis every process reads the same entry, and keeps what
+it read for GATEWAY_CONFIG_POLL_SECONDS (0.25 s): a Redis round trip per call cost a quarter of a busy process,
+and a revoked token then stops working on the process that revoked it at once and on every other one within the
+same bound as a revoked API key. An entry's TTL is the token's own lifetime. A token the cache
 does not know (Redis restarted empty) is looked up once in the database, off the event loop, and cached again; an
 unknown one is remembered as unknown for a short while, so a flood of made-up tokens costs no query each.
 """
@@ -86,6 +88,24 @@ def _local_get(key: str) -> bytes | None:
     return entry[1]
 
 
+# ---------------------------------------------------------------- what a production process last read from Redis
+
+_read: dict[str, tuple[float, bytes]] = {}  # key -> (read at, monotonic; value)
+
+
+def _read_get(key: str) -> bytes | None:
+    entry = _read.get(key)
+    if entry is None or time.monotonic() - entry[0] >= settings.GATEWAY_CONFIG_POLL_SECONDS:
+        return None
+    return entry[1]
+
+
+def _read_put(key: str, value: bytes) -> None:
+    if len(_read) >= _LOCAL_LIMIT:
+        _read.clear()  # bounded; entries live a quarter of a second anyway
+    _read[key] = (time.monotonic(), value)
+
+
 # ---------------------------------------------------------------- the console's side (synchronous)
 
 def _redis():
@@ -109,6 +129,8 @@ def token_cache_drop(*, digests: list[str]) -> None:
     if not digests:
         return
     keys = [KEY_PREFIX + d for d in digests]
+    for key in keys:
+        _read.pop(key, None)  # this process refuses them from its next request
     if settings.REDIS_URL:
         # The unknown marker, not a plain delete: the database fallback would otherwise find a row still being
         # deleted by the same transaction's commit and cache it again.
@@ -140,9 +162,13 @@ async def token_grant(token: str) -> TokenGrant | None:
     digest = token_digest(token)
     key = KEY_PREFIX + digest
     if settings.REDIS_URL:
-        from .state import get_state
+        raw = _read_get(key)
+        if raw is None:
+            from .state import get_state
 
-        raw = await get_state().cache_get(key)
+            raw = await get_state().cache_get(key)
+            if raw is not None:
+                _read_put(key, raw)
     else:
         raw = _local_get(key)
     if raw == UNKNOWN:

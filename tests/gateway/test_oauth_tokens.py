@@ -63,3 +63,23 @@ def test_a_damaged_entry_reads_as_nothing():
     assert ot.TokenGrant.loads(b'{"c": 1}') is None
     issued = grant()
     assert ot.TokenGrant.loads(issued.dumps()) == issued
+
+
+async def test_with_redis_a_process_keeps_what_it_read_for_the_poll_interval_only(settings):
+    """Another process's revocation (the Redis entry turned unknown behind this one's back) is seen once the poll
+    interval has passed; a revocation made in this process is seen at once."""
+    settings.REDIS_URL = require_redis()
+    settings.GATEWAY_CONFIG_POLL_SECONDS = 0.2
+    try:
+        issued = grant()
+        for name in ("tok-elsewhere", "tok-here"):
+            ot.token_cache_put(digest=ot.token_digest(name), grant=issued)
+            assert await ot.token_grant(name) == issued
+        ot._redis().set(ot.KEY_PREFIX + ot.token_digest("tok-elsewhere"), ot.UNKNOWN, ex=30)
+        assert await ot.token_grant("tok-elsewhere") == issued  # what this process read a moment ago
+        time.sleep(0.25)
+        assert await ot.token_grant("tok-elsewhere") is None
+        ot.token_cache_drop(digests=[ot.token_digest("tok-here")])
+        assert await ot.token_grant("tok-here") is None
+    finally:
+        await close_states()
