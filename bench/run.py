@@ -224,13 +224,13 @@ def proxy_rounds(args, gateways: dict, n: int, mcp_backend) -> list[tuple[object
         if n > 1 and profile != "production" or not gw.procs:
             continue
         for r in range(args.proxy_rounds):
-            pair = [(gw, [("proxy", r)]), (mcp_backend, [("proxy-direct", r)])]
+            pair = [(gw, [("proxy", r, profile)]), (mcp_backend, [("proxy-direct", r, profile)])]
             out += pair if r % 2 == 0 else pair[::-1]
     return out
 
 
-def _as_runs(scenarios: list) -> list[tuple[str, int]]:
-    return [s if isinstance(s, tuple) else (s, 0) for s in scenarios]
+def _as_runs(scenarios: list) -> list[tuple]:
+    return [s if isinstance(s, tuple) else (s,) for s in scenarios]
 
 
 def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, peer_python: str,
@@ -420,15 +420,15 @@ def main() -> int:
                 report.PROXY_UNLOADED_C not in args.concurrency else []
             for c in args.concurrency + unloaded:
                 for target, scenarios in targets + proxy_rounds(args, gateways, n, mcp_backend):
-                    if c in unloaded and not any(s in ("proxy", "proxy-direct") for s, _ in _as_runs(scenarios)):
+                    if c in unloaded and not any(s[0] in ("proxy", "proxy-direct") for s in _as_runs(scenarios)):
                         continue
                     runs = []
                     for scenario in scenarios:
-                        if isinstance(scenario, tuple):  # (scenario, round): a proxy round
-                            runs.append((scenario[0], None, scenario[1]))
+                        if isinstance(scenario, tuple):  # (scenario, round, profile paired): a proxy round
+                            runs.append((scenario[0], None, scenario[1], scenario[2]))
                             continue
                         if scenario != "auth":
-                            runs.append((scenario, None, 0))
+                            runs.append((scenario, None, 0, None))
                             continue
                         # Rounds of every variant back to back, each round starting one variant later: a
                         # change of the machine's speed during the run touches all variants alike and favours
@@ -437,8 +437,8 @@ def main() -> int:
                             for r in range(args.auth_rounds):
                                 shift = r % len(AUTH_VARIANTS)
                                 order = AUTH_VARIANTS[shift:] + AUTH_VARIANTS[:shift]
-                                runs += [(transport, variant, r) for variant in order]
-                    for scenario, auth, round_ in runs:
+                                runs += [(transport, variant, r, None) for variant in order]
+                    for scenario, auth, round_, paired in runs:
                         try:
                             row = run_measured(args, target=target, scenario=scenario, concurrency=c,
                                                nginx_pid=nginx.pid, peer_python=peer_python, auth=auth,
@@ -450,6 +450,8 @@ def main() -> int:
                             log(f"  FAILED {name} x{n} {label} c={c}: {exc}")
                             results["notes"].append(f"{name} x{n} {label} c={c} failed: {str(exc)[:500]}")
                             continue
+                        if paired is not None:
+                            row["paired_with"] = paired  # the gateway profile this proxy round compares
                         results["scenarios"].append(row)
 
             if args.config_repeats:

@@ -7,13 +7,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from ..live import PYTHON, ROOT, free_port, start_live
+from ..loopback_json import LoopbackJson
 
 pytestmark = [pytest.mark.live]
 
@@ -29,35 +29,18 @@ tools:
 """
 
 
-class SlowBackend:
+class SlowBackend(LoopbackJson):
     """A REST backend on 127.0.0.1 that answers /wait?seconds=N after N seconds."""
 
     def __init__(self):
         self.started = threading.Semaphore(0)
-        outer = self
+        super().__init__(self._wait)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.started.release()
-                seconds = float(self.path.partition("seconds=")[2] or 0)
-                time.sleep(seconds)
-                body = json.dumps({"waited": seconds}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
+    def _wait(self, path: str) -> dict:
+        self.started.release()
+        seconds = float(path.partition("seconds=")[2] or 0)
+        time.sleep(seconds)
+        return {"waited": seconds}
 
 
 def _serve(server, drain_seconds: float) -> tuple[subprocess.Popen, str, Path]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+
+from ..loopback_json import LoopbackJson
 
 pytestmark = [pytest.mark.live]
 
@@ -29,37 +29,18 @@ MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                "io.modelcontextprotocol/clientCapabilities": {}}
 
 
-class BigBackend:
-    """A REST backend on 127.0.0.1 whose /big answers a JSON document of BIG_TEXT_BYTES characters."""
-
-    def __init__(self):
-        letters = "".join(chr(ord("a") + i % 26) for i in range(1000))
-        self.text = (letters * (BIG_TEXT_BYTES // len(letters) + 1))[:BIG_TEXT_BYTES]
-        body = json.dumps({"text": self.text}).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
+def big_backend() -> LoopbackJson:
+    """A REST backend whose /big answers {"text": <BIG_TEXT_BYTES characters>}; `.text` is what it sends."""
+    letters = "".join(chr(ord("a") + i % 26) for i in range(1000))
+    text = (letters * (BIG_TEXT_BYTES // len(letters) + 1))[:BIG_TEXT_BYTES]
+    backend = LoopbackJson(lambda path: {"text": text})
+    backend.text = text
+    return backend
 
 
 @pytest.fixture(scope="module")
 def big_server(demo_server):
-    backend = BigBackend()
+    backend = big_backend()
     token = demo_server.manage("create_api_token", "admin").stdout.strip().splitlines()[-1]
     with httpx.Client(base_url=demo_server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"},
                       timeout=30) as api:
