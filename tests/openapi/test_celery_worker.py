@@ -5,13 +5,11 @@ run again from its stored input and finishes, never left `running`.
 """
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from console.models import ImportJob
 from console.services import imports as import_services
 
 from ..conftest import require_redis
+from ..loopback_json import LoopbackJson
 from .helpers import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.live]
@@ -84,24 +83,17 @@ def test_an_import_runs_on_the_worker(worker):
     assert job.attempts == 1
 
 
-class _SlowOnce(http.server.BaseHTTPRequestHandler):
-    """Hangs on the first request (the worker is killed meanwhile), answers at once afterwards."""
+class _SlowOnce:
+    """The description's answer: hangs on the first request (the worker is killed meanwhile), at once afterwards."""
 
-    calls = 0
+    def __init__(self):
+        self.calls = 0
 
-    def do_GET(self):  # noqa: N802
-        type(self).calls += 1
-        if type(self).calls == 1:
+    def __call__(self, path: str) -> dict:
+        self.calls += 1
+        if self.calls == 1:
             time.sleep(30)
-        body = json.dumps(SPEC).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        return SPEC
 
 
 def _children(pid: int) -> list[int]:
@@ -110,20 +102,20 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_worker_killed_mid_job_leaves_it_retried_not_running(worker):
-    spec_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowOnce)
-    threading.Thread(target=spec_server.serve_forever, daemon=True).start()
+    slow = _SlowOnce()
+    spec_server = LoopbackJson(slow)
     try:
         owner, server = _server()
-        url = f"http://127.0.0.1:{spec_server.server_address[1]}/openapi.json"
+        url = spec_server.url + "/openapi.json"
         job = import_services.import_job_create(actor=owner, mcp_server=server, url=url)
         deadline = time.monotonic() + 60
-        while _SlowOnce.calls == 0 and time.monotonic() < deadline:
+        while slow.calls == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ImportJob.objects.get(pk=job.pk).status == "running"
         for child in _children(worker.pid):  # the pool process running the job dies without a word
             os.kill(child, signal.SIGKILL)
         job = wait_for(job.pk, timeout=90)
         assert job.status == "succeeded", job.errors
-        assert job.attempts == 2 and _SlowOnce.calls == 2
+        assert job.attempts == 2 and slow.calls == 2
     finally:
-        spec_server.shutdown()
+        spec_server.stop()

@@ -1,8 +1,6 @@
 """An import whose worker loses the database mid-job: retried with backoff once it returns, never left `running`."""
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +16,7 @@ from console.models import ImportJob
 from console.services import imports as import_services
 
 from ..conftest import require_redis
+from ..loopback_json import LoopbackJson
 from ..outages import Relay, require_postgres
 from .helpers import wait_for
 from .test_celery_worker import ROOT, SPEC, _database_url, _server
@@ -25,25 +24,18 @@ from .test_celery_worker import ROOT, SPEC, _database_url, _server
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.live, pytest.mark.postgres]
 
 
-class _HeldSpec(http.server.BaseHTTPRequestHandler):
-    """Serves the description; the first request waits until the test lets it go (the database is cut meanwhile)."""
+class _HeldSpec:
+    """The description's answer; the first request waits until the test lets it go (the database is cut meanwhile)."""
 
-    calls = 0
-    release = threading.Event()
+    def __init__(self):
+        self.calls = 0
+        self.release = threading.Event()
 
-    def do_GET(self):  # noqa: N802
-        type(self).calls += 1
-        if type(self).calls == 1:
-            type(self).release.wait(60)
-        body = json.dumps(SPEC).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+    def __call__(self, path: str) -> dict:
+        self.calls += 1
+        if self.calls == 1:
+            self.release.wait(60)
+        return SPEC
 
 
 @pytest.fixture
@@ -80,19 +72,19 @@ def relayed_worker(settings):
 
 def test_an_import_that_loses_the_database_is_retried_and_finishes(relayed_worker):
     relay, log_path = relayed_worker
-    spec_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeldSpec)
-    threading.Thread(target=spec_server.serve_forever, daemon=True).start()
+    held = _HeldSpec()
+    spec_server = LoopbackJson(held)
     try:
         owner, server = _server()
-        url = f"http://127.0.0.1:{spec_server.server_address[1]}/openapi.json"
+        url = spec_server.url + "/openapi.json"
         job = import_services.import_job_create(actor=owner, mcp_server=server, url=url)
         deadline = time.monotonic() + 60
-        while _HeldSpec.calls == 0 and time.monotonic() < deadline:
+        while held.calls == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ImportJob.objects.get(pk=job.pk).status == "running"
 
         relay.cut()  # the worker's next write (the conversion's progress, then the result) cannot reach PostgreSQL
-        _HeldSpec.release.set()
+        held.release.set()
         deadline = time.monotonic() + 60
         while "Retry in" not in log_path.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -103,6 +95,7 @@ def test_an_import_that_loses_the_database_is_retried_and_finishes(relayed_worke
         job = wait_for(job.pk, timeout=120)
         assert job.status == "succeeded", job.errors
         assert [row["name"] for row in job.preview["tools"]] == ["listPets"]
-        assert job.attempts == 2 and _HeldSpec.calls == 2
+        assert job.attempts == 2 and held.calls == 2
     finally:
-        spec_server.shutdown()
+        held.release.set()
+        spec_server.stop()
