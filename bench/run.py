@@ -214,12 +214,12 @@ def run_measured(args, **kw) -> dict:
     return max(attempts, key=lambda r: r["server_cpu_share"] - r["foreign_cpu_cores"])
 
 
-def proxy_rounds(args, gateways: dict, n: int, mcp_backend) -> list[tuple[object, list[tuple[str, int]]]]:
+def proxy_rounds(args, gateways: dict, n: int, mcp_backend) -> list[tuple[object, list[tuple[str, int, str]]]]:
     """The proxy pair as rounds: each round runs the gateway's proxied calls and the backend's direct ones back to
     back, every other round in the other order, so a change in the machine's speed lowers both alike."""
     if mcp_backend is None:
         return []
-    out: list[tuple[object, list[tuple[str, int]]]] = []
+    out: list[tuple[object, list[tuple[str, int, str]]]] = []
     for profile, gw in gateways.items():
         if n > 1 and profile != "production" or not gw.procs:
             continue
@@ -227,10 +227,6 @@ def proxy_rounds(args, gateways: dict, n: int, mcp_backend) -> list[tuple[object
             pair = [(gw, [("proxy", r, profile)]), (mcp_backend, [("proxy-direct", r, profile)])]
             out += pair if r % 2 == 0 else pair[::-1]
     return out
-
-
-def _as_runs(scenarios: list) -> list[tuple]:
-    return [s if isinstance(s, tuple) else (s,) for s in scenarios]
 
 
 def run_one(args, *, target, scenario: str, concurrency: int, nginx_pid: int, peer_python: str,
@@ -420,8 +416,8 @@ def main() -> int:
                 report.PROXY_UNLOADED_C not in args.concurrency else []
             for c in args.concurrency + unloaded:
                 for target, scenarios in targets + proxy_rounds(args, gateways, n, mcp_backend):
-                    if c in unloaded and not any(s[0] in ("proxy", "proxy-direct") for s in _as_runs(scenarios)):
-                        continue
+                    if c in unloaded and not (scenarios and isinstance(scenarios[0], tuple)):
+                        continue  # one call at a time: only the proxy rounds (their runs are tuples)
                     runs = []
                     for scenario in scenarios:
                         if isinstance(scenario, tuple):  # (scenario, round, profile paired): a proxy round

@@ -42,17 +42,15 @@ _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_consta
 _LONG_DIGITS = re.compile(rb"\d{19}")
 
 
-def _parse(data: bytes | str) -> tuple[Any, bytes | str]:
-    """The parsed value and the text the limits are counted on (bytes when orjson read them)."""
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+def _parse(raw: bytes, data: bytes | str) -> Any:
+    """The value of `raw` (the UTF-8 bytes of `data`), by orjson when it reads it as the standard library would."""
     if not _LONG_DIGITS.search(raw):
         try:
-            return orjson.loads(raw), raw
+            return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass  # the standard parser says what is wrong, in its words
-    text = decode_text(data)
     try:
-        return _DECODER.decode(text), text
+        return _DECODER.decode(decode_text(data))
     except RecursionError:
         raise _Deep() from None
 
@@ -77,23 +75,18 @@ def loads(data: bytes | str, *, max_depth: int, max_values: int, forbid_nul: boo
     `forbid_nul` also refuses U+0000 in strings (PostgreSQL can store it neither in text nor in jsonb).
     Raises JsonLimitError (a ValueError) naming the limit, or ValueError for a syntax error.
     """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
-        value, text = _parse(data)
+        value = _parse(raw, data)
     except _Deep:
         raise JsonLimitError(f"nesting deeper than {max_depth} levels") from None
-    # Each container opens with a bracket and each value takes at least one character (byte), so when these bounds
-    # hold the limits cannot be exceeded and the walk is skipped.
-    if isinstance(text, bytes):
-        brackets, escapes = text.count(b"[") + text.count(b"{"), (b"\\ud" in text or b"\\uD" in text)
-        nul = b"\\u0000" in text
-    else:
-        brackets, escapes = text.count("[") + text.count("{"), ("\\ud" in text or "\\uD" in text)
-        nul = "\\u0000" in text
-    if len(text) > max_values or brackets > max_depth:
+    # Each container opens with a bracket and each value takes at least one byte, so when these bounds hold the
+    # limits cannot be exceeded and the walk is skipped.
+    if len(raw) > max_values or raw.count(b"[") + raw.count(b"{") > max_depth:
         check(value, max_depth=max_depth, max_values=max_values)
-    if escapes:
+    if b"\\ud" in raw or b"\\uD" in raw:
         _check_surrogates(value)
-    if forbid_nul and nul and "\\u0000" in json.dumps(value).replace("\\\\", ""):
+    if forbid_nul and b"\\u0000" in raw and "\\u0000" in json.dumps(value).replace("\\\\", ""):
         raise JsonLimitError("a string contains the NUL character (\\u0000)")
     return value
 

@@ -60,7 +60,8 @@ class TokenGrant:
             return None
 
 
-# ---------------------------------------------------------------- the embedded profile's table
+# ---------------------------------------------------------------- this process's table: the embedded profile's
+# entries, or with Redis what this process read there
 
 _lock = threading.Lock()
 _local: dict[str, tuple[float, bytes]] = {}  # key -> (expires at, monotonic; value)
@@ -88,24 +89,6 @@ def _local_get(key: str) -> bytes | None:
     return entry[1]
 
 
-# ---------------------------------------------------------------- what a production process last read from Redis
-
-_read: dict[str, tuple[float, bytes]] = {}  # key -> (read at, monotonic; value)
-
-
-def _read_get(key: str) -> bytes | None:
-    entry = _read.get(key)
-    if entry is None or time.monotonic() - entry[0] >= settings.GATEWAY_CONFIG_POLL_SECONDS:
-        return None
-    return entry[1]
-
-
-def _read_put(key: str, value: bytes) -> None:
-    if len(_read) >= _LOCAL_LIMIT:
-        _read.clear()  # bounded; entries live a quarter of a second anyway
-    _read[key] = (time.monotonic(), value)
-
-
 # ---------------------------------------------------------------- the console's side (synchronous)
 
 def _redis():
@@ -130,7 +113,7 @@ def token_cache_drop(*, digests: list[str]) -> None:
         return
     keys = [KEY_PREFIX + d for d in digests]
     for key in keys:
-        _read.pop(key, None)  # this process refuses them from its next request
+        _local.pop(key, None)  # with Redis: what this process read of them; it refuses them from its next request
     if settings.REDIS_URL:
         # The unknown marker, not a plain delete: the database fallback would otherwise find a row still being
         # deleted by the same transaction's commit and cache it again.
@@ -162,13 +145,13 @@ async def token_grant(token: str) -> TokenGrant | None:
     digest = token_digest(token)
     key = KEY_PREFIX + digest
     if settings.REDIS_URL:
-        raw = _read_get(key)
+        raw = _local_get(key)  # what this process read, kept for the poll interval
         if raw is None:
             from .state import get_state
 
             raw = await get_state().cache_get(key)
             if raw is not None:
-                _read_put(key, raw)
+                _local_put(key, raw, settings.GATEWAY_CONFIG_POLL_SECONDS)
     else:
         raw = _local_get(key)
     if raw == UNKNOWN:

@@ -221,9 +221,7 @@ def proxy_table(rows: list[dict]) -> str:
 
 
 def proxy_targets(results: dict) -> list[str]:
-    rows = [x for x in proxy_rows(results["scenarios"]) if x["ratio"] is not None]
-    if not rows:
-        return []
+    rows = proxy_rows(results["scenarios"])
     loaded = [x for x in rows if x["concurrency"] != PROXY_UNLOADED_C]
     unloaded = [x for x in rows if x["concurrency"] == PROXY_UNLOADED_C]
     out = []

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
-import orjson
 from django.conf import settings
 
-from ..jsonrpc import Message, RpcError
+from ..jsonrpc import Message, RpcError, dumps
 from ..state.outage import DependencyUnavailable
 from . import limits, metrics
 from .limits import EMPTY, LimitIndex, Limited, LimitPolicy, retry_after_of
@@ -168,13 +167,9 @@ def _outcome(result: dict | None, error: RpcError | None, probe: _Probe) -> tupl
 
 
 def _size_of(value: Any) -> int:
-    """Bytes of the value as compact UTF-8 JSON."""
+    """Bytes of the value as the gateway writes it (compact UTF-8 JSON)."""
     try:
-        return len(orjson.dumps(value, default=str))
-    except TypeError:  # beyond orjson (a key that is not a string, an integer past 64 bits): the standard library
-        pass
-    try:
-        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8", "replace"))
+        return len(dumps(value))
     except (TypeError, ValueError):
         return 0
 
