@@ -26,6 +26,7 @@ def tune_process(*, freeze_after: float = 5.0) -> None:
     _cache_twisted_content_type()
     _skip_twisted_access_line()
     _send_at_once()
+    _know_own_address()
     gc.set_threshold(20_000, 50, 100)
     _freeze()
     timer = threading.Timer(freeze_after, _freeze)
@@ -105,3 +106,24 @@ def _send_at_once() -> None:
 
     tcp.Server.write, tcp.Server.writeSequence = write, write_sequence
     tcp.Server._sends_at_once = True
+
+
+def _know_own_address() -> None:
+    # Twisted asks the kernel for a connection's local address (getsockname) for every request on it, to fill the
+    # ASGI scope's "server": an accepted socket's local address never changes, so the first answer is kept.
+    try:
+        from twisted.internet import tcp
+    except ImportError:
+        return
+    if getattr(tcp.Server, "_knows_own_address", False):
+        return
+    ask = tcp.Server.getHost
+
+    def get_host(self):
+        host = self.__dict__.get("_own_address")
+        if host is None:
+            host = self._own_address = ask(self)  # an IPv4Address/IPv6Address: immutable, safe to hand out again
+        return host
+
+    tcp.Server.getHost = get_host
+    tcp.Server._knows_own_address = True

@@ -100,7 +100,7 @@ class Response:
     """Status, lower-cased headers and the body of one answer; `readany()` hands the decoded body over in pieces."""
 
     def __init__(self, url: URL, key: tuple, connection: _Connection, status: int, headers: dict[str, str],
-                 read_timeout: float) -> None:
+                 read_timeout: float | None) -> None:
         self.url = url
         self._key = key
         self._connection: _Connection | None = connection
@@ -124,12 +124,7 @@ class Response:
         return self.headers.get("content-type", "application/octet-stream").split(";", 1)[0].strip().lower()
 
     async def _read(self, call) -> bytes:
-        # asyncio.timeout, not wait_for: wait_for wraps every read in a task of its own.
-        try:
-            async with asyncio.timeout(self._read_timeout):
-                return await call
-        except TimeoutError:
-            raise ReadTimeout() from None
+        return await _within(self._read_timeout, call)
 
     async def readany(self) -> bytes:
         """The next piece of the body, b"" once it is complete."""
@@ -209,11 +204,26 @@ def request_head(method: str, url: URL, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
 
 
-async def post(url: URL, head: bytes, body: bytes, *, connect_timeout: float, read_timeout: float) -> Response:
+async def _within(seconds: float | None, call):
+    """`call` awaited for at most `seconds` of silence (ReadTimeout), or as long as the caller's own deadline allows
+    when None: a timer costs a few per cent of a relayed call, so none is set where it could never fire first."""
+    if seconds is None:
+        return await call
+    # asyncio.timeout, not wait_for: wait_for wraps every read in a task of its own.
+    try:
+        async with asyncio.timeout(seconds):
+            return await call
+    except TimeoutError:
+        raise ReadTimeout() from None
+
+
+async def post(url: URL, head: bytes, body: bytes, *, connect_timeout: float, read_timeout: float | None) -> Response:
     """Send one request on a pooled (or new) connection; the caller reads the answer and then calls release().
 
-    A pooled connection the backend closed meanwhile is noticed before any byte of an answer arrived, and the
-    request goes once more on a new connection: the backend cannot have acted on a request it never read."""
+    `read_timeout` bounds the wait for the answer's head and then each read of its body; None leaves both to a
+    deadline the caller holds around the whole exchange. A pooled connection the backend closed meanwhile is
+    noticed before any byte of an answer arrived, and the request goes once more on a new connection: the backend
+    cannot have acted on a request it never read."""
     secure = url.scheme == "https"
     key = (url.scheme, url.raw_host, url.port)
     pool = _pool()
@@ -231,11 +241,7 @@ async def post(url: URL, head: bytes, body: bytes, *, connect_timeout: float, re
             connection = _Connection(reader, writer)
         try:
             connection.writer.write(payload)
-            try:
-                async with asyncio.timeout(read_timeout):
-                    head_bytes = await connection.reader.readuntil(b"\r\n\r\n")
-            except TimeoutError:
-                raise ReadTimeout() from None
+            head_bytes = await _within(read_timeout, connection.reader.readuntil(b"\r\n\r\n"))
         except asyncio.IncompleteReadError as exc:
             connection.close()
             if reused and not exc.partial:

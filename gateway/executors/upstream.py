@@ -333,10 +333,12 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     head = target.post_head(record, message)
     wanted = message.get("id") if "method" in message else None
     connect, first_byte = _limits(server)
+    total = timeout_of(server)
     try:
-        async with asyncio.timeout(timeout_of(server)):
+        async with asyncio.timeout(total):
+            # A first-byte limit as long as the whole exchange's could never fire first: no timer of its own.
             response = await http1.post(target.url, head, dumps(message), connect_timeout=connect,
-                                        read_timeout=first_byte)
+                                        read_timeout=first_byte if first_byte < total else None)
             try:
                 if response.status == 404 and record.get("sid"):
                     raise SessionLost(f"The backend MCP server {url} ended the session")

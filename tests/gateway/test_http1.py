@@ -121,6 +121,44 @@ async def test_a_backend_that_sends_nothing_times_out_at_the_first_byte_limit():
         server.close()
 
 
+async def test_without_a_first_byte_limit_the_callers_deadline_ends_the_wait_and_the_connection():
+    seen = []
+
+    async def silent(reader, writer):
+        seen.append(writer)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    try:
+        with pytest.raises(TimeoutError) as raised:
+            async with asyncio.timeout(0.2):
+                await http1.post(url, http1.request_head("POST", url, {}), b"{}", connect_timeout=5, read_timeout=None)
+        assert not isinstance(raised.value, http1.ReadTimeout)  # the caller's deadline, not a limit of the client's
+        assert http1._pool().take(("http", "127.0.0.1", url.port)) is None  # the waiting connection was not kept
+    finally:
+        server.close()
+
+
+async def test_a_body_that_stops_halfway_times_out_at_the_read_limit():
+    async def halfway(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(halfway, "127.0.0.1", 0)
+    url = URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    try:
+        response = await http1.post(url, http1.request_head("POST", url, {}), b"{}", connect_timeout=5,
+                                    read_timeout=0.2)
+        assert await response.readany() == b"half"
+        with pytest.raises(http1.ReadTimeout):
+            await response.readany()
+        response.release()
+    finally:
+        server.close()
+
+
 async def test_new_connections_pass_the_egress_policy(settings):
     settings.GATEWAY_EGRESS_ALLOW = "127.0.0.1"
     server = RawServer([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])

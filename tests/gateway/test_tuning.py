@@ -1,5 +1,6 @@
 """The gateway process tuning: Twisted's Content-Type parsing cached, its access line skipped, writes sent at once,
-collector thresholds raised, start-up frozen (what clients then read from a live server: test_live_writes)."""
+a connection's own address asked once, collector thresholds raised, start-up frozen (what clients then read from a
+live server: test_live_writes)."""
 import gc
 
 import twisted.web.http as twisted_http
@@ -22,3 +23,25 @@ def test_tune_process_is_applied_once_and_keeps_behaviour():
     write = tcp.Server.writeSequence
     tune_process()
     assert tcp.Server.writeSequence is write  # wrapped once
+
+
+def test_a_connection_asks_for_its_own_address_once():
+    import socket
+
+    from twisted.internet.address import IPv4Address
+
+    tune_process()
+    assert tcp.Server._knows_own_address
+
+    class Accepted:  # what tcp.Server.getHost reads of an accepted connection
+        _addressType = IPv4Address
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        accepted = Accepted()
+        accepted.socket = sock
+        first = tcp.Server.getHost(accepted)
+        assert (first.type, first.host, first.port) == ("TCP", "127.0.0.1", port)
+    # The socket is closed now: the address the connection had is still what it reports, with no system call.
+    assert tcp.Server.getHost(accepted) is first
