@@ -45,3 +45,49 @@ def test_a_connection_asks_for_its_own_address_once():
         assert (first.type, first.host, first.port) == ("TCP", "127.0.0.1", port)
     # The socket is closed now: the address the connection had is still what it reports, with no system call.
     assert tcp.Server.getHost(accepted) is first
+
+
+DAPHNE_TABLE = """
+import asyncio
+import daphne.server  # installs Twisted's asyncio reactor, as the daphne command does
+from gateway.tuning import tune_process
+
+tune_process(freeze_after=3600)
+
+
+async def app(scope, receive, send):
+    await receive()
+    if scope["path"] == "/fail":
+        raise RuntimeError("boom")
+
+
+async def main():
+    server = daphne.server.Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    server.connections = {}  # what run() would set up; the server never listens here
+    answered, failed, open_ = object(), object(), object()
+    queues = []
+    for protocol, path in ((answered, "/"), (failed, "/fail"), (open_, "/")):
+        server.protocol_connected(protocol)
+        queues.append(server.create_application(protocol, {"type": "http", "path": path}))
+    server.protocol_disconnected(answered)
+    server.protocol_disconnected(failed)
+    for queue in queues:
+        queue.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+    await asyncio.sleep(0.1)
+    print(answered in server.connections, failed in server.connections, open_ in server.connections)
+
+
+asyncio.run(main())
+"""
+
+
+def test_daphne_forgets_an_answered_request_at_once_and_leaves_failures_to_its_sweep():
+    import subprocess
+    import sys
+
+    # A process of its own: importing daphne.server installs a Twisted reactor, which this test process must not get.
+    run = subprocess.run([sys.executable, "-c", DAPHNE_TABLE], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert run.returncode == 0, run.stderr
+    # answered: gone; failed: kept for the sweep that logs it; finished but still connected: kept until it closes.
+    assert run.stdout.split() == ["False", "True", "True"]
