@@ -91,3 +91,59 @@ def test_daphne_forgets_an_answered_request_at_once_and_leaves_failures_to_its_s
     assert run.returncode == 0, run.stderr
     # answered: gone; failed: kept for the sweep that logs it; finished but still connected: kept until it closes.
     assert run.stdout.split() == ["False", "True", "True"]
+
+
+HEAD_AND_BODY = """
+import socket, threading
+import daphne.server  # noqa: F401  the asyncio reactor, as under the daphne command
+from twisted.internet import reactor, tcp
+from twisted.web import http
+from gateway.tuning import tune_process
+
+tune_process(freeze_after=3600)
+sends = []
+write_some = tcp.Server.writeSomeData
+def counted(self, data):
+    sends.append(bytes(data))
+    return write_some(self, data)
+tcp.Server.writeSomeData = counted
+
+class Answer(http.Request):
+    def process(self):
+        body = b"x" * int(self.path.strip(b"/") or 5)
+        self.setHeader(b"content-length", b"%d" % len(body))
+        self.write(body)
+        self.finish()
+
+factory = http.HTTPFactory()
+def build(addr):
+    channel = http.HTTPChannel(); channel.requestFactory = Answer; channel.factory = factory
+    return channel
+factory.buildProtocol = build
+port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+answers = []
+def client():
+    with socket.create_connection(("127.0.0.1", port.getHost().port)) as s:
+        for n in (5, 300):
+            s.sendall(b"GET /%d HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" % n)
+            data = b""
+            while not data.endswith(b"x" * n):
+                data += s.recv(65536)
+            answers.append(data)
+    reactor.callFromThread(reactor.stop)
+threading.Thread(target=client, daemon=True).start()
+reactor.run()
+whole = [a.startswith(b"HTTP/1.1 200 OK\\r\\n") and a.endswith(b"\\r\\n\\r\\n" + b"x" * n) for a, n in zip(answers, (5, 300))]
+print(len(sends), *whole)
+"""
+
+
+def test_an_answers_head_and_first_body_bytes_leave_in_one_write():
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", HEAD_AND_BODY], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert run.returncode == 0, run.stderr
+    # Two answers on one kept connection: one write each (not head, then body), both whole and in order.
+    assert run.stdout.split() == ["2", "True", "True"]
