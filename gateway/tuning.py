@@ -28,6 +28,7 @@ def tune_process(*, freeze_after: float = 5.0) -> None:
     _send_at_once()
     _know_own_address()
     _forget_finished_requests()
+    _direct_twisted_names()
     gc.set_threshold(20_000, 50, 100)
     _freeze()
     timer = threading.Timer(freeze_after, _freeze)
@@ -195,3 +196,33 @@ def _forget(connections: dict, protocol, instance) -> None:
     details = connections.get(protocol)
     if details is not None and "disconnected" in details and details.get("application_instance") is instance:
         del connections[protocol]
+
+
+def _direct_twisted_names() -> None:
+    """Daphne's request code reaches Twisted's HTTP classes without the deprecation proxy in between, and a channel
+    works out once, not per request, whether its connection is TLS.
+
+    `twisted.web.http` is wrapped in a proxy that checks every attribute read for a deprecation; Daphne reads
+    `http.Request` a few times per request through it (a few per cent of a busy process, with the TLS check's
+    interface lookup). Daphne uses no deprecated name, so it gets the module itself."""
+    try:
+        import daphne.http_protocol as daphne_http
+        from twisted.web import http as twisted_http
+    except ImportError:
+        return
+    module = daphne_http.http
+    if type(module).__name__ == "_ModuleProxy":
+        daphne_http.http = object.__getattribute__(module, "_module")
+    channel = twisted_http.HTTPChannel
+    if getattr(channel, "_knows_if_secure", False):
+        return
+    ask = channel.isSecure
+
+    def is_secure(self):
+        known = self.__dict__.get("_secure")
+        if known is None or known[0] is not self.transport:  # a new transport is asked again
+            known = self._secure = (self.transport, ask(self))
+        return known[1]
+
+    channel.isSecure = is_secure
+    channel._knows_if_secure = True

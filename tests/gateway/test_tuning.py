@@ -147,3 +147,25 @@ def test_an_answers_head_and_first_body_bytes_leave_in_one_write():
     assert run.returncode == 0, run.stderr
     # Two answers on one kept connection: one write each (not head, then body), both whole and in order.
     assert run.stdout.split() == ["2", "True", "True"]
+
+
+def test_daphne_reads_twisted_http_directly_and_a_channel_knows_if_it_is_tls():
+    import daphne.http_protocol as daphne_http
+    from twisted.internet.interfaces import ISSLTransport
+    from zope.interface import directlyProvides
+
+    tune_process()
+    assert type(daphne_http.http).__name__ != "_ModuleProxy"
+    assert daphne_http.http.Request is twisted_http.Request  # the same classes, without the proxy
+
+    class Plain:
+        pass
+
+    channel = twisted_http.HTTPChannel()
+    channel.transport = Plain()
+    assert channel.isSecure() is False
+    assert channel.isSecure() is False  # the answer kept for this transport
+    tls = Plain()
+    directlyProvides(tls, ISSLTransport)
+    channel.transport = tls
+    assert channel.isSecure() is True  # another transport is asked again
