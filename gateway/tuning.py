@@ -29,6 +29,7 @@ def tune_process(*, freeze_after: float = 5.0) -> None:
     _know_own_address()
     _forget_finished_requests()
     _direct_twisted_names()
+    _lazy_idle_timer()
     gc.set_threshold(20_000, 50, 100)
     _freeze()
     timer = threading.Timer(freeze_after, _freeze)
@@ -226,3 +227,65 @@ def _direct_twisted_names() -> None:
 
     channel.isSecure = is_secure
     channel._knows_if_secure = True
+
+
+def _lazy_idle_timer() -> None:
+    """A kept-alive HTTP connection's idle timeout is one timer per connection, checked when it fires, not one new
+    timer per request.
+
+    Twisted stops a connection's idle timer when a request arrives and starts a new one when the answer is done:
+    a cancelled timer and a new one in the reactor's heap per request (a few per cent of a busy process). Here the
+    timer stays; a request only marks the connection busy, an answer marks when it went idle, and the timer, when
+    it fires, closes the connection if it has been idle for the whole timeout, or waits out the rest. A closed
+    connection's timer is cancelled at once, so nothing holds the connection afterwards."""
+    try:
+        from twisted.web import http as twisted_http
+    except ImportError:
+        return
+    channel = twisted_http.HTTPChannel
+    if getattr(channel, "_lazy_idle_timer", False):
+        return
+    lost = channel.connectionLost
+
+    def set_timeout(self, period):
+        previous, self.timeOut = self.timeOut, period
+        if period is None:
+            self._idle_until = None  # busy (or closing): the timer, if it fires meanwhile, does nothing
+            return previous
+        call = self.__dict__.get("_idle_call")
+        if call is None or not call.active():
+            call = self._idle_call = self.callLater(period, functools.partial(_idle_check, self))
+            self._idle_clock = call.seconds
+            self._idle_until = call.getTime()
+        else:
+            self._idle_until = self._idle_clock() + period
+            if self._idle_until < call.getTime():
+                call.reset(period)  # a shorter timeout than the one the timer was set for
+        return previous
+
+    def reset_timeout(self):
+        if self.__dict__.get("_idle_until") is not None and self.timeOut is not None:
+            self._idle_until = self._idle_clock() + self.timeOut
+
+    def connection_lost(self, reason):
+        call = self.__dict__.get("_idle_call")
+        if call is not None and call.active():
+            call.cancel()
+        self._idle_call = self._idle_until = None
+        return lost(self, reason)
+
+    channel.setTimeout, channel.resetTimeout, channel.connectionLost = set_timeout, reset_timeout, connection_lost
+    channel._lazy_idle_timer = True
+
+
+def _idle_check(channel) -> None:
+    channel._idle_call = None
+    until = channel._idle_until
+    if until is None:
+        return  # busy: the answer's set_timeout starts a timer again
+    left = until - channel._idle_clock()
+    if left > 0:
+        channel._idle_call = channel.callLater(left, functools.partial(_idle_check, channel))
+        return
+    channel._idle_until = None
+    channel.timeoutConnection()

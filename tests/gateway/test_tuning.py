@@ -169,3 +169,71 @@ def test_daphne_reads_twisted_http_directly_and_a_channel_knows_if_it_is_tls():
     directlyProvides(tls, ISSLTransport)
     channel.transport = tls
     assert channel.isSecure() is True  # another transport is asked again
+
+
+class _Answered(twisted_http.Request):
+    """Answers at once, unless the path is /hold (then the test finishes it)."""
+
+    held: list = []
+
+    def process(self):
+        if self.path == b"/hold":
+            self.held.append(self)
+            return
+        self.setHeader(b"content-length", b"2")
+        self.write(b"ok")
+        self.finish()
+
+
+def _idle_channel():
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    tune_process()
+    clock = Clock()
+    channel = twisted_http.HTTPChannel()
+    channel.callLater = clock.callLater
+    channel.requestFactory = _Answered
+    channel.timeOut = 60
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    return clock, channel, transport
+
+
+def test_an_idle_kept_connection_closes_after_the_idle_timeout_counted_from_its_last_answer():
+    clock, channel, transport = _idle_channel()
+    [timer] = clock.getDelayedCalls()
+    clock.advance(50)
+    for _ in range(3):
+        channel.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.value().count(b"\r\n\r\nok") == 3
+    [still] = clock.getDelayedCalls()
+    assert still is timer  # one timer for the connection, not a new one per request
+    clock.advance(59)  # 109 s since the connection opened, 59 s since its answer
+    assert not transport.disconnecting
+    clock.advance(2)
+    assert transport.disconnecting
+
+
+def test_a_request_in_progress_never_times_out_and_bytes_received_count_as_activity():
+    clock, channel, transport = _idle_channel()
+    channel.dataReceived(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+    clock.advance(600)
+    assert not transport.disconnecting  # busy: the idle timeout does not apply
+    _Answered.held.pop().finish()
+    clock.advance(50)
+    channel.dataReceived(b"GET / HTTP/1.1\r\n")  # part of the next request
+    clock.advance(50)
+    assert not transport.disconnecting
+    clock.advance(11)
+    assert transport.disconnecting
+
+
+def test_a_closed_connection_leaves_no_timer_behind():
+    from twisted.python.failure import Failure
+
+    clock, channel, transport = _idle_channel()
+    channel.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert clock.getDelayedCalls()
+    channel.connectionLost(Failure(ConnectionError("closed by the client")))
+    assert clock.getDelayedCalls() == []
