@@ -200,6 +200,14 @@ def _idle_channel():
     return clock, channel, transport
 
 
+def _closes_between(clock, transport, still_open: float, closed: float) -> None:
+    """Open `still_open` seconds from now, closed by `closed` seconds from now."""
+    clock.advance(still_open)
+    assert not transport.disconnecting
+    clock.advance(closed - still_open)
+    assert transport.disconnecting
+
+
 def test_an_idle_kept_connection_closes_after_the_idle_timeout_counted_from_its_last_answer():
     clock, channel, transport = _idle_channel()
     [timer] = clock.getDelayedCalls()
@@ -209,10 +217,7 @@ def test_an_idle_kept_connection_closes_after_the_idle_timeout_counted_from_its_
     assert transport.value().count(b"\r\n\r\nok") == 3
     [still] = clock.getDelayedCalls()
     assert still is timer  # one timer for the connection, not a new one per request
-    clock.advance(59)  # 109 s since the connection opened, 59 s since its answer
-    assert not transport.disconnecting
-    clock.advance(2)
-    assert transport.disconnecting
+    _closes_between(clock, transport, 59, 61)  # counted from the last answer, not from the connection's start
 
 
 def test_a_request_in_progress_never_times_out_and_bytes_received_count_as_activity():
@@ -223,10 +228,7 @@ def test_a_request_in_progress_never_times_out_and_bytes_received_count_as_activ
     _Answered.held.pop().finish()
     clock.advance(50)
     channel.dataReceived(b"GET / HTTP/1.1\r\n")  # part of the next request
-    clock.advance(50)
-    assert not transport.disconnecting
-    clock.advance(11)
-    assert transport.disconnecting
+    _closes_between(clock, transport, 50, 61)
 
 
 def test_a_closed_connection_leaves_no_timer_behind():
