@@ -129,6 +129,8 @@ def test_an_authorization_gets_its_own_rate_limit_on_the_consumer_authentication
         row.get_by_role("link", name="Add limit").click()
         expect(drawer).to_contain_text("Add rate limit")
         expect(drawer.get_by_label("Consumer")).to_have_value(re.compile(r"^\d+$"))
+        # The console focuses the panel's first field once the swap has settled: typing before that could land there.
+        expect(drawer.get_by_label("Consumer")).to_be_focused()
         drawer.get_by_label("Requests").fill("20")
         drawer.get_by_label("Window").select_option("hour")
         drawer.get_by_role("button", name="Save rate limit").click()
@@ -139,6 +141,7 @@ def test_an_authorization_gets_its_own_rate_limit_on_the_consumer_authentication
         row.get_by_role("link", name=re.compile(r"^Edit rate limit 20 per hour")).click()
         expect(drawer).to_contain_text("Edit rate limit (e2e-limited)")
         expect(drawer.get_by_label("Requests")).to_have_value("20")
+        expect(drawer.get_by_label("Tool")).to_be_focused()
         drawer.get_by_label("Requests").fill("25")
         drawer.get_by_role("button", name="Save rate limit").click()
         expect(row.locator("td.rate-limits")).to_contain_text("25 per hour")
