@@ -29,6 +29,7 @@ def tune_process(*, freeze_after: float = 5.0) -> None:
     _know_own_address()
     _forget_finished_requests()
     _direct_twisted_names()
+    _know_if_secure()
     _lazy_idle_timer()
     gc.set_threshold(20_000, 50, 100)
     _freeze()
@@ -200,33 +201,49 @@ def _forget(connections: dict, protocol, instance) -> None:
 
 
 def _direct_twisted_names() -> None:
-    """Daphne's request code reaches Twisted's HTTP classes without the deprecation proxy in between, and a channel
-    works out once, not per request, whether its connection is TLS.
+    """Daphne's request code reaches Twisted's HTTP classes without the deprecation proxy in between.
 
     `twisted.web.http` is wrapped in a proxy that checks every attribute read for a deprecation; Daphne reads
-    `http.Request` a few times per request through it (a few per cent of a busy process, with the TLS check's
-    interface lookup). Daphne uses no deprecated name, so it gets the module itself."""
+    `http.Request` a few times per request through it. Daphne uses no deprecated name, so it gets the module
+    itself."""
     try:
         import daphne.http_protocol as daphne_http
-        from twisted.web import http as twisted_http
     except ImportError:
         return
     module = daphne_http.http
     if type(module).__name__ == "_ModuleProxy":
         daphne_http.http = object.__getattribute__(module, "_module")
+
+
+def _http_channel_to_patch(mark: str):
+    """Twisted's HTTPChannel, marked with `mark`, the first time a patch asks for it; None when it is patched
+    already or Twisted is not there (not running under Daphne)."""
+    try:
+        from twisted.web import http as twisted_http
+    except ImportError:
+        return None
     channel = twisted_http.HTTPChannel
-    if getattr(channel, "_knows_if_secure", False):
+    if getattr(channel, mark, False):
+        return None
+    setattr(channel, mark, True)
+    return channel
+
+
+def _know_if_secure() -> None:
+    # Twisted works out whether a channel is TLS with an interface lookup on every request; a channel's transport
+    # is set once, so the answer is kept for it (a new transport is asked again).
+    channel = _http_channel_to_patch("_knows_if_secure")
+    if channel is None:
         return
     ask = channel.isSecure
 
     def is_secure(self):
         known = self.__dict__.get("_secure")
-        if known is None or known[0] is not self.transport:  # a new transport is asked again
+        if known is None or known[0] is not self.transport:
             known = self._secure = (self.transport, ask(self))
         return known[1]
 
     channel.isSecure = is_secure
-    channel._knows_if_secure = True
 
 
 def _lazy_idle_timer() -> None:
@@ -238,12 +255,8 @@ def _lazy_idle_timer() -> None:
     timer stays; a request only marks the connection busy, an answer marks when it went idle, and the timer, when
     it fires, closes the connection if it has been idle for the whole timeout, or waits out the rest. A closed
     connection's timer is cancelled at once, so nothing holds the connection afterwards."""
-    try:
-        from twisted.web import http as twisted_http
-    except ImportError:
-        return
-    channel = twisted_http.HTTPChannel
-    if getattr(channel, "_lazy_idle_timer", False):
+    channel = _http_channel_to_patch("_lazy_idle_timer")
+    if channel is None:
         return
     lost = channel.connectionLost
 
@@ -275,7 +288,6 @@ def _lazy_idle_timer() -> None:
         return lost(self, reason)
 
     channel.setTimeout, channel.resetTimeout, channel.connectionLost = set_timeout, reset_timeout, connection_lost
-    channel._lazy_idle_timer = True
 
 
 def _idle_check(channel) -> None:

@@ -182,6 +182,13 @@ def _limits(server: ServerConfig) -> tuple[float, float]:
     return min(float(settings.GATEWAY_BACKEND_CONNECT_TIMEOUT), total), min(first_byte, total)
 
 
+def _own_first_byte(server: ServerConfig) -> float | None:
+    """The first-byte limit when it is shorter than the server's timeout; None when that timeout bounds it anyway
+    (the default), so no timer of its own is set."""
+    first_byte = _limits(server)[1]
+    return first_byte if first_byte < timeout_of(server) else None
+
+
 def _limit() -> int:
     return int(settings.GATEWAY_MAX_BACKEND_RESPONSE_BYTES)
 
@@ -199,8 +206,8 @@ def describe(exc: BaseException, url: str, server: ServerConfig | None = None) -
     if server is not None and isinstance(exc, (aiohttp.ConnectionTimeoutError, http1.ConnectTimeout)):
         return f"Backend MCP server {url} did not accept a connection within {_limits(server)[0]:g} s"
     if server is not None and isinstance(exc, (aiohttp.SocketTimeoutError, http1.ReadTimeout)) and \
-            _limits(server)[1] < timeout_of(server):
-        return f"Backend MCP server {url} sent nothing for {_limits(server)[1]:g} s"
+            _own_first_byte(server) is not None:
+        return f"Backend MCP server {url} sent nothing for {_own_first_byte(server):g} s"
     if isinstance(exc, asyncio.TimeoutError):
         return f"Backend MCP server {url} did not answer in time"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -332,13 +339,10 @@ async def post(server: ServerConfig, record: dict[str, Any], message: Message, *
     url = target.text
     head = target.post_head(record, message)
     wanted = message.get("id") if "method" in message else None
-    connect, first_byte = _limits(server)
-    total = timeout_of(server)
     try:
-        async with asyncio.timeout(total):
-            # A first-byte limit as long as the whole exchange's could never fire first: no timer of its own.
-            response = await http1.post(target.url, head, dumps(message), connect_timeout=connect,
-                                        read_timeout=first_byte if first_byte < total else None)
+        async with asyncio.timeout(timeout_of(server)):
+            response = await http1.post(target.url, head, dumps(message), connect_timeout=_limits(server)[0],
+                                        read_timeout=_own_first_byte(server))
             try:
                 if response.status == 404 and record.get("sid"):
                     raise SessionLost(f"The backend MCP server {url} ended the session")

@@ -1,7 +1,11 @@
-"""The gateway process tuning: Twisted's Content-Type parsing cached, its access line skipped, writes sent at once,
-a connection's own address asked once, collector thresholds raised, start-up frozen (what clients then read from a
+"""The gateway process tuning: Twisted's Content-Type parsing cached, its access line skipped, writes sent at once
+(an answer's head with its first body bytes), a connection's own address and TLS asked once, Daphne's table of
+requests and its idle timers kept lean, collector thresholds raised, start-up frozen (what clients then read from a
 live server: test_live_writes)."""
 import gc
+import subprocess
+import sys
+from pathlib import Path
 
 import twisted.web.http as twisted_http
 from daphne.http_protocol import HTTPFactory
@@ -47,6 +51,15 @@ def test_a_connection_asks_for_its_own_address_once():
     assert tcp.Server.getHost(accepted) is first
 
 
+def _run_alone(script: str) -> subprocess.CompletedProcess:
+    """`script` in a Python process of its own: importing daphne.server installs a Twisted reactor, which this test
+    process must not get."""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    assert run.returncode == 0, run.stderr
+    return run
+
+
 DAPHNE_TABLE = """
 import asyncio
 import daphne.server  # installs Twisted's asyncio reactor, as the daphne command does
@@ -82,13 +95,7 @@ asyncio.run(main())
 
 
 def test_daphne_forgets_an_answered_request_at_once_and_leaves_failures_to_its_sweep():
-    import subprocess
-    import sys
-
-    # A process of its own: importing daphne.server installs a Twisted reactor, which this test process must not get.
-    run = subprocess.run([sys.executable, "-c", DAPHNE_TABLE], capture_output=True, text=True, timeout=60,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
-    assert run.returncode == 0, run.stderr
+    run = _run_alone(DAPHNE_TABLE)
     # answered: gone; failed: kept for the sweep that logs it; finished but still connected: kept until it closes.
     assert run.stdout.split() == ["False", "True", "True"]
 
@@ -139,12 +146,7 @@ print(len(sends), *whole)
 
 
 def test_an_answers_head_and_first_body_bytes_leave_in_one_write():
-    import subprocess
-    import sys
-
-    run = subprocess.run([sys.executable, "-c", HEAD_AND_BODY], capture_output=True, text=True, timeout=60,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
-    assert run.returncode == 0, run.stderr
+    run = _run_alone(HEAD_AND_BODY)
     # Two answers on one kept connection: one write each (not head, then body), both whole and in order.
     assert run.stdout.split() == ["2", "True", "True"]
 
